@@ -26,7 +26,11 @@ pub fn init(module: &'static str) {
             _ => "warn",
         })
         .unwrap_or("warn");
-    let filter = EnvFilter::try_from_env("TANDEM_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    // Dependencies (h2, rustls, the AWS SDK) are chatty at debug level and
+    // would bury our own lines; they log at warn unless TANDEM_LOG says otherwise.
+    let ours =
+        format!("warn,tfplugin6={level},tandem_provider={level},terraform_provider_tandem={level}");
+    let filter = EnvFilter::try_from_env("TANDEM_LOG").unwrap_or_else(|_| EnvFilter::new(ours));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

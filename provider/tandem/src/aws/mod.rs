@@ -1,0 +1,219 @@
+//! AWS access shared by every resource: one SDK configuration built from
+//! the provider block, per-region clients, error rendering, bounded retries
+//! for eventual consistency and default-tag merging.
+
+pub mod error;
+pub mod retry;
+pub mod tags;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+
+pub use error::{aws_error, AwsError};
+
+/// Default number of attempts per call. Route 53 throttles at about five
+/// requests per second per account, and a plan of 100 record sets refreshes
+/// them all at once; the SDK's default of 3 attempts fails such runs.
+pub const DEFAULT_MAX_RETRIES: u32 = 25;
+
+/// Region used when neither the provider block nor the environment names
+/// one. Route 53 is global and signs with us-east-1 anyway.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// Session name for assumed roles when none is configured.
+pub const DEFAULT_SESSION_NAME: &str = "terraform-provider-tandem";
+
+/// The provider block, read.
+#[derive(Debug, Clone, Default)]
+pub struct AwsSettings {
+    /// Default region.
+    pub region: Option<String>,
+    /// Shared config profile.
+    pub profile: Option<String>,
+    /// Static access key ID.
+    pub access_key: Option<String>,
+    /// Static secret key.
+    pub secret_key: Option<String>,
+    /// Static session token.
+    pub token: Option<String>,
+    /// Path-style S3 addressing.
+    pub s3_use_path_style: bool,
+    /// Skip the STS identity check.
+    pub skip_credentials_validation: bool,
+    /// Attempts per call.
+    pub max_retries: u32,
+    /// Role to assume.
+    pub role_arn: Option<String>,
+    /// Assumed-role session name.
+    pub session_name: Option<String>,
+    /// Assumed-role external ID.
+    pub external_id: Option<String>,
+    /// Route 53 endpoint override.
+    pub endpoint_route53: Option<String>,
+    /// S3 endpoint override.
+    pub endpoint_s3: Option<String>,
+    /// STS endpoint override.
+    pub endpoint_sts: Option<String>,
+    /// Provider-wide tags.
+    pub default_tags: BTreeMap<String, String>,
+}
+
+/// Errors configuring AWS access.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigureError {
+    /// The STS identity check failed.
+    #[error("validating credentials with STS GetCallerIdentity: {0}")]
+    Credentials(String),
+}
+
+/// Configured AWS clients; the provider's `Meta`.
+pub struct Aws {
+    sdk: SdkConfig,
+    settings: AwsSettings,
+    region: String,
+    route53: aws_sdk_route53::Client,
+    s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+}
+
+impl std::fmt::Debug for Aws {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the settings: they may hold keys.
+        f.debug_struct("Aws")
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Aws {
+    /// Builds the SDK configuration from the provider settings and, unless
+    /// skipped, checks the credentials once.
+    pub async fn configure(settings: AwsSettings) -> Result<Aws, ConfigureError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(settings.max_retries.max(1)));
+        if let Some(r) = &settings.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(p) = &settings.profile {
+            loader = loader.profile_name(p);
+        }
+        if let (Some(ak), Some(sk)) = (&settings.access_key, &settings.secret_key) {
+            loader = loader.credentials_provider(Credentials::new(
+                ak.clone(),
+                sk.clone(),
+                settings.token.clone(),
+                None,
+                "tandem-provider-block",
+            ));
+        }
+        let mut sdk = loader.load().await;
+        if let Some(role) = &settings.role_arn {
+            let mut b = aws_config::sts::AssumeRoleProvider::builder(role.clone()).session_name(
+                settings
+                    .session_name
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_SESSION_NAME.into()),
+            );
+            if let Some(x) = &settings.external_id {
+                b = b.external_id(x.clone());
+            }
+            let sts_conf = match &settings.endpoint_sts {
+                Some(url) => sdk.to_builder().endpoint_url(url.clone()).build(),
+                None => sdk.clone(),
+            };
+            let provider = b.configure(&sts_conf).build().await;
+            sdk = sdk
+                .to_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(provider),
+                )
+                .build();
+        }
+        let region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| FALLBACK_REGION.to_string());
+
+        if !settings.skip_credentials_validation {
+            let mut b =
+                aws_sdk_sts::config::Builder::from(&sdk).region(Region::new(region.clone()));
+            if let Some(url) = &settings.endpoint_sts {
+                b = b.endpoint_url(url.clone());
+            }
+            aws_sdk_sts::Client::from_conf(b.build())
+                .get_caller_identity()
+                .send()
+                .await
+                .map_err(|e| ConfigureError::Credentials(aws_error(&e).to_string()))?;
+        }
+
+        let mut r53 = aws_sdk_route53::config::Builder::from(&sdk);
+        if let Some(url) = &settings.endpoint_route53 {
+            r53 = r53.endpoint_url(url.clone());
+        }
+        if sdk.region().is_none() {
+            r53 = r53.region(Region::new(FALLBACK_REGION));
+        }
+        Ok(Aws {
+            route53: aws_sdk_route53::Client::from_conf(r53.build()),
+            sdk,
+            settings,
+            region,
+            s3: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The Route 53 client (a global service).
+    pub fn route53(&self) -> &aws_sdk_route53::Client {
+        &self.route53
+    }
+
+    /// The provider's default region.
+    pub fn default_region(&self) -> &str {
+        &self.region
+    }
+
+    /// The region a resource uses: its own `region` if set, else the default.
+    pub fn region_or_default(&self, region: Option<&str>) -> String {
+        region
+            .filter(|r| !r.is_empty())
+            .unwrap_or(&self.region)
+            .to_string()
+    }
+
+    /// An S3 client for a region, built once per region and reused.
+    pub fn s3(&self, region: &str) -> aws_sdk_s3::Client {
+        let mut cache = self.s3.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let mut b = aws_sdk_s3::config::Builder::from(&self.sdk)
+                    .region(Region::new(region.to_string()))
+                    .force_path_style(self.settings.s3_use_path_style);
+                if let Some(url) = &self.settings.endpoint_s3 {
+                    b = b.endpoint_url(url.clone());
+                }
+                aws_sdk_s3::Client::from_conf(b.build())
+            })
+            .clone()
+    }
+
+    /// Provider-wide default tags.
+    pub fn default_tags(&self) -> &BTreeMap<String, String> {
+        &self.settings.default_tags
+    }
+
+    /// The S3 endpoint override, if any (resources that talk to proxies or
+    /// render manifests need to repeat it).
+    pub fn s3_endpoint(&self) -> Option<&str> {
+        self.settings.endpoint_s3.as_deref()
+    }
+
+    /// Whether S3 uses path-style addressing.
+    pub fn s3_path_style(&self) -> bool {
+        self.settings.s3_use_path_style
+    }
+}

@@ -1,0 +1,17 @@
+//! The proxy fleet: its published config, rollout, status and manifests.
+
+use std::sync::Arc;
+
+use tfplugin6::{DataSource, Resource};
+
+use crate::aws::Aws;
+
+/// Proxy fleet resource types.
+pub fn resources() -> Vec<Arc<dyn Resource<Aws>>> {
+    vec![]
+}
+
+/// Proxy fleet data source types.
+pub fn data_sources() -> Vec<Arc<dyn DataSource<Aws>>> {
+    vec![]
+}
