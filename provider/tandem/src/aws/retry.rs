@@ -4,7 +4,10 @@
 //! create, and waiting for a change to propagate.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so tests can run waits on paused time.
+use tokio::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
