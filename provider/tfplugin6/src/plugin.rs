@@ -344,8 +344,17 @@ struct TlsSetup {
     server_cert_der: Vec<u8>,
 }
 
+/// ring for everything that needs randomness (key exchange, signing, the
+/// server key), aws-lc only to verify signatures: the client certificate is
+/// P-521, which ring cannot verify, while aws-lc's first use of its random
+/// generator costs ~35 ms per process, and Terraform starts the provider
+/// several times per plan.
 fn crypto() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    let aws = rustls::crypto::aws_lc_rs::default_provider();
+    Arc::new(rustls::crypto::CryptoProvider {
+        signature_verification_algorithms: aws.signature_verification_algorithms,
+        ..rustls::crypto::ring::default_provider()
+    })
 }
 
 fn tls_setup(client_pem: &str) -> Result<TlsSetup, ServeError> {
