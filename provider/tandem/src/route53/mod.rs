@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod find;
+pub mod health_check;
 pub mod names;
 pub mod wait;
 pub mod zone;
@@ -21,7 +22,10 @@ pub use error::Route53Error;
 
 /// Route 53 resource types.
 pub fn resources() -> Vec<Arc<dyn Resource<Aws>>> {
-    vec![Arc::new(zone::ZoneResource)]
+    vec![
+        Arc::new(zone::ZoneResource),
+        Arc::new(health_check::HealthCheckResource),
+    ]
 }
 
 /// Route 53 data source types.
