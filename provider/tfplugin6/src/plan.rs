@@ -71,13 +71,53 @@ fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value) ->
                     })
                     .collect(),
             ),
-            // Set elements have no identity across plans, and map blocks
-            // are rare; core's proposal already carries prior values there.
+            (Nesting::Set, Value::List(items)) => {
+                // Set elements have no index to pair them with their prior
+                // selves, so pair by the attributes the user controls; an
+                // unpaired element is new and its computed values unknown.
+                let priors = prior.get(&b.name).as_list().unwrap_or(&[]);
+                Value::List(
+                    items
+                        .iter()
+                        .map(|e| {
+                            let pr = priors
+                                .iter()
+                                .find(|p| same_config(&b.block, p, e))
+                                .unwrap_or(&Value::Null);
+                            plan_block(&b.block, pr, e, e)
+                        })
+                        .collect(),
+                )
+            }
+            // Map blocks are rare; core's proposal already carries prior
+            // values there.
             _ => p.clone(),
         };
         out.set(&b.name, v);
     }
     out
+}
+
+/// True when two block values agree on every attribute that configuration
+/// sets (required or optional and not computed), recursively.
+fn same_config(block: &Block, a: &Value, b: &Value) -> bool {
+    block
+        .attributes
+        .iter()
+        .filter(|at| !at.computed)
+        .all(|at| a.get(&at.name) == b.get(&at.name))
+        && block
+            .blocks
+            .iter()
+            .all(|nb| match (a.get(&nb.name), b.get(&nb.name)) {
+                (Value::List(x), Value::List(y)) => {
+                    x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_config(&nb.block, x, y))
+                }
+                (x, y) if matches!(nb.nesting, Nesting::Single | Nesting::Group) => {
+                    same_config(&nb.block, x, y)
+                }
+                (x, y) => x == y,
+            })
 }
 
 fn plan_attr(
@@ -94,7 +134,9 @@ fn plan_attr(
         if creating {
             return Value::Unknown;
         }
-        return proposed.clone();
+        // Core's proposal already holds the prior value here, except for
+        // set elements we paired ourselves; prior is right in both cases.
+        return prior.clone();
     }
     match (&a.kind, proposed) {
         (
@@ -251,6 +293,31 @@ mod tests {
         );
         assert_eq!(planned.get("id"), &Value::Unknown);
         assert_eq!(planned.get("primary").get("fqdn"), &Value::Unknown);
+    }
+
+    #[test]
+    fn set_blocks_keep_computed_values_of_unchanged_elements() {
+        let b = Block::new("t").block(NestedBlock::set(
+            "rule",
+            Block::new("r")
+                .attr(Attribute::required("id", Type::String, "i"))
+                .attr(Attribute::computed("arn", Type::String, "a")),
+        ));
+        let prior = obj(&[(
+            "rule",
+            Value::List(vec![obj(&[("id", "a".into()), ("arn", "arn:a".into())])]),
+        )]);
+        let config = obj(&[(
+            "rule",
+            Value::List(vec![
+                obj(&[("id", "a".into()), ("arn", Value::Null)]),
+                obj(&[("id", "b".into()), ("arn", Value::Null)]),
+            ]),
+        )]);
+        let (planned, _) = default_plan(&b, &prior, &config, &config);
+        let rules = planned.get("rule").as_list().unwrap();
+        assert_eq!(rules[0].get("arn"), &Value::string("arn:a"));
+        assert_eq!(rules[1].get("arn"), &Value::Unknown);
     }
 
     #[test]
