@@ -5,6 +5,7 @@
 //! return not-found as a value) and `wait.rs` (bounded waits and writes).
 
 pub mod error;
+pub mod failover_record;
 pub mod find;
 pub mod health_check;
 pub mod names;
@@ -25,6 +26,7 @@ pub fn resources() -> Vec<Arc<dyn Resource<Aws>>> {
     vec![
         Arc::new(zone::ZoneResource),
         Arc::new(health_check::HealthCheckResource),
+        Arc::new(failover_record::FailoverRecordResource),
     ]
 }
 
