@@ -177,6 +177,7 @@ impl Resource<Aws> for HealthCheckResource {
 
     async fn modify_plan(&self, ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
         plan_defaults(plan);
+        super::keep_prior_spelling(plan, &["fqdn"]);
         super::replace_if_changed(plan, REPLACE_ON, RECOMPUTED);
         super::plan_tags_all(ctx, plan);
         Ok(())
@@ -1122,6 +1123,7 @@ mod tests {
             ("type", s("HTTP")),
             ("id", s("h1")),
             ("request_interval", Value::int(30)),
+            ("measure_latency", Value::Bool(false)),
         ]);
         let config = cfg(&[("type", s("HTTP")), ("request_interval", Value::int(10))]);
         let mut plan = Plan {

@@ -87,7 +87,12 @@ pub(crate) fn tags_state(
         .filter(|(k, v)| prior.contains_key(*k) || defaults.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    (tags::to_value(&own), tags::to_value(actual))
+    // `tags = {}` in configuration must read back as `{}`, not null.
+    let own_value = match prior_tags.as_map() {
+        Some(m) if m.is_empty() && own.is_empty() => prior_tags.clone(),
+        _ => tags::to_value(&own),
+    };
+    (own_value, tags::to_value(actual))
 }
 
 /// When the configured name only differs cosmetically from the prior one

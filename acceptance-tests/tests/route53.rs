@@ -1,0 +1,1138 @@
+//! Acceptance tests of the Route 53 resources: real Terraform driving the
+//! real provider binary against moto, following terraform-provider-aws's
+//! steps per resource (create, empty plan, update, replace, import, change
+//! outside Terraform, delete outside Terraform, destroy).
+//!
+//! Gated on `TF_ACC=1`; they need the provider built
+//! (`cargo build -p terraform-provider-tandem`), `moto_server` and
+//! `terraform` (`scripts/terraform` when present, else on PATH).
+//!
+//! The shared harness in `tandem_acceptance` was not usable yet when these
+//! were written, and this crate has no dependencies, so the helpers below
+//! use only std: a lazily started moto, a Terraform working directory, a
+//! minimal Route 53 REST client (moto checks no signatures; it only reads the
+//! service from the credential scope) and a loopback recording proxy.
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long moto may take to answer after start; it needs about 1.6 s on
+/// an idle machine, far more on a loaded one.
+const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Pause between readiness probes while moto starts.
+const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+fn enabled() -> bool {
+    if std::env::var("TF_ACC").as_deref() == Ok("1") {
+        true
+    } else {
+        eprintln!("skipped: set TF_ACC=1 to run acceptance tests");
+        false
+    }
+}
+
+// ---------------------------------------------------------------- moto
+
+struct Moto {
+    addr: SocketAddr,
+    // Held for the life of the test binary: when the process exits the pipe
+    // closes and the wrapper shell kills moto, so no server outlives us.
+    _child: Mutex<Child>,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
+    l.local_addr().expect("local addr").port()
+}
+
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
+    MOTO.get_or_init(|| {
+        let venv = workspace().join(".cache/venv/bin/moto_server");
+        let bin = if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "moto_server".to_string()
+        };
+        let port = free_port();
+        let script =
+            format!("{bin} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m");
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start moto_server");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+        let deadline = Instant::now() + MOTO_START_TIMEOUT;
+        loop {
+            if let Ok(r) = http(addr, "GET", "/moto-api/", "", false) {
+                if r.0 == 200 {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer on {addr} within {MOTO_START_TIMEOUT:?}"
+            );
+            std::thread::sleep(PROBE_INTERVAL);
+        }
+        Moto {
+            addr,
+            _child: Mutex::new(child),
+        }
+    })
+}
+
+fn moto_url() -> String {
+    format!("http://{}", moto().addr)
+}
+
+// ---------------------------------------------------------------- HTTP
+
+/// One HTTP/1.1 request with `Connection: close`; returns status and body.
+/// With `signed`, adds a SigV4-shaped Authorization header naming route53.
+fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+    signed: bool,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let auth = if signed {
+        "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/route53/aws4_request, \
+         SignedHeaders=host;x-amz-date, Signature=00\r\nX-Amz-Date: 20260101T000000Z\r\n"
+    } else {
+        ""
+    };
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+/// Route 53 calls made "outside Terraform", as another tool or a person would.
+struct Route53;
+
+const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
+
+impl Route53 {
+    fn call(method: &str, path: &str, body: &str) -> (u16, String) {
+        http(
+            moto().addr,
+            method,
+            &format!("/2013-04-01/{path}"),
+            body,
+            true,
+        )
+        .expect("route53 call")
+    }
+
+    fn ok(method: &str, path: &str, body: &str) -> String {
+        let (status, text) = Route53::call(method, path, body);
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path} -> {status}: {text}"
+        );
+        text
+    }
+
+    fn zone_exists(id: &str) -> bool {
+        Route53::call("GET", &format!("hostedzone/{id}"), "").0 == 200
+    }
+
+    fn health_check_exists(id: &str) -> bool {
+        Route53::call("GET", &format!("healthcheck/{id}"), "").0 == 200
+    }
+
+    fn record_sets(zone: &str) -> String {
+        Route53::ok("GET", &format!("hostedzone/{zone}/rrset"), "")
+    }
+
+    fn set_zone_comment(zone: &str, comment: &str) {
+        Route53::ok(
+            "POST",
+            &format!("hostedzone/{zone}"),
+            &format!(
+                r#"<UpdateHostedZoneCommentRequest xmlns="{NS}"><Comment>{comment}</Comment></UpdateHostedZoneCommentRequest>"#
+            ),
+        );
+    }
+
+    fn create_zone(name: &str) -> String {
+        let body = Route53::ok(
+            "POST",
+            "hostedzone",
+            &format!(
+                r#"<CreateHostedZoneRequest xmlns="{NS}"><Name>{name}</Name><CallerReference>{name}-{}</CallerReference></CreateHostedZoneRequest>"#,
+                unique()
+            ),
+        );
+        let id = between(&body, "<Id>", "</Id>").expect("zone id in CreateHostedZone response");
+        id.trim_start_matches("/hostedzone/").to_string()
+    }
+
+    fn delete_zone(zone: &str) {
+        Route53::ok("DELETE", &format!("hostedzone/{zone}"), "");
+    }
+
+    fn set_failure_threshold(id: &str, n: u32) {
+        Route53::ok(
+            "POST",
+            &format!("healthcheck/{id}"),
+            &format!(
+                r#"<UpdateHealthCheckRequest xmlns="{NS}"><FailureThreshold>{n}</FailureThreshold></UpdateHealthCheckRequest>"#
+            ),
+        );
+    }
+
+    fn delete_health_check(id: &str) {
+        Route53::ok("DELETE", &format!("healthcheck/{id}"), "");
+    }
+
+    /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`.
+    fn change(zone: &str, changes: &[(&str, &str, &str, &str, &str, u32)]) {
+        let mut xml = String::new();
+        for (action, name, sid, failover, ip, ttl) in changes {
+            xml.push_str(&format!(
+                "<Change><Action>{action}</Action><ResourceRecordSet><Name>{name}</Name><Type>A</Type>\
+                 <SetIdentifier>{sid}</SetIdentifier><Failover>{failover}</Failover><TTL>{ttl}</TTL>\
+                 <ResourceRecords><ResourceRecord><Value>{ip}</Value></ResourceRecord></ResourceRecords>\
+                 </ResourceRecordSet></Change>"
+            ));
+        }
+        Route53::ok(
+            "POST",
+            &format!("hostedzone/{zone}/rrset"),
+            &format!(
+                r#"<ChangeResourceRecordSetsRequest xmlns="{NS}"><ChangeBatch><Changes>{xml}</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#
+            ),
+        );
+    }
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+// ---------------------------------------------------------------- recording proxy
+
+/// A loopback HTTP proxy in front of moto that counts requests matching a
+/// predicate; lets a test count API calls the provider makes.
+struct Recorder {
+    url: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn start() -> Recorder {
+        let upstream = moto().addr;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind recorder");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let l2 = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let log = Arc::clone(&l2);
+                std::thread::spawn(move || {
+                    let _ = proxy_one(conn, upstream, &log);
+                });
+            }
+        });
+        Recorder { url, log }
+    }
+
+    /// `METHOD path` of every request seen so far.
+    fn requests(&self) -> Vec<String> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn count(&self, method: &str, path_suffix: &str) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| {
+                r.starts_with(method)
+                    && r.split('?')
+                        .next()
+                        .is_some_and(|p| p.ends_with(path_suffix))
+            })
+            .count()
+    }
+}
+
+/// Forwards one request (the client is told to close afterwards, so each
+/// connection carries exactly one request and framing stays trivial).
+fn proxy_one(
+    client: TcpStream,
+    upstream: SocketAddr,
+    log: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut head = Vec::new();
+    let mut content_length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            content_length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("connection:") {
+            continue;
+        }
+        head.push(line);
+    }
+    let mut body = vec![0u8; content_length];
+    reader.read_exact(&mut body)?;
+    if let Some(first) = head.first() {
+        let mut parts = first.split_whitespace();
+        let entry = format!(
+            "{} {}",
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or("")
+        );
+        if let Ok(mut l) = log.lock() {
+            l.push(entry);
+        }
+    }
+    let mut up = TcpStream::connect(upstream)?;
+    for h in &head {
+        up.write_all(h.as_bytes())?;
+    }
+    up.write_all(b"Connection: close\r\n\r\n")?;
+    up.write_all(&body)?;
+    let mut resp = Vec::new();
+    up.read_to_end(&mut resp)?;
+    // Tell the client this connection ends here.
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let (rhead, rbody) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut out = String::new();
+    for l in rhead.split("\r\n") {
+        if !l.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(l);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut client = client;
+    client.write_all(out.as_bytes())?;
+    client.write_all(rbody.as_bytes())?;
+    client.flush()?;
+    client.shutdown(Shutdown::Both)
+}
+
+// ---------------------------------------------------------------- Terraform
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn unique() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+fn provider_dir() -> PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("target"));
+    let dir = target.join("debug");
+    assert!(
+        dir.join("terraform-provider-tandem").exists(),
+        "build the provider first: cargo build -p terraform-provider-tandem"
+    );
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// A Terraform working directory using the provider through dev_overrides.
+struct Tf {
+    dir: PathBuf,
+    endpoint: String,
+}
+
+impl Drop for Tf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Tf {
+    fn new() -> Tf {
+        Tf::with_endpoint(&moto_url())
+    }
+
+    fn with_endpoint(endpoint: &str) -> Tf {
+        let dir = std::env::temp_dir().join(format!("tandem-r53-{}", unique()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(
+            dir.join("tf.rc"),
+            format!(
+                "provider_installation {{\n  dev_overrides {{ \"tandem/tandem\" = \"{}\" }}\n  direct {{}}\n}}\n",
+                provider_dir().display()
+            ),
+        )
+        .expect("write tf.rc");
+        Tf {
+            dir,
+            endpoint: endpoint.to_string(),
+        }
+    }
+
+    /// Writes `main.tf`: the provider block for moto plus `body`.
+    fn config(&self, body: &str) {
+        let m = moto_url();
+        let provider = format!(
+            r#"terraform {{
+  required_providers {{
+    tandem = {{ source = "tandem/tandem" }}
+  }}
+}}
+provider "tandem" {{
+  region     = "us-east-1"
+  access_key = "test"
+  secret_key = "test"
+  endpoints {{
+    route53 = "{r53}"
+    s3      = "{m}"
+    sts     = "{m}"
+  }}
+  s3_use_path_style = true
+  default_tags {{
+    tags = {{ suite = "acceptance" }}
+  }}
+}}
+"#,
+            r53 = self.endpoint
+        );
+        std::fs::write(self.dir.join("main.tf"), provider + body).expect("write main.tf");
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let local = workspace().join("scripts/terraform");
+        let bin = if local.exists() {
+            local.display().to_string()
+        } else {
+            "terraform".to_string()
+        };
+        Command::new(bin)
+            .args(args)
+            .current_dir(&self.dir)
+            .env("TF_CLI_CONFIG_FILE", self.dir.join("tf.rc"))
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .expect("run terraform")
+    }
+
+    fn text(o: &Output) -> String {
+        format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    }
+
+    fn apply(&self) -> String {
+        let o = self.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        let t = Tf::text(&o);
+        assert!(o.status.success(), "terraform apply failed:\n{t}");
+        t
+    }
+
+    fn apply_fails(&self) -> String {
+        let o = self.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert!(
+            !o.status.success(),
+            "terraform apply should have failed:\n{}",
+            Tf::text(&o)
+        );
+        Tf::text(&o)
+    }
+
+    /// Plans; returns (had changes, output).
+    fn plan(&self) -> (bool, String) {
+        let o = self.run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
+        let t = Tf::text(&o);
+        match o.status.code() {
+            Some(0) => (false, t),
+            Some(2) => (true, t),
+            _ => panic!("terraform plan failed:\n{t}"),
+        }
+    }
+
+    fn plan_fails(&self) -> String {
+        let o = self.run(&["plan", "-no-color", "-input=false"]);
+        assert!(
+            !o.status.success(),
+            "terraform plan should have failed:\n{}",
+            Tf::text(&o)
+        );
+        Tf::text(&o)
+    }
+
+    fn assert_empty_plan(&self, step: &str) {
+        let (changes, t) = self.plan();
+        assert!(!changes, "{step}: expected an empty plan, got:\n{t}");
+    }
+
+    fn assert_plan_shows(&self, step: &str, needles: &[&str]) -> String {
+        let (changes, t) = self.plan();
+        assert!(changes, "{step}: expected changes, got an empty plan:\n{t}");
+        for n in needles {
+            assert!(t.contains(n), "{step}: plan lacks {n:?}:\n{t}");
+        }
+        t
+    }
+
+    fn output(&self, name: &str) -> String {
+        let o = self.run(&["output", "-raw", name]);
+        assert!(
+            o.status.success(),
+            "terraform output {name}:\n{}",
+            Tf::text(&o)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Forgets `addr` and imports it again by `id`.
+    fn reimport(&self, addr: &str, id: &str) {
+        let o = self.run(&["state", "rm", "-no-color", addr]);
+        assert!(o.status.success(), "state rm {addr}:\n{}", Tf::text(&o));
+        let o = self.run(&["import", "-no-color", "-input=false", addr, id]);
+        assert!(o.status.success(), "import {addr} {id}:\n{}", Tf::text(&o));
+    }
+
+    fn destroy(&self) {
+        let o = self.run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+        assert!(
+            o.status.success(),
+            "terraform destroy failed:\n{}",
+            Tf::text(&o)
+        );
+    }
+}
+
+// ---------------------------------------------------------------- tests
+
+fn zone_config(name: &str, comment: &str, tags: &str, extra: &str) -> String {
+    format!(
+        r#"
+resource "tandem_route53_zone" "z" {{
+  name    = "{name}"
+  comment = "{comment}"
+  tags    = {{ {tags} }}
+  {extra}
+}}
+data "tandem_route53_zone" "by_name" {{
+  name = tandem_route53_zone.z.name
+}}
+data "tandem_route53_zone" "by_id" {{
+  zone_id = tandem_route53_zone.z.zone_id
+}}
+output "zone_id" {{ value = tandem_route53_zone.z.zone_id }}
+output "by_name_id" {{ value = data.tandem_route53_zone.by_name.zone_id }}
+output "by_id_name" {{ value = data.tandem_route53_zone.by_id.name }}
+output "tags_all" {{ value = jsonencode(tandem_route53_zone.z.tags_all) }}
+"#
+    )
+}
+
+#[test]
+fn zone_lifecycle() {
+    if !enabled() {
+        return;
+    }
+    let u = unique().replace('-', "");
+    let name = format!("Zone{u}.Tandem-Test.");
+    let canonical = name.to_ascii_lowercase().trim_end_matches('.').to_string();
+    let tf = Tf::new();
+
+    // Create (a cosmetic spelling of the name), then nothing to do.
+    tf.config(&zone_config(&name, "first", r#"env = "dev""#, ""));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let id = tf.output("zone_id");
+    assert!(Route53::zone_exists(&id));
+    assert_eq!(tf.output("by_name_id"), id, "data source by name");
+    assert_eq!(tf.output("by_id_name"), canonical, "data source by id");
+    assert_eq!(
+        tf.output("tags_all"),
+        r#"{"env":"dev","suite":"acceptance"}"#
+    );
+
+    // Update in place: comment and tags.
+    tf.config(&zone_config(&name, "second", r#"env = "prod""#, ""));
+    tf.assert_plan_shows("update", &["update in-place", "\"second\""]);
+    tf.apply();
+    tf.assert_empty_plan("after update");
+    assert_eq!(tf.output("zone_id"), id, "updated in place, not replaced");
+
+    // Import by zone ID gives the same state: empty plan.
+    tf.reimport("tandem_route53_zone.z", &id);
+    tf.assert_empty_plan("after import");
+
+    // A change outside Terraform shows in the next plan, and apply repairs it.
+    Route53::set_zone_comment(&id, "edited by hand");
+    tf.assert_plan_shows(
+        "out-of-band comment",
+        &["edited by hand", "update in-place"],
+    );
+    tf.apply();
+    tf.assert_empty_plan("after repairing the comment");
+
+    // Deleted outside Terraform: planned for creation again.
+    Route53::delete_zone(&id);
+    tf.assert_plan_shows("out-of-band deletion", &["will be created"]);
+    tf.apply();
+    let id2 = tf.output("zone_id");
+    assert_ne!(id2, id);
+    tf.assert_empty_plan("after re-creation");
+
+    // Replace: a new name.
+    let renamed = format!("renamed{u}.tandem-test");
+    tf.config(&zone_config(
+        &renamed,
+        "second",
+        r#"env = "prod""#,
+        "force_destroy = true",
+    ));
+    tf.assert_plan_shows("rename", &["must be replaced"]);
+    tf.apply();
+    let id3 = tf.output("zone_id");
+    assert_ne!(id3, id2);
+    assert!(!Route53::zone_exists(&id2), "the old zone was deleted");
+    tf.assert_empty_plan("after replacement");
+
+    // force_destroy removes records made outside Terraform; destroy leaves nothing.
+    Route53::change(
+        &id3,
+        &[(
+            "CREATE",
+            &format!("x.{renamed}"),
+            &format!("x.{renamed}-a"),
+            "PRIMARY",
+            "192.0.2.9",
+            60,
+        )],
+    );
+    tf.destroy();
+    assert!(!Route53::zone_exists(&id3), "destroy removed the zone");
+}
+
+#[test]
+fn zone_without_force_destroy_refuses_to_drop_records() {
+    if !enabled() {
+        return;
+    }
+    let u = unique().replace('-', "");
+    let name = format!("keep{u}.tandem-test");
+    let tf = Tf::new();
+    tf.config(&zone_config(&name, "c", "", ""));
+    tf.apply();
+    let id = tf.output("zone_id");
+    let rec = format!("a.{name}");
+    Route53::change(
+        &id,
+        &[(
+            "CREATE",
+            &rec,
+            &format!("{rec}-p"),
+            "PRIMARY",
+            "192.0.2.1",
+            60,
+        )],
+    );
+    let o = tf.run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    let t = Tf::text(&o);
+    assert!(!o.status.success(), "destroy should fail:\n{t}");
+    assert!(
+        t.contains("force_destroy"),
+        "the error names the way out:\n{t}"
+    );
+    assert!(Route53::zone_exists(&id));
+    Route53::change(
+        &id,
+        &[(
+            "DELETE",
+            &rec,
+            &format!("{rec}-p"),
+            "PRIMARY",
+            "192.0.2.1",
+            60,
+        )],
+    );
+    tf.destroy();
+    assert!(!Route53::zone_exists(&id));
+}
+
+fn health_check_config(threshold: u32, interval: u32) -> String {
+    format!(
+        r#"
+resource "tandem_route53_health_check" "web" {{
+  type              = "HTTPS_STR_MATCH"
+  fqdn              = "API.example.com."
+  resource_path     = "/healthz"
+  search_string     = "ok"
+  failure_threshold = {threshold}
+  request_interval  = {interval}
+  regions           = ["us-east-1", "eu-west-1", "us-west-2"]
+  tags              = {{ role = "web" }}
+}}
+resource "tandem_route53_health_check" "db" {{
+  type       = "TCP"
+  ip_address = "192.0.2.10"
+  port       = 5432
+}}
+resource "tandem_route53_health_check" "all" {{
+  type                   = "CALCULATED"
+  child_healthchecks     = [tandem_route53_health_check.web.id, tandem_route53_health_check.db.id]
+  child_health_threshold = 2
+}}
+output "web_id" {{ value = tandem_route53_health_check.web.id }}
+output "db_id" {{ value = tandem_route53_health_check.db.id }}
+output "all_id" {{ value = tandem_route53_health_check.all.id }}
+"#
+    )
+}
+
+#[test]
+fn health_check_lifecycle() {
+    if !enabled() {
+        return;
+    }
+    let tf = Tf::new();
+    tf.config(&health_check_config(3, 30));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let web = tf.output("web_id");
+    let db = tf.output("db_id");
+    let all = tf.output("all_id");
+
+    // In place: failure_threshold.
+    tf.config(&health_check_config(5, 30));
+    tf.assert_plan_shows("update", &["update in-place", "failure_threshold"]);
+    tf.apply();
+    tf.assert_empty_plan("after update");
+    assert_eq!(tf.output("web_id"), web);
+
+    // request_interval replaces.
+    tf.config(&health_check_config(5, 10));
+    tf.assert_plan_shows("interval", &["must be replaced", "forces replacement"]);
+    tf.apply();
+    let web2 = tf.output("web_id");
+    assert_ne!(web2, web);
+    assert!(!Route53::health_check_exists(&web));
+    tf.assert_empty_plan("after replacement");
+
+    // Import each kind.
+    tf.reimport("tandem_route53_health_check.web", &web2);
+    tf.reimport("tandem_route53_health_check.db", &db);
+    tf.reimport("tandem_route53_health_check.all", &all);
+    tf.assert_empty_plan("after import");
+
+    // Outside change, then outside deletion.
+    Route53::set_failure_threshold(&web2, 9);
+    tf.assert_plan_shows("out-of-band threshold", &["failure_threshold", "9 -> 5"]);
+    tf.apply();
+    tf.assert_empty_plan("after repair");
+    Route53::delete_health_check(&db);
+    tf.assert_plan_shows("out-of-band deletion", &["will be created"]);
+    tf.apply();
+    tf.assert_empty_plan("after re-creation");
+    let db2 = tf.output("db_id");
+
+    tf.destroy();
+    for id in [&web2, &db2, &all] {
+        assert!(
+            !Route53::health_check_exists(id),
+            "health check {id} left behind"
+        );
+    }
+}
+
+fn failover_config(
+    zone_name: &str,
+    record: &str,
+    ttl: u32,
+    primary_ip: &str,
+    primary_sid: &str,
+    extra: &str,
+) -> String {
+    let sid = if primary_sid.is_empty() {
+        String::new()
+    } else {
+        format!("set_identifier = \"{primary_sid}\"")
+    };
+    format!(
+        r#"
+resource "tandem_route53_zone" "z" {{
+  name          = "{zone_name}"
+  force_destroy = true
+}}
+resource "tandem_route53_health_check" "primary" {{
+  type          = "HTTP"
+  ip_address    = "{primary_ip}"
+  resource_path = "/healthz"
+}}
+resource "tandem_route53_failover_record" "api" {{
+  zone_id = tandem_route53_zone.z.zone_id
+  name    = "{record}"
+  type    = "A"
+  ttl     = {ttl}
+  {extra}
+  primary {{
+    records         = ["{primary_ip}"]
+    health_check_id = tandem_route53_health_check.primary.id
+    {sid}
+  }}
+  secondary {{
+    records = ["192.0.2.200"]
+  }}
+}}
+output "zone_id" {{ value = tandem_route53_zone.z.zone_id }}
+output "record_id" {{ value = tandem_route53_failover_record.api.id }}
+output "primary_sid" {{ value = tandem_route53_failover_record.api.primary.set_identifier }}
+"#
+    )
+}
+
+#[test]
+fn failover_record_lifecycle() {
+    if !enabled() {
+        return;
+    }
+    let u = unique().replace('-', "");
+    let zone_name = format!("fo{u}.tandem-test");
+    // Uppercase and a trailing dot: must never show as a diff.
+    let record = format!("API.fo{u}.tandem-test.");
+    let canonical = format!("api.fo{u}.tandem-test");
+    let tf = Tf::new();
+
+    tf.config(&failover_config(
+        &zone_name,
+        &record,
+        60,
+        "192.0.2.1",
+        "",
+        "",
+    ));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let zone = tf.output("zone_id");
+    assert_eq!(tf.output("record_id"), format!("{zone}/{canonical}/A"));
+    assert_eq!(tf.output("primary_sid"), format!("{canonical}-primary"));
+    let sets = Route53::record_sets(&zone);
+    assert!(
+        sets.contains("<Failover>PRIMARY</Failover>")
+            && sets.contains("<Failover>SECONDARY</Failover>"),
+        "{sets}"
+    );
+
+    // In place: TTL, primary target and set identifier together.
+    tf.config(&failover_config(
+        &zone_name,
+        &record,
+        300,
+        "192.0.2.2",
+        "blue",
+        "",
+    ));
+    tf.assert_plan_shows("update", &["update in-place", "\"blue\""]);
+    tf.apply();
+    tf.assert_empty_plan("after update");
+    let sets = Route53::record_sets(&zone);
+    assert!(
+        sets.contains("<SetIdentifier>blue</SetIdentifier>"),
+        "{sets}"
+    );
+    assert!(
+        !sets.contains(&format!(
+            "<SetIdentifier>{canonical}-primary</SetIdentifier>"
+        )),
+        "old identifier left: {sets}"
+    );
+    assert!(
+        sets.contains("192.0.2.2") && !sets.contains("192.0.2.1<"),
+        "{sets}"
+    );
+
+    // Import by ZONEID/name/TYPE: empty plan.
+    tf.reimport(
+        "tandem_route53_failover_record.api",
+        &format!("{zone}/{canonical}/A"),
+    );
+    tf.assert_empty_plan("after import");
+
+    // Changed outside Terraform: the next plan shows it; apply repairs.
+    Route53::change(
+        &zone,
+        &[("UPSERT", &canonical, "blue", "PRIMARY", "198.51.100.7", 300)],
+    );
+    tf.assert_plan_shows("out-of-band change", &["198.51.100.7", "update in-place"]);
+    tf.apply();
+    tf.assert_empty_plan("after repair");
+
+    // Both halves deleted outside Terraform: gone from state, created again.
+    Route53::change(
+        &zone,
+        &[
+            ("DELETE", &canonical, "blue", "PRIMARY", "192.0.2.2", 300),
+            (
+                "DELETE",
+                &canonical,
+                &format!("{canonical}-secondary"),
+                "SECONDARY",
+                "192.0.2.200",
+                300,
+            ),
+        ],
+    );
+    let t = tf.assert_plan_shows("out-of-band deletion", &["will be created"]);
+    assert!(t.contains("no longer exists"), "a warning says why:\n{t}");
+    tf.apply();
+    tf.assert_empty_plan("after re-creation");
+
+    // Replace: another name.
+    let other = format!("www.fo{u}.tandem-test");
+    tf.config(&failover_config(
+        &zone_name,
+        &other,
+        300,
+        "192.0.2.2",
+        "blue",
+        "",
+    ));
+    tf.assert_plan_shows("rename", &["must be replaced"]);
+    tf.apply();
+    tf.assert_empty_plan("after replacement");
+    let sets = Route53::record_sets(&zone);
+    assert!(
+        !sets.contains(&format!("<Name>{canonical}.</Name>")),
+        "old records left: {sets}"
+    );
+
+    tf.destroy();
+    assert!(!Route53::zone_exists(&zone), "destroy left the zone");
+}
+
+#[test]
+fn failover_record_refuses_existing_records_unless_allowed() {
+    if !enabled() {
+        return;
+    }
+    let u = unique().replace('-', "");
+    let zone_name = format!("ow{u}.tandem-test");
+    let zone = Route53::create_zone(&zone_name);
+    let name = format!("api.{zone_name}");
+    Route53::change(
+        &zone,
+        &[
+            ("CREATE", &name, "old-p", "PRIMARY", "203.0.113.1", 60),
+            ("CREATE", &name, "old-s", "SECONDARY", "203.0.113.2", 60),
+        ],
+    );
+    let body = |extra: &str| {
+        format!(
+            r#"
+resource "tandem_route53_failover_record" "api" {{
+  zone_id = "{zone}"
+  name    = "{name}"
+  type    = "A"
+  ttl     = 60
+  {extra}
+  primary {{
+    records = ["192.0.2.1"]
+  }}
+  secondary {{
+    records = ["192.0.2.2"]
+  }}
+}}
+"#
+        )
+    };
+    let tf = Tf::new();
+    tf.config(&body(""));
+    let t = tf.apply_fails();
+    assert!(
+        t.contains("already exist") && t.contains("allow_overwrite"),
+        "{t}"
+    );
+    let sets = Route53::record_sets(&zone);
+    assert!(sets.contains("203.0.113.1"), "nothing was changed: {sets}");
+
+    tf.config(&body("allow_overwrite = true"));
+    let (_, t) = tf.plan();
+    assert!(
+        t.contains("will be adopted"),
+        "the plan announces the adoption:\n{t}"
+    );
+    tf.apply();
+    tf.assert_empty_plan("after adoption");
+    let sets = Route53::record_sets(&zone);
+    assert!(
+        !sets.contains("203.0.113.") && !sets.contains("old-p"),
+        "adopted records replaced: {sets}"
+    );
+    tf.destroy();
+    let sets = Route53::record_sets(&zone);
+    assert!(
+        !sets.contains(&format!("<Name>{name}.</Name>")),
+        "destroy left records: {sets}"
+    );
+    Route53::delete_zone(&zone);
+}
+
+#[test]
+fn failover_pair_is_written_in_one_change_batch() {
+    if !enabled() {
+        return;
+    }
+    let u = unique().replace('-', "");
+    let zone_name = format!("batch{u}.tandem-test");
+    let zone = Route53::create_zone(&zone_name);
+    let rec = Recorder::start();
+    let rrset = format!("/hostedzone/{zone}/rrset");
+    let body = |ttl: u32, sid: &str| {
+        format!(
+            r#"
+resource "tandem_route53_failover_record" "api" {{
+  zone_id = "{zone}"
+  name    = "api.{zone_name}"
+  type    = "A"
+  ttl     = {ttl}
+  primary {{
+    records         = ["192.0.2.1"]
+    set_identifier  = "{sid}"
+  }}
+  secondary {{
+    records = ["192.0.2.2"]
+  }}
+  # Only the wait uses it; moto is INSYNC at once.
+  timeouts {{
+    create = "5m"
+    update = "90s"
+  }}
+}}
+"#
+        )
+    };
+    let tf = Tf::with_endpoint(&rec.url);
+    tf.config(&body(60, "one"));
+    tf.apply();
+    assert_eq!(
+        rec.count("POST", &rrset),
+        1,
+        "create: one batch; requests: {:?}",
+        rec.requests()
+    );
+    tf.config(&body(120, "two"));
+    tf.apply();
+    assert_eq!(
+        rec.count("POST", &rrset),
+        2,
+        "update: one more batch; requests: {:?}",
+        rec.requests()
+    );
+    tf.destroy();
+    assert_eq!(
+        rec.count("POST", &rrset),
+        3,
+        "delete: one more batch; requests: {:?}",
+        rec.requests()
+    );
+    let sets = Route53::record_sets(&zone);
+    assert!(!sets.contains("<Failover>"), "destroy left records: {sets}");
+    Route53::delete_zone(&zone);
+}
+
+#[test]
+fn invalid_configurations_fail_at_plan_with_attribute_paths() {
+    if !enabled() {
+        return;
+    }
+    let tf = Tf::new();
+    tf.config(
+        r#"
+resource "tandem_route53_health_check" "bad" {
+  type              = "HTTP"
+  search_string     = "ok"
+  failure_threshold = 11
+  request_interval  = 20
+  regions           = ["us-east-1"]
+}
+resource "tandem_route53_failover_record" "bad" {
+  zone_id = "Z123"
+  name    = "api.example.com"
+  type    = "a"
+  primary {
+    records = ["192.0.2.1"]
+    alias {
+      name    = "lb.example.com"
+      zone_id = "Z2"
+    }
+    set_identifier = "same"
+  }
+  secondary {
+    set_identifier = "same"
+  }
+  timeouts {
+    create = "soon"
+  }
+}
+"#,
+    );
+    let t = tf.plan_fails();
+    for needle in [
+        "Missing endpoint",
+        "search_string needs a *_STR_MATCH type",
+        "Invalid failure_threshold",
+        "Invalid request_interval",
+        "Too few checker regions",
+        "Unsupported record type",
+        "Both records and alias",
+        "No target",
+        "Duplicate set_identifier",
+        "Invalid timeout",
+    ] {
+        assert!(t.contains(needle), "plan lacks {needle:?}:\n{t}");
+    }
+}
