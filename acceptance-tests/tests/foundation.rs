@@ -1,0 +1,92 @@
+//! The foundation: our Terraform launcher, the provider launched by real
+//! Terraform through dev_overrides, its schema as Terraform reports it, and
+//! a lifecycle on another Terraform/OpenTofu when one is installed.
+
+use tandem_acceptance::{other_terraform, skip_unless_acc, Moto, TfDir};
+
+#[test]
+fn launcher_runs_terraform_1_15_5() {
+    skip_unless_acc!();
+    let dir = TfDir::new();
+    let out = dir.ok(&["version", "-json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("version JSON");
+    if std::env::var_os("TANDEM_TERRAFORM").is_none() {
+        assert_eq!(v["terraform_version"], "1.15.5");
+    }
+}
+
+#[test]
+fn provider_schema_has_a_description_on_every_attribute() {
+    skip_unless_acc!();
+    let moto = Moto::shared();
+    let dir = TfDir::new();
+    dir.write(&moto.provider_block());
+    let out = dir.ok(&["providers", "schema", "-json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
+    let p = &doc["provider_schemas"]["registry.terraform.io/tandem/tandem"];
+    assert!(p.is_object(), "provider missing from schema output:\n{}", out.stdout);
+    let mut missing = Vec::new();
+    walk(&p["provider"]["block"], "provider", &mut missing);
+    for kind in ["resource_schemas", "data_source_schemas"] {
+        for (name, s) in p[kind].as_object().into_iter().flatten() {
+            walk(&s["block"], name, &mut missing);
+        }
+    }
+    assert!(missing.is_empty(), "attributes without description: {missing:?}");
+}
+
+fn walk(block: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+    for (name, a) in block["attributes"].as_object().into_iter().flatten() {
+        if a["description"].as_str().unwrap_or("").trim().is_empty() {
+            missing.push(format!("{path}.{name}"));
+        }
+        if let Some(n) = a.get("nested_type") {
+            walk(n, &format!("{path}.{name}"), missing);
+        }
+    }
+    for (name, b) in block["block_types"].as_object().into_iter().flatten() {
+        walk(&b["block"], &format!("{path}.{name}"), missing);
+    }
+}
+
+#[test]
+fn invalid_provider_block_is_a_diagnostic_with_its_attribute() {
+    skip_unless_acc!();
+    let moto = Moto::shared();
+    let dir = TfDir::new();
+    let cfg = moto.provider_block().replace(
+        "skip_credentials_validation = true",
+        "skip_credentials_validation = true\n  max_retries = 1000",
+    );
+    // Terraform only validates provider blocks that some resource uses.
+    dir.write(&format!("{cfg}\nresource \"tandem_route53_zone\" \"z\" {{ name = \"example.com\" }}\n"));
+    let out = dir.run(&["validate", "-no-color"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    let all = out.all();
+    assert!(all.contains("Invalid max_retries"), "{all}");
+    // Terraform points at the attribute's line in the provider block.
+    assert!(all.contains("max_retries = 1000"), "{all}");
+}
+
+/// One complete lifecycle on another Terraform or OpenTofu, when present,
+/// so we know older cores and forks can drive the provider too.
+#[test]
+fn smoke_lane_on_another_terraform() {
+    skip_unless_acc!();
+    let Some(other) = other_terraform() else {
+        eprintln!("skipped: no other terraform/tofu on PATH and $TERRAFORM unset");
+        return;
+    };
+    let moto = Moto::shared();
+    let dir = TfDir::with_terraform(other.clone());
+    dir.write(&format!(
+        "{}\nresource \"terraform_data\" \"x\" {{ input = \"smoke\" }}\n",
+        moto.provider_block()
+    ));
+    let out = dir.ok(&["version"]);
+    eprintln!("smoke lane: {}", out.stdout.lines().next().unwrap_or(""));
+    dir.ok(&["providers", "schema", "-json"]);
+    dir.apply();
+    dir.plan_is_empty();
+    dir.destroy();
+}
