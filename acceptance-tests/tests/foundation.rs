@@ -24,7 +24,11 @@ fn provider_schema_has_a_description_on_every_attribute() {
     let out = dir.ok(&["providers", "schema", "-json"]);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("schema JSON");
     let p = &doc["provider_schemas"]["registry.terraform.io/tandem/tandem"];
-    assert!(p.is_object(), "provider missing from schema output:\n{}", out.stdout);
+    assert!(
+        p.is_object(),
+        "provider missing from schema output:\n{}",
+        out.stdout
+    );
     let mut missing = Vec::new();
     walk(&p["provider"]["block"], "provider", &mut missing);
     for kind in ["resource_schemas", "data_source_schemas"] {
@@ -32,7 +36,10 @@ fn provider_schema_has_a_description_on_every_attribute() {
             walk(&s["block"], name, &mut missing);
         }
     }
-    assert!(missing.is_empty(), "attributes without description: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "attributes without description: {missing:?}"
+    );
 }
 
 fn walk(block: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
@@ -59,7 +66,9 @@ fn invalid_provider_block_is_a_diagnostic_with_its_attribute() {
         "skip_credentials_validation = true\n  max_retries = 1000",
     );
     // Terraform only validates provider blocks that some resource uses.
-    dir.write(&format!("{cfg}\nresource \"tandem_route53_zone\" \"z\" {{ name = \"example.com\" }}\n"));
+    dir.write(&format!(
+        "{cfg}\nresource \"tandem_route53_zone\" \"z\" {{ name = \"example.com\" }}\n"
+    ));
     let out = dir.run(&["validate", "-no-color"]);
     assert_ne!(out.code, 0, "{}", out.all());
     let all = out.all();
