@@ -383,6 +383,21 @@ fn provider_dir() -> PathBuf {
     dir.canonicalize().unwrap_or(dir)
 }
 
+/// `$TERRAFORM`, else the repo's pinned `scripts/terraform` once its venv is
+/// bootstrapped, else `terraform` on PATH.
+fn terraform_bin() -> String {
+    if let Ok(t) = std::env::var("TERRAFORM") {
+        if !t.is_empty() {
+            return t;
+        }
+    }
+    let local = workspace().join("scripts/terraform");
+    if local.exists() && workspace().join(".cache/venv/bin/python").exists() {
+        return local.display().to_string();
+    }
+    "terraform".to_string()
+}
+
 /// A Terraform working directory using the provider through dev_overrides.
 struct Tf {
     dir: PathBuf,
@@ -447,13 +462,7 @@ provider "tandem" {{
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let local = workspace().join("scripts/terraform");
-        let bin = if local.exists() {
-            local.display().to_string()
-        } else {
-            "terraform".to_string()
-        };
-        Command::new(bin)
+        Command::new(terraform_bin())
             .args(args)
             .current_dir(&self.dir)
             .env("TF_CLI_CONFIG_FILE", self.dir.join("tf.rc"))
@@ -1135,4 +1144,109 @@ resource "tandem_route53_failover_record" "bad" {
     ] {
         assert!(t.contains(needle), "plan lacks {needle:?}:\n{t}");
     }
+}
+
+/// Count of record pairs in the benchmark, from issue 3.
+const BENCH_PAIRS: usize = 100;
+
+/// The numbers behind docs/benchmarks.md (Route 53 section): `terraform
+/// apply` then `terraform plan` of 100 failover pairs against moto, with
+/// Route 53 API calls counted by the recording proxy, beside 100
+/// `terraform_data` resources as Terraform's own floor. Run with
+/// `TF_ACC=1 cargo test -p tandem-acceptance --test route53 -- --ignored --nocapture bench`.
+#[test]
+#[ignore = "benchmark: slow; run explicitly"]
+fn bench_100_failover_record_sets() {
+    if !enabled() {
+        return;
+    }
+    let u = unique().replace('-', "");
+    let zone_name = format!("bench{u}.tandem-test");
+    let zone = Route53::create_zone(&zone_name);
+    let rec = Recorder::start();
+    let tf = Tf::with_endpoint(&rec.url);
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_failover_record" "r" {{
+  count   = {BENCH_PAIRS}
+  zone_id = "{zone}"
+  name    = "r${{count.index}}.{zone_name}"
+  type    = "A"
+  ttl     = 60
+  primary {{
+    records = ["192.0.2.1"]
+  }}
+  secondary {{
+    records = ["192.0.2.2"]
+  }}
+}}
+"#
+    ));
+    let mut rows = Vec::new();
+    let mut step = |what: &str, f: &dyn Fn()| {
+        let before = rec.requests().len();
+        let t0 = Instant::now();
+        f();
+        let secs = t0.elapsed().as_secs_f64();
+        let calls = rec.requests().len() - before;
+        rows.push(format!(
+            "| {BENCH_PAIRS} `tandem_route53_failover_record` | {what} | {secs:.1} s | {calls} |"
+        ));
+    };
+    step("apply (create)", &|| {
+        tf.apply();
+    });
+    step("plan (no changes)", &|| tf.assert_empty_plan("bench"));
+    step("destroy", &|| tf.destroy());
+    let mut by_kind: std::collections::BTreeMap<String, usize> = Default::default();
+    for r in rec.requests() {
+        let path = r.split('?').next().unwrap_or("").to_string();
+        let kind = if path.ends_with("/rrset") {
+            format!("{} …/rrset", r.split(' ').next().unwrap_or(""))
+        } else {
+            path
+        };
+        *by_kind.entry(kind).or_default() += 1;
+    }
+    Route53::delete_zone(&zone);
+
+    let floor = Tf::new();
+    std::fs::write(
+        floor.dir.join("main.tf"),
+        format!("resource \"terraform_data\" \"r\" {{\n  count = {BENCH_PAIRS}\n  input = count.index\n}}\n"),
+    )
+    .expect("write main.tf");
+    let mut floor_rows = Vec::new();
+    for (what, args) in [
+        (
+            "apply (create)",
+            &["apply", "-auto-approve", "-no-color", "-input=false"][..],
+        ),
+        (
+            "plan (no changes)",
+            &["plan", "-no-color", "-input=false", "-detailed-exitcode"][..],
+        ),
+        (
+            "destroy",
+            &["destroy", "-auto-approve", "-no-color", "-input=false"][..],
+        ),
+    ] {
+        let t0 = Instant::now();
+        let o = floor.run(args);
+        assert!(
+            o.status.code() == Some(0),
+            "terraform_data {what}:\n{}",
+            Tf::text(&o)
+        );
+        floor_rows.push(format!(
+            "| {BENCH_PAIRS} `terraform_data` | {what} | {:.1} s | 0 |",
+            t0.elapsed().as_secs_f64()
+        ));
+    }
+    println!("| Resources | Step | Wall time | Route 53 API calls |");
+    println!("|---|---|---|---|");
+    for r in rows.iter().chain(&floor_rows) {
+        println!("{r}");
+    }
+    println!("\nCalls by kind: {by_kind:?}");
 }
