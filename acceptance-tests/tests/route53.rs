@@ -920,6 +920,23 @@ fn failover_record_lifecycle() {
     tf.apply();
     tf.assert_empty_plan("after repair");
 
+    // One half deleted outside Terraform: the plan restores it in place.
+    let secondary = format!("{canonical}-secondary");
+    Route53::change(
+        &zone,
+        &[(
+            "DELETE",
+            &canonical,
+            &secondary,
+            "SECONDARY",
+            "192.0.2.200",
+            300,
+        )],
+    );
+    tf.assert_plan_shows("secondary deleted", &["update in-place", "+ secondary"]);
+    tf.apply();
+    tf.assert_empty_plan("after restoring the secondary");
+
     // Both halves deleted outside Terraform: gone from state, created again.
     Route53::change(
         &zone,
