@@ -3,247 +3,190 @@
 //! steps per resource (create, empty plan, update, replace, import, change
 //! outside Terraform, delete outside Terraform, destroy).
 //!
-//! Gated on `TF_ACC=1`; they need the provider built
-//! (`cargo build -p terraform-provider-tandem`), `moto_server` and
-//! `terraform` (`scripts/terraform` when present, else on PATH).
-//!
-//! The shared harness in `tandem_acceptance` was not usable yet when these
-//! were written, and this crate has no dependencies, so the helpers below
-//! use only std: a lazily started moto, a Terraform working directory, a
-//! minimal Route 53 REST client (moto checks no signatures; it only reads the
-//! service from the credential scope) and a loopback recording proxy.
+//! Gated on `TF_ACC=1` (`make test` sets it). Uses the shared harness
+//! (`tandem_acceptance`: the lazily started moto and Terraform working
+//! directories); changes "outside Terraform" go through aws-sdk-route53
+//! pointed at the same moto; API calls are counted by a loopback recording
+//! proxy defined here.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// How long moto may take to answer after start; it needs about 1.6 s on
-/// an idle machine, far more on a loaded one.
-const MOTO_START_TIMEOUT: Duration = Duration::from_secs(60);
-/// Pause between readiness probes while moto starts.
-const PROBE_INTERVAL: Duration = Duration::from_millis(100);
+use aws_sdk_route53::types::{
+    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
+    ResourceRecordSetFailover, RrType,
+};
+use tandem_acceptance::{skip_unless_acc, Moto, TfDir};
 
-fn enabled() -> bool {
-    if std::env::var("TF_ACC").as_deref() == Ok("1") {
-        true
-    } else {
-        eprintln!("skipped: set TF_ACC=1 to run acceptance tests");
-        false
-    }
-}
+// ---------------------------------------------------------------- outside Terraform
 
-// ---------------------------------------------------------------- moto
+/// Route 53 calls made "outside Terraform" with the AWS SDK, as another
+/// tool or a person would.
+struct Route53;
 
-struct Moto {
-    addr: SocketAddr,
-    // Held for the life of the test binary: when the process exits the pipe
-    // closes and the wrapper shell kills moto, so no server outlives us.
-    _child: Mutex<Child>,
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
-    l.local_addr().expect("local addr").port()
-}
-
-fn moto() -> &'static Moto {
-    static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
-        let venv = workspace().join(".cache/venv/bin/moto_server");
-        let bin = if venv.exists() {
-            venv.display().to_string()
-        } else {
-            "moto_server".to_string()
-        };
-        let port = free_port();
-        let script =
-            format!("{bin} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; cat >/dev/null; kill $m");
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start moto_server");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-        let deadline = Instant::now() + MOTO_START_TIMEOUT;
-        loop {
-            if let Ok(r) = http(addr, "GET", "/moto-api/", "", false) {
-                if r.0 == 200 {
-                    break;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto did not answer on {addr} within {MOTO_START_TIMEOUT:?}"
-            );
-            std::thread::sleep(PROBE_INTERVAL);
-        }
-        Moto {
-            addr,
-            _child: Mutex::new(child),
-        }
+fn sdk() -> &'static (tokio::runtime::Runtime, aws_sdk_route53::Client) {
+    static SDK: OnceLock<(tokio::runtime::Runtime, aws_sdk_route53::Client)> = OnceLock::new();
+    SDK.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let conf = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(aws_credential_types::Credentials::new(
+                    "test",
+                    "test",
+                    None,
+                    None,
+                    "acceptance",
+                ))
+                .endpoint_url(Moto::shared().endpoint())
+                .load(),
+        );
+        (rt, aws_sdk_route53::Client::new(&conf))
     })
 }
 
-fn moto_url() -> String {
-    format!("http://{}", moto().addr)
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    sdk().0.block_on(f)
 }
 
-// ---------------------------------------------------------------- HTTP
-
-/// One HTTP/1.1 request with `Connection: close`; returns status and body.
-/// With `signed`, adds a SigV4-shaped Authorization header naming route53.
-fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: &str,
-    signed: bool,
-) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let auth = if signed {
-        "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/route53/aws4_request, \
-         SignedHeaders=host;x-amz-date, Signature=00\r\nX-Amz-Date: 20260101T000000Z\r\n"
-    } else {
-        ""
-    };
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+fn client() -> &'static aws_sdk_route53::Client {
+    &sdk().1
 }
-
-/// Route 53 calls made "outside Terraform", as another tool or a person would.
-struct Route53;
-
-const NS: &str = "https://route53.amazonaws.com/doc/2013-04-01/";
 
 impl Route53 {
-    fn call(method: &str, path: &str, body: &str) -> (u16, String) {
-        http(
-            moto().addr,
-            method,
-            &format!("/2013-04-01/{path}"),
-            body,
-            true,
-        )
-        .expect("route53 call")
-    }
-
-    fn ok(method: &str, path: &str, body: &str) -> String {
-        let (status, text) = Route53::call(method, path, body);
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path} -> {status}: {text}"
-        );
-        text
-    }
-
     fn zone_exists(id: &str) -> bool {
-        Route53::call("GET", &format!("hostedzone/{id}"), "").0 == 200
+        block_on(client().get_hosted_zone().id(id).send()).is_ok()
     }
 
     fn health_check_exists(id: &str) -> bool {
-        Route53::call("GET", &format!("healthcheck/{id}"), "").0 == 200
+        block_on(client().get_health_check().health_check_id(id).send()).is_ok()
     }
 
+    /// The zone's record sets, one line each:
+    /// `name TYPE id=SETID failover=ROLE ttl=N [values]`.
     fn record_sets(zone: &str) -> String {
-        Route53::ok("GET", &format!("hostedzone/{zone}/rrset"), "")
+        let out = block_on(
+            client()
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .send(),
+        )
+        .expect("ListResourceRecordSets");
+        out.resource_record_sets()
+            .iter()
+            .map(|s| {
+                let values: Vec<&str> = s.resource_records().iter().map(|r| r.value()).collect();
+                format!(
+                    "{} {} id={} failover={} ttl={} [{}]\n",
+                    s.name(),
+                    s.r#type().as_str(),
+                    s.set_identifier().unwrap_or("-"),
+                    s.failover().map(|f| f.as_str()).unwrap_or("-"),
+                    s.ttl().unwrap_or(-1),
+                    values.join(",")
+                )
+            })
+            .collect()
     }
 
     fn set_zone_comment(zone: &str, comment: &str) {
-        Route53::ok(
-            "POST",
-            &format!("hostedzone/{zone}"),
-            &format!(
-                r#"<UpdateHostedZoneCommentRequest xmlns="{NS}"><Comment>{comment}</Comment></UpdateHostedZoneCommentRequest>"#
-            ),
-        );
+        block_on(
+            client()
+                .update_hosted_zone_comment()
+                .id(zone)
+                .comment(comment)
+                .send(),
+        )
+        .expect("UpdateHostedZoneComment");
     }
 
     fn create_zone(name: &str) -> String {
-        let body = Route53::ok(
-            "POST",
-            "hostedzone",
-            &format!(
-                r#"<CreateHostedZoneRequest xmlns="{NS}"><Name>{name}</Name><CallerReference>{name}-{}</CallerReference></CreateHostedZoneRequest>"#,
-                unique()
-            ),
-        );
-        let id = between(&body, "<Id>", "</Id>").expect("zone id in CreateHostedZone response");
-        id.trim_start_matches("/hostedzone/").to_string()
+        let out = block_on(
+            client()
+                .create_hosted_zone()
+                .name(name)
+                .caller_reference(tandem_acceptance::unique("ref"))
+                .send(),
+        )
+        .expect("CreateHostedZone");
+        out.hosted_zone()
+            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
+            .expect("zone in CreateHostedZone response")
     }
 
     fn delete_zone(zone: &str) {
-        Route53::ok("DELETE", &format!("hostedzone/{zone}"), "");
+        block_on(client().delete_hosted_zone().id(zone).send()).expect("DeleteHostedZone");
     }
 
-    fn set_failure_threshold(id: &str, n: u32) {
-        Route53::ok(
-            "POST",
-            &format!("healthcheck/{id}"),
-            &format!(
-                r#"<UpdateHealthCheckRequest xmlns="{NS}"><FailureThreshold>{n}</FailureThreshold></UpdateHealthCheckRequest>"#
-            ),
-        );
+    fn set_failure_threshold(id: &str, n: i32) {
+        block_on(
+            client()
+                .update_health_check()
+                .health_check_id(id)
+                .failure_threshold(n)
+                .send(),
+        )
+        .expect("UpdateHealthCheck");
     }
 
     fn delete_health_check(id: &str) {
-        Route53::ok("DELETE", &format!("healthcheck/{id}"), "");
+        block_on(client().delete_health_check().health_check_id(id).send())
+            .expect("DeleteHealthCheck");
     }
 
-    /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`.
-    fn change(zone: &str, changes: &[(&str, &str, &str, &str, &str, u32)]) {
-        let mut xml = String::new();
-        for (action, name, sid, failover, ip, ttl) in changes {
-            xml.push_str(&format!(
-                "<Change><Action>{action}</Action><ResourceRecordSet><Name>{name}</Name><Type>A</Type>\
-                 <SetIdentifier>{sid}</SetIdentifier><Failover>{failover}</Failover><TTL>{ttl}</TTL>\
-                 <ResourceRecords><ResourceRecord><Value>{ip}</Value></ResourceRecord></ResourceRecords>\
-                 </ResourceRecordSet></Change>"
-            ));
-        }
-        Route53::ok(
-            "POST",
-            &format!("hostedzone/{zone}/rrset"),
-            &format!(
-                r#"<ChangeResourceRecordSetsRequest xmlns="{NS}"><ChangeBatch><Changes>{xml}</Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#
-            ),
-        );
+    /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`
+    /// A record sets.
+    fn change(zone: &str, changes: &[(&str, &str, &str, &str, &str, i64)]) {
+        let changes: Vec<Change> = changes
+            .iter()
+            .map(|(action, name, sid, failover, ip, ttl)| {
+                let set = ResourceRecordSet::builder()
+                    .name(*name)
+                    .r#type(RrType::A)
+                    .set_identifier(*sid)
+                    .failover(ResourceRecordSetFailover::from(*failover))
+                    .ttl(*ttl)
+                    .resource_records(
+                        ResourceRecord::builder()
+                            .value(*ip)
+                            .build()
+                            .expect("record"),
+                    )
+                    .build()
+                    .expect("record set");
+                Change::builder()
+                    .action(ChangeAction::from(*action))
+                    .resource_record_set(set)
+                    .build()
+                    .expect("change")
+            })
+            .collect();
+        let batch = ChangeBatch::builder()
+            .set_changes(Some(changes))
+            .build()
+            .expect("batch");
+        block_on(
+            client()
+                .change_resource_record_sets()
+                .hosted_zone_id(zone)
+                .change_batch(batch)
+                .send(),
+        )
+        .expect("ChangeResourceRecordSets");
     }
-}
-
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let i = s.find(start)? + start.len();
-    let j = s[i..].find(end)? + i;
-    Some(&s[i..j])
 }
 
 // ---------------------------------------------------------------- recording proxy
 
-/// A loopback HTTP proxy in front of moto that counts requests matching a
-/// predicate; lets a test count API calls the provider makes.
+/// A loopback HTTP proxy in front of moto that records every request; lets
+/// a test count the API calls the provider makes.
 struct Recorder {
     url: String,
     log: Arc<Mutex<Vec<String>>>,
@@ -251,7 +194,9 @@ struct Recorder {
 
 impl Recorder {
     fn start() -> Recorder {
-        let upstream = moto().addr;
+        let upstream: SocketAddr = format!("127.0.0.1:{}", Moto::shared().port())
+            .parse()
+            .expect("moto address");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind recorder");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -334,8 +279,12 @@ fn proxy_one(
     let mut resp = Vec::new();
     up.read_to_end(&mut resp)?;
     // Tell the client this connection ends here.
-    let text = String::from_utf8_lossy(&resp).into_owned();
-    let (rhead, rbody) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = resp
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(resp.len());
+    let rhead = String::from_utf8_lossy(&resp[..split]).into_owned();
+    let rbody = resp.get(split + 4..).unwrap_or_default();
     let mut out = String::new();
     for l in rhead.split("\r\n") {
         if !l.to_ascii_lowercase().starts_with("connection:") {
@@ -346,95 +295,40 @@ fn proxy_one(
     out.push_str("Connection: close\r\n\r\n");
     let mut client = client;
     client.write_all(out.as_bytes())?;
-    client.write_all(rbody.as_bytes())?;
+    client.write_all(rbody)?;
     client.flush()?;
     client.shutdown(Shutdown::Both)
 }
 
 // ---------------------------------------------------------------- Terraform
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 fn unique() -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!(
-        "{}-{}-{}",
-        std::process::id(),
-        nanos % 1_000_000_000,
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    tandem_acceptance::unique("r53").replace('-', "")
 }
 
-fn provider_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("target"));
-    let dir = target.join("debug");
-    assert!(
-        dir.join("terraform-provider-tandem").exists(),
-        "build the provider first: cargo build -p terraform-provider-tandem"
-    );
-    dir.canonicalize().unwrap_or(dir)
-}
-
-/// `$TERRAFORM`, else the repo's pinned `scripts/terraform` once its venv is
-/// bootstrapped, else `terraform` on PATH.
-fn terraform_bin() -> String {
-    if let Ok(t) = std::env::var("TERRAFORM") {
-        if !t.is_empty() {
-            return t;
-        }
-    }
-    let local = workspace().join("scripts/terraform");
-    if local.exists() && workspace().join(".cache/venv/bin/python").exists() {
-        return local.display().to_string();
-    }
-    "terraform".to_string()
-}
-
-/// A Terraform working directory using the provider through dev_overrides.
+/// A harness Terraform directory with our provider block (default tags
+/// included) and the step helpers these tests use.
 struct Tf {
-    dir: PathBuf,
-    endpoint: String,
-}
-
-impl Drop for Tf {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    dir: TfDir,
+    route53: String,
 }
 
 impl Tf {
     fn new() -> Tf {
-        Tf::with_endpoint(&moto_url())
+        Tf::with_endpoint(&Moto::shared().endpoint())
     }
 
-    fn with_endpoint(endpoint: &str) -> Tf {
-        let dir = std::env::temp_dir().join(format!("tandem-r53-{}", unique()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(
-            dir.join("tf.rc"),
-            format!(
-                "provider_installation {{\n  dev_overrides {{ \"tandem/tandem\" = \"{}\" }}\n  direct {{}}\n}}\n",
-                provider_dir().display()
-            ),
-        )
-        .expect("write tf.rc");
+    /// Route 53 calls go to `route53` (e.g. a recorder), the rest to moto.
+    fn with_endpoint(route53: &str) -> Tf {
         Tf {
-            dir,
-            endpoint: endpoint.to_string(),
+            dir: TfDir::new(),
+            route53: route53.to_string(),
         }
     }
 
     /// Writes `main.tf`: the provider block for moto plus `body`.
     fn config(&self, body: &str) {
-        let m = moto_url();
+        let m = Moto::shared().endpoint();
         let provider = format!(
             r#"terraform {{
   required_providers {{
@@ -456,66 +350,33 @@ provider "tandem" {{
   }}
 }}
 "#,
-            r53 = self.endpoint
+            r53 = self.route53
         );
-        std::fs::write(self.dir.join("main.tf"), provider + body).expect("write main.tf");
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(terraform_bin())
-            .args(args)
-            .current_dir(&self.dir)
-            .env("TF_CLI_CONFIG_FILE", self.dir.join("tf.rc"))
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1")
-            .output()
-            .expect("run terraform")
-    }
-
-    fn text(o: &Output) -> String {
-        format!(
-            "{}\n{}",
-            String::from_utf8_lossy(&o.stdout),
-            String::from_utf8_lossy(&o.stderr)
-        )
+        self.dir.write(&(provider + body));
     }
 
     fn apply(&self) -> String {
-        let o = self.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
-        let t = Tf::text(&o);
-        assert!(o.status.success(), "terraform apply failed:\n{t}");
-        t
+        self.dir.apply().all()
     }
 
     fn apply_fails(&self) -> String {
-        let o = self.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
-        assert!(
-            !o.status.success(),
-            "terraform apply should have failed:\n{}",
-            Tf::text(&o)
-        );
-        Tf::text(&o)
-    }
-
-    /// Plans; returns (had changes, output).
-    fn plan(&self) -> (bool, String) {
-        let o = self.run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
-        let t = Tf::text(&o);
-        match o.status.code() {
-            Some(0) => (false, t),
-            Some(2) => (true, t),
-            _ => panic!("terraform plan failed:\n{t}"),
-        }
+        self.dir.apply_fails().all()
     }
 
     fn plan_fails(&self) -> String {
-        let o = self.run(&["plan", "-no-color", "-input=false"]);
-        assert!(
-            !o.status.success(),
-            "terraform plan should have failed:\n{}",
-            Tf::text(&o)
-        );
-        Tf::text(&o)
+        self.dir.plan_fails().all()
+    }
+
+    /// Plans; returns (had changes, output with warnings).
+    fn plan(&self) -> (bool, String) {
+        let o = self
+            .dir
+            .run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
+        match o.code {
+            0 => (false, o.all()),
+            2 => (true, o.all()),
+            _ => panic!("terraform plan failed:\n{}", o.all()),
+        }
     }
 
     fn assert_empty_plan(&self, step: &str) {
@@ -533,30 +394,20 @@ provider "tandem" {{
     }
 
     fn output(&self, name: &str) -> String {
-        let o = self.run(&["output", "-raw", name]);
-        assert!(
-            o.status.success(),
-            "terraform output {name}:\n{}",
-            Tf::text(&o)
-        );
-        String::from_utf8_lossy(&o.stdout).trim().to_string()
+        self.dir
+            .ok(&["output", "-raw", name])
+            .stdout
+            .trim()
+            .to_string()
     }
 
-    /// Forgets `addr` and imports it again by `id`.
+    /// Forgets `addr` and imports it again by `id`; the plan must be empty.
     fn reimport(&self, addr: &str, id: &str) {
-        let o = self.run(&["state", "rm", "-no-color", addr]);
-        assert!(o.status.success(), "state rm {addr}:\n{}", Tf::text(&o));
-        let o = self.run(&["import", "-no-color", "-input=false", addr, id]);
-        assert!(o.status.success(), "import {addr} {id}:\n{}", Tf::text(&o));
+        self.dir.reimport(addr, id);
     }
 
     fn destroy(&self) {
-        let o = self.run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
-        assert!(
-            o.status.success(),
-            "terraform destroy failed:\n{}",
-            Tf::text(&o)
-        );
+        self.dir.destroy();
     }
 }
 
@@ -587,10 +438,8 @@ output "tags_all" {{ value = jsonencode(tandem_route53_zone.z.tags_all) }}
 
 #[test]
 fn zone_lifecycle() {
-    if !enabled() {
-        return;
-    }
-    let u = unique().replace('-', "");
+    skip_unless_acc!();
+    let u = unique();
     let name = format!("Zone{u}.Tandem-Test.");
     let canonical = name.to_ascii_lowercase().trim_end_matches('.').to_string();
     let tf = Tf::new();
@@ -669,10 +518,8 @@ fn zone_lifecycle() {
 
 #[test]
 fn zone_without_force_destroy_refuses_to_drop_records() {
-    if !enabled() {
-        return;
-    }
-    let u = unique().replace('-', "");
+    skip_unless_acc!();
+    let u = unique();
     let name = format!("keep{u}.tandem-test");
     let tf = Tf::new();
     tf.config(&zone_config(&name, "c", "", ""));
@@ -690,9 +537,11 @@ fn zone_without_force_destroy_refuses_to_drop_records() {
             60,
         )],
     );
-    let o = tf.run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
-    let t = Tf::text(&o);
-    assert!(!o.status.success(), "destroy should fail:\n{t}");
+    let o = tf
+        .dir
+        .run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    let t = o.all();
+    assert_ne!(o.code, 0, "destroy should fail:\n{t}");
     assert!(
         t.contains("force_destroy"),
         "the error names the way out:\n{t}"
@@ -745,9 +594,7 @@ output "all_id" {{ value = tandem_route53_health_check.all.id }}
 
 #[test]
 fn health_check_lifecycle() {
-    if !enabled() {
-        return;
-    }
+    skip_unless_acc!();
     let tf = Tf::new();
     tf.config(&health_check_config(3, 30));
     tf.apply();
@@ -846,10 +693,8 @@ output "primary_sid" {{ value = tandem_route53_failover_record.api.primary.set_i
 
 #[test]
 fn failover_record_lifecycle() {
-    if !enabled() {
-        return;
-    }
-    let u = unique().replace('-', "");
+    skip_unless_acc!();
+    let u = unique();
     let zone_name = format!("fo{u}.tandem-test");
     // Uppercase and a trailing dot: must never show as a diff.
     let record = format!("API.fo{u}.tandem-test.");
@@ -871,8 +716,7 @@ fn failover_record_lifecycle() {
     assert_eq!(tf.output("primary_sid"), format!("{canonical}-primary"));
     let sets = Route53::record_sets(&zone);
     assert!(
-        sets.contains("<Failover>PRIMARY</Failover>")
-            && sets.contains("<Failover>SECONDARY</Failover>"),
+        sets.contains("failover=PRIMARY") && sets.contains("failover=SECONDARY"),
         "{sets}"
     );
 
@@ -889,18 +733,13 @@ fn failover_record_lifecycle() {
     tf.apply();
     tf.assert_empty_plan("after update");
     let sets = Route53::record_sets(&zone);
+    assert!(sets.contains("id=blue "), "{sets}");
     assert!(
-        sets.contains("<SetIdentifier>blue</SetIdentifier>"),
-        "{sets}"
-    );
-    assert!(
-        !sets.contains(&format!(
-            "<SetIdentifier>{canonical}-primary</SetIdentifier>"
-        )),
+        !sets.contains(&format!("id={canonical}-primary ")),
         "old identifier left: {sets}"
     );
     assert!(
-        sets.contains("192.0.2.2") && !sets.contains("192.0.2.1<"),
+        sets.contains("[192.0.2.2]") && !sets.contains("[192.0.2.1]"),
         "{sets}"
     );
 
@@ -972,7 +811,7 @@ fn failover_record_lifecycle() {
     tf.assert_empty_plan("after replacement");
     let sets = Route53::record_sets(&zone);
     assert!(
-        !sets.contains(&format!("<Name>{canonical}.</Name>")),
+        !sets.contains(&format!("{canonical}. ")),
         "old records left: {sets}"
     );
 
@@ -982,10 +821,8 @@ fn failover_record_lifecycle() {
 
 #[test]
 fn failover_record_refuses_existing_records_unless_allowed() {
-    if !enabled() {
-        return;
-    }
-    let u = unique().replace('-', "");
+    skip_unless_acc!();
+    let u = unique();
     let zone_name = format!("ow{u}.tandem-test");
     let zone = Route53::create_zone(&zone_name);
     let name = format!("api.{zone_name}");
@@ -1041,7 +878,7 @@ resource "tandem_route53_failover_record" "api" {{
     tf.destroy();
     let sets = Route53::record_sets(&zone);
     assert!(
-        !sets.contains(&format!("<Name>{name}.</Name>")),
+        !sets.contains(&format!("{name}. ")),
         "destroy left records: {sets}"
     );
     Route53::delete_zone(&zone);
@@ -1049,10 +886,8 @@ resource "tandem_route53_failover_record" "api" {{
 
 #[test]
 fn failover_pair_is_written_in_one_change_batch() {
-    if !enabled() {
-        return;
-    }
-    let u = unique().replace('-', "");
+    skip_unless_acc!();
+    let u = unique();
     let zone_name = format!("batch{u}.tandem-test");
     let zone = Route53::create_zone(&zone_name);
     let rec = Recorder::start();
@@ -1106,15 +941,16 @@ resource "tandem_route53_failover_record" "api" {{
         rec.requests()
     );
     let sets = Route53::record_sets(&zone);
-    assert!(!sets.contains("<Failover>"), "destroy left records: {sets}");
+    assert!(
+        !sets.contains("failover=P") && !sets.contains("failover=S"),
+        "destroy left records: {sets}"
+    );
     Route53::delete_zone(&zone);
 }
 
 #[test]
 fn invalid_configurations_fail_at_plan_with_attribute_paths() {
-    if !enabled() {
-        return;
-    }
+    skip_unless_acc!();
     let tf = Tf::new();
     tf.config(
         r#"
@@ -1174,10 +1010,8 @@ const BENCH_PAIRS: usize = 100;
 #[test]
 #[ignore = "benchmark: slow; run explicitly"]
 fn bench_100_failover_record_sets() {
-    if !enabled() {
-        return;
-    }
-    let u = unique().replace('-', "");
+    skip_unless_acc!();
+    let u = unique();
     let zone_name = format!("bench{u}.tandem-test");
     let zone = Route53::create_zone(&zone_name);
     let rec = Recorder::start();
@@ -1228,11 +1062,9 @@ resource "tandem_route53_failover_record" "r" {{
     Route53::delete_zone(&zone);
 
     let floor = Tf::new();
-    std::fs::write(
-        floor.dir.join("main.tf"),
-        format!("resource \"terraform_data\" \"r\" {{\n  count = {BENCH_PAIRS}\n  input = count.index\n}}\n"),
-    )
-    .expect("write main.tf");
+    floor.dir.write(&format!(
+        "resource \"terraform_data\" \"r\" {{\n  count = {BENCH_PAIRS}\n  input = count.index\n}}\n"
+    ));
     let mut floor_rows = Vec::new();
     for (what, args) in [
         (
@@ -1249,12 +1081,8 @@ resource "tandem_route53_failover_record" "r" {{
         ),
     ] {
         let t0 = Instant::now();
-        let o = floor.run(args);
-        assert!(
-            o.status.code() == Some(0),
-            "terraform_data {what}:\n{}",
-            Tf::text(&o)
-        );
+        let o = floor.dir.run(args);
+        assert_eq!(o.code, 0, "terraform_data {what}:\n{}", o.all());
         floor_rows.push(format!(
             "| {BENCH_PAIRS} `terraform_data` | {what} | {:.1} s | 0 |",
             t0.elapsed().as_secs_f64()
