@@ -1381,6 +1381,45 @@ mod tests {
         assert!(errors(&c).is_empty(), "{:?}", errors(&c));
     }
 
+    /// Every name built from tricky labels (underscores, digits, hyphens,
+    /// wildcards, mixed case, escapes, trailing dots) survives the trip
+    /// through `record_id` and `parse_record_id` unchanged but for
+    /// normalisation. A deterministic sweep, as proptest is not a
+    /// dependency of this crate.
+    #[test]
+    fn import_ids_round_trip() {
+        let labels = [
+            "_sip",
+            "_tcp",
+            "API",
+            "a-b",
+            "x1",
+            "0",
+            "xn--bcher-kva",
+            "_dmarc",
+            "Www",
+        ];
+        let heads = ["", "*.", "\\052.", "_acme-challenge."];
+        let tails = ["example.com", "Example.COM.", "a.b.c.example.org"];
+        for (i, l1) in labels.iter().enumerate() {
+            for l2 in labels.iter().skip(i) {
+                for h in heads {
+                    for t in tails {
+                        for ty in TYPES {
+                            let name = format!("{h}{l1}.{l2}.{t}");
+                            let id = record_id("Z123", &name, ty);
+                            let (z, n, parsed_ty) = parse_record_id(&id).unwrap();
+                            assert_eq!(z, "Z123");
+                            assert_eq!(n, names::normalize(&name), "{id}");
+                            assert_eq!(&parsed_ty, ty);
+                            assert_eq!(record_id(&z, &n, &parsed_ty), id, "stable");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn import_ids_parse() {
         assert_eq!(

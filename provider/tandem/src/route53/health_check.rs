@@ -292,7 +292,19 @@ impl Resource<Aws> for HealthCheckResource {
         if health_fields_changed(prior, planned) {
             update_health_check(client, &current, prior, planned)
                 .await
-                .map_err(|e| Route53Error::aws(&doing, e))?;
+                .map_err(|e| {
+                    if e.is(&["HealthCheckVersionMismatch"]) {
+                        Route53Error::Lookup {
+                            doing: doing.clone(),
+                            reason: format!(
+                                "the health check was changed by someone else meanwhile ({e}); nothing was \
+                                 overwritten. Run `terraform plan` again to see the new state"
+                            ),
+                        }
+                    } else {
+                        Route53Error::aws(&doing, e)
+                    }
+                })?;
         }
         let old = tags::from_value(prior.get("tags_all"));
         let new = tags::from_value(planned.get("tags_all"));
