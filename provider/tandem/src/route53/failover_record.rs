@@ -163,6 +163,126 @@ fn target_block(role: Role) -> Block {
         ))
 }
 
+/// The typed model of a planned or prior state, for building requests.
+/// Planning and validation keep working on [`Value`], where unknown and
+/// null must stay apart.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct FailoverRecord {
+    zone_id: String,
+    name: String,
+    r#type: String,
+    ttl: Option<i64>,
+    allow_overwrite: Option<bool>,
+    primary: Option<Target>,
+    secondary: Option<Target>,
+    timeouts: Option<Timeouts>,
+}
+
+/// One half of the pair.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct Target {
+    set_identifier: Option<String>,
+    records: Option<Vec<String>>,
+    health_check_id: Option<String>,
+    alias: Option<Alias>,
+}
+
+/// An alias target.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct Alias {
+    name: String,
+    zone_id: String,
+    evaluate_target_health: Option<bool>,
+}
+
+/// The `timeouts` block.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct Timeouts {
+    create: Option<String>,
+    update: Option<String>,
+    delete: Option<String>,
+}
+
+impl FailoverRecord {
+    /// Reads the model from a planned or prior state; computed values still
+    /// unknown at apply (`id`) read as absent.
+    fn from_value(v: &Value, doing: &str) -> Result<FailoverRecord, Route53Error> {
+        v.to_model_lossy().map_err(|e| Route53Error::Request {
+            doing: doing.to_string(),
+            message: format!("reading the planned values: {e}"),
+        })
+    }
+
+    fn key(&self) -> Key {
+        Key {
+            zone: names::zone_id(&self.zone_id),
+            name: names::normalize(&self.name),
+            ty: self.r#type.clone(),
+        }
+    }
+
+    fn target(&self, role: Role) -> Option<&Target> {
+        match role {
+            Role::Primary => self.primary.as_ref(),
+            Role::Secondary => self.secondary.as_ref(),
+        }
+    }
+
+    /// The wait bound of an operation, from `timeouts` or the default.
+    fn timeout(&self, op: &str) -> Duration {
+        let t = self.timeouts.as_ref();
+        let s = match op {
+            "create" => t.and_then(|t| t.create.as_deref()),
+            "update" => t.and_then(|t| t.update.as_deref()),
+            _ => t.and_then(|t| t.delete.as_deref()),
+        };
+        s.and_then(super::parse_duration).unwrap_or(DEFAULT_TIMEOUT)
+    }
+
+    /// The two record sets this model asks for.
+    fn desired_sets(&self) -> Result<Vec<ResourceRecordSet>, String> {
+        let key = self.key();
+        let mut out = Vec::new();
+        for role in ROLES {
+            let t = self.target(role).cloned().unwrap_or_default();
+            let mut b = ResourceRecordSet::builder()
+                .name(names::fqdn(&key.name))
+                .r#type(RrType::from(key.ty.as_str()))
+                .failover(role.failover())
+                .set_identifier(
+                    t.set_identifier
+                        .unwrap_or_else(|| default_set_identifier(&key.name, role)),
+                )
+                .set_health_check_id(t.health_check_id);
+            match t.alias {
+                None => {
+                    b = b.set_ttl(self.ttl);
+                    for v in t.records.unwrap_or_default() {
+                        b = b.resource_records(
+                            ResourceRecord::builder()
+                                .value(v)
+                                .build()
+                                .map_err(|e| e.to_string())?,
+                        );
+                    }
+                }
+                Some(a) => {
+                    b = b.alias_target(
+                        AliasTarget::builder()
+                            .dns_name(names::fqdn(&a.name))
+                            .hosted_zone_id(names::zone_id(&a.zone_id))
+                            .evaluate_target_health(a.evaluate_target_health.unwrap_or(false))
+                            .build()
+                            .map_err(|e| e.to_string())?,
+                    );
+                }
+            }
+            out.push(b.build().map_err(|e| e.to_string())?);
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl Resource<Aws> for FailoverRecordResource {
     fn type_name(&self) -> &'static str {
@@ -269,14 +389,17 @@ impl Resource<Aws> for FailoverRecordResource {
         let client = aws.route53();
         let key = Key::from_value(planned);
         let doing = format!("creating Route 53 failover record set ({key})");
+        let model = FailoverRecord::from_value(planned, &doing)?;
         let existing = existing_sets(client, ctx.cancel_token(), &key)
             .await
             .map_err(|e| Route53Error::retry(&doing, e))?;
-        let overwrite = planned.get("allow_overwrite").as_bool() == Some(true);
-        let new_sets = desired_sets(planned, &key).map_err(|message| Route53Error::Request {
-            doing: doing.clone(),
-            message,
-        })?;
+        let overwrite = model.allow_overwrite == Some(true);
+        let new_sets = model
+            .desired_sets()
+            .map_err(|message| Route53Error::Request {
+                doing: doing.clone(),
+                message,
+            })?;
         let mut deletes = Vec::new();
         if !existing.is_empty() {
             if !overwrite {
@@ -300,7 +423,7 @@ impl Resource<Aws> for FailoverRecordResource {
         } else {
             ChangeAction::Create
         };
-        let timeout = timeout_of(planned, "create");
+        let timeout = model.timeout("create");
         write_pair(
             client,
             ctx.cancel_token(),
@@ -356,8 +479,10 @@ impl Resource<Aws> for FailoverRecordResource {
                 .await
                 .map_err(|e| Route53Error::aws(&doing, e))?
                 .unwrap_or_default();
-            let new_sets =
-                desired_sets(planned, &key).map_err(|message| Route53Error::Request {
+            let model = FailoverRecord::from_value(planned, &doing)?;
+            let new_sets = model
+                .desired_sets()
+                .map_err(|message| Route53Error::Request {
                     doing: doing.clone(),
                     message,
                 })?;
@@ -377,7 +502,7 @@ impl Resource<Aws> for FailoverRecordResource {
                 })
                 .cloned()
                 .collect();
-            let timeout = timeout_of(planned, "update");
+            let timeout = model.timeout("update");
             write_pair(
                 client,
                 ctx.cancel_token(),
@@ -425,7 +550,10 @@ impl Resource<Aws> for FailoverRecordResource {
         if deletes.is_empty() {
             return Ok(());
         }
-        let timeout = timeout_of(prior, "delete");
+        // A state too odd to model must not block deletion: use the default.
+        let timeout = FailoverRecord::from_value(prior, &doing)
+            .map(|m| m.timeout("delete"))
+            .unwrap_or(DEFAULT_TIMEOUT);
         write_pair(
             client,
             ctx.cancel_token(),
@@ -658,65 +786,6 @@ where
     async fn map_err_aws(self) -> Result<T, AwsError> {
         self.await.map_err(|e| aws_error(&e))
     }
-}
-
-fn timeout_of(v: &Value, op: &str) -> Duration {
-    v.get("timeouts")
-        .get(op)
-        .as_str()
-        .and_then(super::parse_duration)
-        .unwrap_or(DEFAULT_TIMEOUT)
-}
-
-/// The two record sets a planned state asks for.
-fn desired_sets(p: &Value, key: &Key) -> Result<Vec<ResourceRecordSet>, String> {
-    let mut out = Vec::new();
-    for role in ROLES {
-        let t = p.get(role.block());
-        let mut b = ResourceRecordSet::builder()
-            .name(names::fqdn(&key.name))
-            .r#type(RrType::from(key.ty.as_str()))
-            .failover(role.failover())
-            .set_identifier(
-                t.get("set_identifier")
-                    .as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| default_set_identifier(&key.name, role)),
-            )
-            .set_health_check_id(t.get("health_check_id").as_str().map(str::to_string));
-        let alias = t.get("alias");
-        if alias.is_null() {
-            b = b.set_ttl(p.get("ttl").as_i64());
-            for r in t.get("records").as_list().unwrap_or_default() {
-                if let Some(v) = r.as_str() {
-                    b = b.resource_records(
-                        ResourceRecord::builder()
-                            .value(v)
-                            .build()
-                            .map_err(|e| e.to_string())?,
-                    );
-                }
-            }
-        } else {
-            b = b.alias_target(
-                AliasTarget::builder()
-                    .dns_name(names::fqdn(alias.get("name").as_str().unwrap_or_default()))
-                    .hosted_zone_id(names::zone_id(
-                        alias.get("zone_id").as_str().unwrap_or_default(),
-                    ))
-                    .evaluate_target_health(
-                        alias
-                            .get("evaluate_target_health")
-                            .as_bool()
-                            .unwrap_or(false),
-                    )
-                    .build()
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        out.push(b.build().map_err(|e| e.to_string())?);
-    }
-    Ok(out)
 }
 
 /// The record set this resource owns for `role`: by the set identifier in
