@@ -285,19 +285,22 @@ impl TfDir {
 
     /// A fresh directory driven by a specific Terraform binary.
     pub fn with_terraform(terraform: PathBuf) -> TfDir {
+        let cli = format!(
+            "provider_installation {{\n  dev_overrides {{\n    \"tandem/tandem\" = \"{}\"\n  }}\n  direct {{}}\n}}\ndisable_checkpoint = true\n",
+            provider_dir().display()
+        );
+        TfDir::with_cli_config(terraform, &cli)
+    }
+
+    /// A fresh directory with a CLI configuration of the caller's choosing,
+    /// e.g. a `filesystem_mirror` instead of dev_overrides.
+    pub fn with_cli_config(terraform: PathBuf, cli_config: &str) -> TfDir {
         let dir = tempfile::Builder::new()
             .prefix("tandem-acc")
             .tempdir()
             .unwrap_or_else(|e| panic!("temp dir: {e}"));
         let cli = dir.path().join("cli.tfrc");
-        std::fs::write(
-            &cli,
-            format!(
-                "provider_installation {{\n  dev_overrides {{\n    \"tandem/tandem\" = \"{}\"\n  }}\n  direct {{}}\n}}\ndisable_checkpoint = true\n",
-                provider_dir().display()
-            ),
-        )
-        .unwrap_or_else(|e| panic!("writing CLI config: {e}"));
+        std::fs::write(&cli, cli_config).unwrap_or_else(|e| panic!("writing CLI config: {e}"));
         let env = vec![
             ("TF_CLI_CONFIG_FILE".into(), cli.display().to_string()),
             ("TF_IN_AUTOMATION".into(), "1".into()),
