@@ -198,10 +198,12 @@ impl Resource<Aws> for HealthCheckResource {
             .or(planned.get("ip_address").as_str())
             .unwrap_or("children");
         let doing = format!("creating Route 53 health check ({ty} {target})");
-        let hc_config = build_config(planned).map_err(|message| Route53Error::Request {
-            doing: doing.clone(),
-            message,
-        })?;
+        let hc_config = HealthCheckModel::from_value(planned, &doing)?
+            .config()
+            .map_err(|message| Route53Error::Request {
+                doing: doing.clone(),
+                message,
+            })?;
         let span = tracing::debug_span!("route53.CreateHealthCheck", r#type = %ty);
         let out = client
             .create_health_check()
@@ -290,7 +292,9 @@ impl Resource<Aws> for HealthCheckResource {
                 reason: "the health check no longer exists".into(),
             })?;
         if health_fields_changed(prior, planned) {
-            update_health_check(client, &current, prior, planned)
+            let old = HealthCheckModel::from_value(prior, &doing)?;
+            let new = HealthCheckModel::from_value(planned, &doing)?;
+            update_health_check(client, &current, &old, &new)
                 .await
                 .map_err(|e| {
                     if e.is(&["HealthCheckVersionMismatch"]) {
@@ -415,46 +419,84 @@ fn str_set(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn int(v: &Value) -> Option<i32> {
-    v.as_i64().and_then(|n| i32::try_from(n).ok())
+/// The typed model of a planned or prior state, for building requests.
+/// Planning and validation keep working on [`Value`], where unknown and
+/// null must stay apart.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct HealthCheckModel {
+    r#type: String,
+    fqdn: Option<String>,
+    ip_address: Option<String>,
+    port: Option<i64>,
+    resource_path: Option<String>,
+    search_string: Option<String>,
+    failure_threshold: Option<i64>,
+    request_interval: Option<i64>,
+    measure_latency: Option<bool>,
+    regions: Option<Vec<String>>,
+    invert_healthcheck: Option<bool>,
+    disabled: Option<bool>,
+    enable_sni: Option<bool>,
+    child_healthchecks: Option<Vec<String>>,
+    child_health_threshold: Option<i64>,
 }
 
-/// The CreateHealthCheck configuration for a planned state.
-fn build_config(p: &Value) -> Result<HealthCheckConfig, String> {
-    let ty = p.get("type").as_str().unwrap_or_default();
-    let calculated = ty == "CALCULATED";
-    let mut b = HealthCheckConfig::builder()
-        .r#type(HealthCheckType::from(ty))
-        .set_fully_qualified_domain_name(p.get("fqdn").as_str().map(str::to_string))
-        .set_ip_address(p.get("ip_address").as_str().map(str::to_string))
-        .set_port(int(p.get("port")))
-        .set_resource_path(p.get("resource_path").as_str().map(str::to_string))
-        .set_search_string(p.get("search_string").as_str().map(str::to_string))
-        .set_inverted(p.get("invert_healthcheck").as_bool())
-        .set_disabled(p.get("disabled").as_bool());
-    if calculated {
-        b = b
-            .set_child_health_checks(Some(str_set(p.get("child_healthchecks"))))
-            .set_health_threshold(int(p.get("child_health_threshold")));
-    } else {
-        b = b
-            .set_failure_threshold(int(p.get("failure_threshold")))
-            .set_request_interval(int(p.get("request_interval")))
-            .set_measure_latency(p.get("measure_latency").as_bool());
+fn int(n: Option<i64>) -> Option<i32> {
+    n.and_then(|n| i32::try_from(n).ok())
+}
+
+impl HealthCheckModel {
+    /// Reads the model; computed values still unknown (`id`) read as absent.
+    fn from_value(v: &Value, doing: &str) -> Result<HealthCheckModel, Route53Error> {
+        v.to_model_lossy().map_err(|e| Route53Error::Request {
+            doing: doing.to_string(),
+            message: format!("reading the planned values: {e}"),
+        })
     }
-    if ty.starts_with("HTTPS") {
-        b = b.set_enable_sni(p.get("enable_sni").as_bool());
+
+    fn calculated(&self) -> bool {
+        self.r#type == "CALCULATED"
     }
-    let regions = str_set(p.get("regions"));
-    if !regions.is_empty() {
-        b = b.set_regions(Some(
-            regions
-                .iter()
-                .map(|r| HealthCheckRegion::from(r.as_str()))
-                .collect(),
-        ));
+
+    fn https(&self) -> bool {
+        self.r#type.starts_with("HTTPS")
     }
-    b.build().map_err(|e| e.to_string())
+
+    fn regions(&self) -> Option<Vec<HealthCheckRegion>> {
+        self.regions.as_ref().filter(|r| !r.is_empty()).map(|r| {
+            r.iter()
+                .map(|x| HealthCheckRegion::from(x.as_str()))
+                .collect()
+        })
+    }
+
+    /// The CreateHealthCheck configuration.
+    fn config(&self) -> Result<HealthCheckConfig, String> {
+        let mut b = HealthCheckConfig::builder()
+            .r#type(HealthCheckType::from(self.r#type.as_str()))
+            .set_fully_qualified_domain_name(self.fqdn.clone())
+            .set_ip_address(self.ip_address.clone())
+            .set_port(int(self.port))
+            .set_resource_path(self.resource_path.clone())
+            .set_search_string(self.search_string.clone())
+            .set_inverted(self.invert_healthcheck)
+            .set_disabled(self.disabled)
+            .set_regions(self.regions());
+        if self.calculated() {
+            b = b
+                .set_child_health_checks(Some(self.child_healthchecks.clone().unwrap_or_default()))
+                .set_health_threshold(int(self.child_health_threshold));
+        } else {
+            b = b
+                .set_failure_threshold(int(self.failure_threshold))
+                .set_request_interval(int(self.request_interval))
+                .set_measure_latency(self.measure_latency);
+        }
+        if self.https() {
+            b = b.set_enable_sni(self.enable_sni);
+        }
+        b.build().map_err(|e| e.to_string())
+    }
 }
 
 const UPDATABLE: &[&str] = &[
@@ -482,50 +524,56 @@ fn health_fields_changed(prior: &Value, planned: &Value) -> bool {
 async fn update_health_check(
     client: &aws_sdk_route53::Client,
     current: &HealthCheck,
-    prior: &Value,
-    p: &Value,
+    prior: &HealthCheckModel,
+    p: &HealthCheckModel,
 ) -> Result<(), crate::aws::AwsError> {
-    let ty = p.get("type").as_str().unwrap_or_default();
     let mut req = client
         .update_health_check()
         .health_check_id(current.id())
         .health_check_version(current.health_check_version())
-        .set_fully_qualified_domain_name(p.get("fqdn").as_str().map(str::to_string))
-        .set_ip_address(p.get("ip_address").as_str().map(str::to_string))
-        .set_port(int(p.get("port")))
-        .set_resource_path(p.get("resource_path").as_str().map(str::to_string))
-        .set_search_string(p.get("search_string").as_str().map(str::to_string))
-        .set_inverted(p.get("invert_healthcheck").as_bool())
-        .set_disabled(p.get("disabled").as_bool());
-    if ty == "CALCULATED" {
+        .set_fully_qualified_domain_name(p.fqdn.clone())
+        .set_ip_address(p.ip_address.clone())
+        .set_port(int(p.port))
+        .set_resource_path(p.resource_path.clone())
+        .set_search_string(p.search_string.clone())
+        .set_inverted(p.invert_healthcheck)
+        .set_disabled(p.disabled)
+        .set_regions(p.regions());
+    if p.calculated() {
         req = req
-            .set_child_health_checks(Some(str_set(p.get("child_healthchecks"))))
-            .set_health_threshold(int(p.get("child_health_threshold")));
+            .set_child_health_checks(Some(p.child_healthchecks.clone().unwrap_or_default()))
+            .set_health_threshold(int(p.child_health_threshold));
     } else {
-        req = req.set_failure_threshold(int(p.get("failure_threshold")));
+        req = req.set_failure_threshold(int(p.failure_threshold));
     }
-    if ty.starts_with("HTTPS") {
-        req = req.set_enable_sni(p.get("enable_sni").as_bool());
+    if p.https() {
+        req = req.set_enable_sni(p.enable_sni);
     }
-    let regions = str_set(p.get("regions"));
-    if !regions.is_empty() {
-        req = req.set_regions(Some(
-            regions
-                .iter()
-                .map(|r| HealthCheckRegion::from(r.as_str()))
-                .collect(),
-        ));
-    }
-    for (attr, element) in [
-        ("fqdn", ResettableElementName::FullyQualifiedDomainName),
-        ("resource_path", ResettableElementName::ResourcePath),
-        ("regions", ResettableElementName::Regions),
+    // Values removed from the configuration must be reset explicitly;
+    // leaving them out of the request would keep them.
+    for (was, now, element) in [
         (
-            "child_healthchecks",
+            prior.fqdn.is_some(),
+            p.fqdn.is_some(),
+            ResettableElementName::FullyQualifiedDomainName,
+        ),
+        (
+            prior.resource_path.is_some(),
+            p.resource_path.is_some(),
+            ResettableElementName::ResourcePath,
+        ),
+        (
+            prior.regions.is_some(),
+            p.regions.is_some(),
+            ResettableElementName::Regions,
+        ),
+        (
+            prior.child_healthchecks.is_some(),
+            p.child_healthchecks.is_some(),
             ResettableElementName::ChildHealthChecks,
         ),
     ] {
-        if !prior.get(attr).is_null() && p.get(attr).is_null() {
+        if was && !now {
             req = req.reset_elements(element);
         }
     }
