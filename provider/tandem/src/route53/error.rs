@@ -65,6 +65,19 @@ pub enum Route53Error {
         /// What was being done.
         doing: String,
     },
+    /// Someone else changed the object between our read and our write, and
+    /// AWS refused to overwrite (e.g. HealthCheckVersionMismatch).
+    #[error(
+        "{doing}: it was changed by someone else meanwhile ({source}); nothing was overwritten. \
+         Run `terraform plan` again to see the new state"
+    )]
+    Concurrent {
+        /// What was being done.
+        doing: String,
+        /// The AWS refusal.
+        #[source]
+        source: AwsError,
+    },
     /// An import ID that does not have the documented shape.
     #[error("invalid import ID {id:?}: {reason}")]
     ImportId {
@@ -109,6 +122,7 @@ impl Route53Error {
             | Route53Error::Request { doing, .. }
             | Route53Error::AlreadyExists { doing, .. }
             | Route53Error::NotEmpty { doing, .. }
+            | Route53Error::Concurrent { doing, .. }
             | Route53Error::Lookup { doing, .. } => doing.as_str(),
             Route53Error::ImportId { .. } => "importing a Route 53 object",
         };
@@ -170,5 +184,26 @@ mod tests {
             "Failed creating Route 53 failover record set (Z123/api.example.com/A)"
         );
         assert_eq!(d.detail, e.to_string());
+    }
+
+    #[test]
+    fn concurrent_change_says_nothing_was_overwritten() {
+        let e = Route53Error::Concurrent {
+            doing: "updating Route 53 health check (h1)".into(),
+            source: AwsError {
+                code: Some("HealthCheckVersionMismatch".into()),
+                message: "version 3 is not current".into(),
+                status: Some(409),
+            },
+        };
+        let m = e.to_string();
+        assert!(
+            m.starts_with("updating Route 53 health check (h1): "),
+            "{m}"
+        );
+        assert!(
+            m.contains("nothing was overwritten") && m.contains("HealthCheckVersionMismatch"),
+            "{m}"
+        );
     }
 }

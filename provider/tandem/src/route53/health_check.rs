@@ -298,12 +298,9 @@ impl Resource<Aws> for HealthCheckResource {
                 .await
                 .map_err(|e| {
                     if e.is(&["HealthCheckVersionMismatch"]) {
-                        Route53Error::Lookup {
+                        Route53Error::Concurrent {
                             doing: doing.clone(),
-                            reason: format!(
-                                "the health check was changed by someone else meanwhile ({e}); nothing was \
-                                 overwritten. Run `terraform plan` again to see the new state"
-                            ),
+                            source: e,
                         }
                     } else {
                         Route53Error::aws(&doing, e)
