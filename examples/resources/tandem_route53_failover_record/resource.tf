@@ -1,3 +1,13 @@
+resource "tandem_route53_zone" "main" {
+  name = "example.com"
+}
+
+resource "tandem_route53_health_check" "eu" {
+  type          = "HTTPS"
+  fqdn          = "eu.api.example.com"
+  resource_path = "/ready"
+}
+
 # Send traffic to eu-west-1 while it is healthy, else to us-east-1. Both
 # record sets are written in one atomic change batch.
 resource "tandem_route53_failover_record" "api" {
