@@ -885,6 +885,49 @@ resource "tandem_route53_failover_record" "api" {{
 }
 
 #[test]
+fn failover_txt_values_are_quoted_for_route53_and_stable_in_plans() {
+    skip_unless_acc!();
+    let u = unique();
+    let zone_name = format!("txt{u}.tandem-test");
+    let zone = Route53::create_zone(&zone_name);
+    let long = "k".repeat(300);
+    let tf = Tf::new();
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_failover_record" "txt" {{
+  zone_id = "{zone}"
+  name    = "_policy.{zone_name}"
+  type    = "TXT"
+  ttl     = 300
+  primary {{
+    records = ["v=spf1 include:eu.example.com -all"]
+  }}
+  secondary {{
+    records = ["{long}"]
+  }}
+}}
+"#
+    ));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let sets = Route53::record_sets(&zone);
+    assert!(
+        sets.contains(r#"["v=spf1 include:eu.example.com -all"]"#),
+        "TXT value sent quoted: {sets}"
+    );
+    assert!(
+        sets.contains(&format!(r#""{}" "{}""#, "k".repeat(255), "k".repeat(45))),
+        "long TXT value split into 255-character strings: {sets}"
+    );
+    tf.reimport(
+        "tandem_route53_failover_record.txt",
+        &format!("{zone}/_policy.{zone_name}/TXT"),
+    );
+    tf.destroy();
+    Route53::delete_zone(&zone);
+}
+
+#[test]
 fn failover_pair_is_written_in_one_change_batch() {
     skip_unless_acc!();
     let u = unique();

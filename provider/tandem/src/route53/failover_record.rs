@@ -260,7 +260,7 @@ impl FailoverRecord {
                     for v in t.records.unwrap_or_default() {
                         b = b.resource_records(
                             ResourceRecord::builder()
-                                .value(v)
+                                .value(wire_value(&key.ty, &v))
                                 .build()
                                 .map_err(|e| e.to_string())?,
                         );
@@ -924,8 +924,57 @@ fn normalize_value(ty: &str, v: &str) -> String {
             .map(|a| a.to_string())
             .unwrap_or_else(|_| v.to_string()),
         "CNAME" | "PTR" => names::normalize(v),
+        "TXT" | "SPF" => txt_text(v),
         _ => v.trim().to_string(),
     }
+}
+
+/// Longest character-string in a TXT record (RFC 1035).
+const TXT_CHUNK: usize = 255;
+
+/// A record value as Route 53 wants it. TXT and SPF values must be quoted
+/// character-strings of at most 255 characters; users write plain text
+/// (as with terraform-provider-aws), so unquoted text is escaped, quoted
+/// and split. Values that already start with a quote are sent as written.
+fn wire_value(ty: &str, v: &str) -> String {
+    if !matches!(ty, "TXT" | "SPF") || v.starts_with('"') {
+        return v.to_string();
+    }
+    let chars: Vec<char> = v.chars().collect();
+    chars
+        .chunks(TXT_CHUNK)
+        .map(|c| {
+            let text: String = c.iter().collect();
+            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The text of a TXT value: quoted character-strings unescaped and
+/// concatenated; an unquoted value is its own text.
+fn txt_text(v: &str) -> String {
+    let v = v.trim();
+    if !v.starts_with('"') {
+        return v.to_string();
+    }
+    let mut out = String::new();
+    let mut quoted = false;
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', _) => quoted = !quoted,
+            ('\\', true) => {
+                if let Some(n) = chars.next() {
+                    out.push(n);
+                }
+            }
+            (c, true) => out.push(c),
+            // Whitespace between character-strings is not part of the text.
+            (_, false) => {}
+        }
+    }
+    out
 }
 
 /// The prior list when it holds the same values as `actual` up to
@@ -1515,6 +1564,30 @@ mod tests {
         assert_eq!(
             default_set_identifier(&"a".repeat(200), Role::Secondary).len(),
             128
+        );
+    }
+
+    #[test]
+    fn txt_values_are_quoted_split_and_compared_as_text() {
+        assert_eq!(wire_value("TXT", "v=spf1 -all"), "\"v=spf1 -all\"");
+        assert_eq!(wire_value("TXT", "say \"hi\""), "\"say \\\"hi\\\"\"");
+        assert_eq!(wire_value("TXT", "\"already\""), "\"already\"");
+        assert_eq!(wire_value("A", "192.0.2.1"), "192.0.2.1");
+        let long = "k".repeat(300);
+        let wire = wire_value("TXT", &long);
+        assert_eq!(
+            wire,
+            format!("\"{}\" \"{}\"", "k".repeat(255), "k".repeat(45))
+        );
+        assert_eq!(txt_text(&wire), long);
+        assert_eq!(txt_text("\"say \\\"hi\\\"\""), "say \"hi\"");
+        assert_eq!(
+            same_records(
+                &Value::List(vec![s("v=spf1 -all")]),
+                &["\"v=spf1 -all\"".into()],
+                "TXT"
+            ),
+            Value::List(vec![s("v=spf1 -all")])
         );
     }
 
