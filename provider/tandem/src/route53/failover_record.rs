@@ -1145,7 +1145,11 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
         }
         let records = t.get("records");
         let alias = t.get("alias");
+        // Unknown values (e.g. a module variable during validate, or a
+        // dynamic block over one) may turn out null or not: judge later.
+        let undecided = records.is_unknown() || alias.is_unknown();
         match (records.is_null(), alias.is_null()) {
+            _ if undecided => {}
             (false, false) => d.error_at(
                 path().attr("alias"),
                 "Both records and alias",
@@ -1361,6 +1365,14 @@ mod tests {
             errors(&with(good(), &["primary", "alias"], alias)),
             vec!["primary.alias"]
         );
+    }
+
+    #[test]
+    fn unknown_records_and_alias_are_not_judged_yet() {
+        // What a module variable looks like during `terraform validate`.
+        let c = with(good(), &["primary", "records"], Value::Unknown);
+        let c = with(c, &["primary", "alias"], Value::Unknown);
+        assert!(errors(&c).is_empty(), "{:?}", errors(&c));
     }
 
     #[test]
