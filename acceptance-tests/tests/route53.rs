@@ -927,6 +927,73 @@ resource "tandem_route53_failover_record" "txt" {{
     Route53::delete_zone(&zone);
 }
 
+/// Terraform 1.12 added import by resource identity.
+fn terraform_supports_identity(tf: &Tf) -> bool {
+    let out = tf.dir.ok(&["version", "-json"]).stdout;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    let version = v["terraform_version"].as_str().unwrap_or("0.0.0");
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 12)
+}
+
+#[test]
+fn failover_record_imports_by_identity() {
+    skip_unless_acc!();
+    let tf = Tf::new();
+    if !terraform_supports_identity(&tf) {
+        eprintln!("skipped: this Terraform has no import by identity");
+        return;
+    }
+    let u = unique();
+    let zone_name = format!("ident{u}.tandem-test");
+    let zone = Route53::create_zone(&zone_name);
+    let name = format!("api.{zone_name}");
+    Route53::change(
+        &zone,
+        &[
+            ("CREATE", &name, "blue", "PRIMARY", "192.0.2.1", 60),
+            ("CREATE", &name, "green", "SECONDARY", "192.0.2.2", 60),
+        ],
+    );
+    tf.config(&format!(
+        r#"
+import {{
+  to = tandem_route53_failover_record.api
+  identity = {{
+    zone_id = "{zone}"
+    name    = "{name}"
+    type    = "A"
+  }}
+}}
+resource "tandem_route53_failover_record" "api" {{
+  zone_id = "{zone}"
+  name    = "{name}"
+  type    = "A"
+  ttl     = 60
+  primary {{
+    records = ["192.0.2.1"]
+  }}
+  secondary {{
+    records = ["192.0.2.2"]
+  }}
+}}
+"#
+    ));
+    tf.assert_plan_shows("import by identity", &["1 to import", "0 to change"]);
+    tf.apply();
+    tf.assert_empty_plan("after import by identity");
+    let state = tf.dir.resource("tandem_route53_failover_record.api");
+    assert_eq!(state["primary"]["set_identifier"], "blue", "{state:#}");
+    assert_eq!(state["secondary"]["set_identifier"], "green", "{state:#}");
+    tf.destroy();
+    let sets = Route53::record_sets(&zone);
+    assert!(
+        !sets.contains("failover=P") && !sets.contains("failover=S"),
+        "destroy left records: {sets}"
+    );
+    Route53::delete_zone(&zone);
+}
+
 #[test]
 fn failover_pair_is_written_in_one_change_batch() {
     skip_unless_acc!();

@@ -13,8 +13,9 @@ use aws_sdk_route53::types::{
 };
 use aws_sdk_route53::Client;
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics, NestedBlock,
-    Plan, ReadResult, Resource, Schema, Type, Value,
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics,
+    IdentityAttribute, IdentitySchema, NestedBlock, Plan, ReadResult, Resource, Schema, Type,
+    Value,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -287,6 +288,45 @@ impl FailoverRecord {
 impl Resource<Aws> for FailoverRecordResource {
     fn type_name(&self) -> &'static str {
         "tandem_route53_failover_record"
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        let attr = |name: &str, description: &str| IdentityAttribute {
+            name: name.into(),
+            ty: Type::String,
+            required_for_import: true,
+            description: description.into(),
+        };
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![
+                attr("zone_id", "The hosted zone ID."),
+                attr(
+                    "name",
+                    "The record name, normalised (lowercase, no trailing dot).",
+                ),
+                attr("type", "The record type, e.g. `A`."),
+            ],
+        })
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        let zone = state.get("zone_id").as_str()?;
+        let name = state.get("name").as_str()?;
+        let ty = state.get("type").as_str()?;
+        Some(Value::object([
+            ("zone_id", Value::string(names::zone_id(zone))),
+            ("name", Value::string(names::normalize(name))),
+            ("type", Value::string(ty)),
+        ]))
+    }
+
+    fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
+        Some(record_id(
+            identity.get("zone_id").as_str()?,
+            identity.get("name").as_str()?,
+            identity.get("type").as_str()?,
+        ))
     }
 
     fn schema(&self) -> Schema {
@@ -1548,6 +1588,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn identity_is_normalised_and_gives_the_import_id() {
+        let state = Value::object([
+            ("zone_id", s("/hostedzone/Z1")),
+            ("name", s("API.Example.com.")),
+            ("type", s("A")),
+        ]);
+        let r = FailoverRecordResource;
+        let ident = r.identity(&state).unwrap();
+        assert_eq!(ident.get("zone_id"), &s("Z1"));
+        assert_eq!(ident.get("name"), &s("api.example.com"));
+        assert_eq!(
+            r.import_id_from_identity(&ident).as_deref(),
+            Some("Z1/api.example.com/A")
+        );
+        assert!(r.identity(&Value::Null).is_none());
     }
 
     #[test]

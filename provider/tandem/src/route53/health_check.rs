@@ -12,8 +12,8 @@ use aws_sdk_route53::types::{
     TagResourceType,
 };
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, Plan, ReadResult, Resource,
-    Schema, Type, Value,
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, IdentityAttribute,
+    IdentitySchema, Plan, ReadResult, Resource, Schema, Type, Value,
 };
 use tracing::Instrument;
 
@@ -67,6 +67,27 @@ pub struct HealthCheckResource;
 impl Resource<Aws> for HealthCheckResource {
     fn type_name(&self) -> &'static str {
         "tandem_route53_health_check"
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![IdentityAttribute {
+                name: "id".into(),
+                ty: Type::String,
+                required_for_import: true,
+                description: "The health check ID.".into(),
+            }],
+        })
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        let id = state.get("id").as_str()?;
+        Some(Value::object([("id", Value::string(id))]))
+    }
+
+    fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
+        identity.get("id").as_str().map(str::to_string)
     }
 
     fn schema(&self) -> Schema {

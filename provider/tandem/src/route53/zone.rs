@@ -8,8 +8,8 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, TagResourceType,
 };
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostics, Plan,
-    ReadResult, Resource, Schema, Type, Value,
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostics,
+    IdentityAttribute, IdentitySchema, Plan, ReadResult, Resource, Schema, Type, Value,
 };
 use tracing::Instrument;
 
@@ -49,6 +49,27 @@ fn zone_arn(id: &str) -> String {
 impl Resource<Aws> for ZoneResource {
     fn type_name(&self) -> &'static str {
         "tandem_route53_zone"
+    }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        Some(IdentitySchema {
+            version: 0,
+            attributes: vec![IdentityAttribute {
+                name: "zone_id".into(),
+                ty: Type::String,
+                required_for_import: true,
+                description: "The hosted zone ID, e.g. `Z123EXAMPLE`.".into(),
+            }],
+        })
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        let id = state.get("id").as_str()?;
+        Some(Value::object([("zone_id", Value::string(id))]))
+    }
+
+    fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
+        identity.get("zone_id").as_str().map(str::to_string)
     }
 
     fn schema(&self) -> Schema {
