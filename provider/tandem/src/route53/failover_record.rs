@@ -464,6 +464,7 @@ impl Resource<Aws> for FailoverRecordResource {
             ChangeAction::Create
         };
         let timeout = model.timeout("create");
+        let written = new_sets.clone();
         write_pair(
             client,
             ctx.cancel_token(),
@@ -475,15 +476,7 @@ impl Resource<Aws> for FailoverRecordResource {
             &doing,
         )
         .await?;
-        match refresh(client, planned).await {
-            Ok(Some(s)) => Ok(s.into()),
-            Ok(None) => Err(Route53Error::Lookup {
-                doing,
-                reason: "the record sets are missing right after creation".into(),
-            }
-            .into()),
-            Err(e) => Err(e.into()),
-        }
+        Ok(written_state(&written, planned, &doing)?.into())
     }
 
     async fn read(
@@ -543,26 +536,23 @@ impl Resource<Aws> for FailoverRecordResource {
                 .cloned()
                 .collect();
             let timeout = model.timeout("update");
+            let written = new_sets.clone();
             write_pair(
                 client,
                 ctx.cancel_token(),
                 &key,
                 deletes,
-                new_sets.clone(),
+                new_sets,
                 ChangeAction::Create,
                 timeout,
                 &doing,
             )
             .await?;
+            return Ok(written_state(&written, planned, &doing)?.into());
         }
-        match refresh(client, planned).await? {
-            Some(s) => Ok(s.into()),
-            None => Err(Route53Error::Lookup {
-                doing,
-                reason: "the record sets are missing after the update".into(),
-            }
-            .into()),
-        }
+        // Only arguments Route 53 does not hold (timeouts, allow_overwrite)
+        // changed: nothing to send.
+        Ok(planned.clone().into())
     }
 
     async fn delete(
@@ -843,6 +833,22 @@ fn owned<'a>(
     }
 }
 
+/// The state after a successful write: the record sets as written, in the
+/// user's spelling. Route 53 stores a batch exactly as accepted (INSYNC only
+/// concerns propagation to its name servers), so reading it back would
+/// repeat what we sent at the cost of one more call per pair; the next
+/// refresh still compares with what is really there.
+fn written_state(
+    written: &[ResourceRecordSet],
+    planned: &Value,
+    doing: &str,
+) -> Result<Value, Route53Error> {
+    pair_value(written, planned).ok_or_else(|| Route53Error::Request {
+        doing: doing.to_string(),
+        message: "the change batch held neither half of the pair".into(),
+    })
+}
+
 /// The current state of the pair; `None` when both halves (or the zone) are gone.
 async fn refresh(client: &Client, state: &Value) -> Result<Option<Value>, Route53Error> {
     let key = Key::from_value(state);
@@ -917,7 +923,15 @@ fn target_value(s: &ResourceRecordSet, prior: &Value) -> Value {
                     a.dns_name(),
                 )),
             ),
-            ("zone_id", Value::string(a.hosted_zone_id())),
+            (
+                "zone_id",
+                match prior.get("alias").get("zone_id").as_str() {
+                    Some(z) if names::zone_id(z) == names::zone_id(a.hosted_zone_id()) => {
+                        Value::string(z)
+                    }
+                    _ => Value::string(a.hosted_zone_id()),
+                },
+            ),
             (
                 "evaluate_target_health",
                 Value::Bool(a.evaluate_target_health()),
@@ -1606,6 +1620,46 @@ mod tests {
             Some("Z1/api.example.com/A")
         );
         assert!(r.identity(&Value::Null).is_none());
+    }
+
+    #[test]
+    fn state_after_a_write_is_the_plan() {
+        let alias = Value::object([
+            ("name", s("LB.example.com")),
+            ("zone_id", s("/hostedzone/Z2")),
+            ("evaluate_target_health", Value::Bool(true)),
+        ]);
+        let planned = Value::object([
+            ("id", s("Z1/txt.example.com/TXT")),
+            ("zone_id", s("Z1")),
+            ("name", s("TXT.example.com.")),
+            ("type", s("TXT")),
+            ("ttl", Value::int(60)),
+            ("allow_overwrite", Value::Bool(false)),
+            ("timeouts", Value::Null),
+            (
+                "primary",
+                Value::object([
+                    ("set_identifier", s("a")),
+                    ("records", Value::Null),
+                    ("health_check_id", s("hc-1")),
+                    ("alias", alias),
+                ]),
+            ),
+            (
+                "secondary",
+                Value::object([
+                    ("set_identifier", s("b")),
+                    ("records", Value::List(vec![s("v=spf1 -all")])),
+                    ("health_check_id", Value::Null),
+                    ("alias", Value::Null),
+                ]),
+            ),
+        ]);
+        let model: FailoverRecord = planned.to_model_lossy().unwrap();
+        let sets = model.desired_sets().unwrap();
+        assert_eq!(sets[1].resource_records()[0].value(), "\"v=spf1 -all\"");
+        assert_eq!(written_state(&sets, &planned, "x").unwrap(), planned);
     }
 
     #[test]
