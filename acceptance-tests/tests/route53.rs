@@ -927,6 +927,44 @@ resource "tandem_route53_failover_record" "txt" {{
     Route53::delete_zone(&zone);
 }
 
+#[test]
+fn failover_wildcard_names_written_escaped_are_stable() {
+    skip_unless_acc!();
+    let u = unique();
+    let zone_name = format!("wc{u}.tandem-test");
+    let zone = Route53::create_zone(&zone_name);
+    let tf = Tf::new();
+    // `\052` is how Route 53 itself writes a leading `*`.
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_failover_record" "wild" {{
+  zone_id = "{zone}"
+  name    = "\\052.WC{u}.tandem-test."
+  type    = "A"
+  ttl     = 60
+  primary {{
+    records = ["192.0.2.1"]
+  }}
+  secondary {{
+    records = ["192.0.2.2"]
+  }}
+}}
+output "id" {{ value = tandem_route53_failover_record.wild.id }}
+"#
+    ));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let id = format!("{zone}/*.{zone_name}/A");
+    assert_eq!(tf.output("id"), id);
+    assert!(
+        Route53::record_sets(&zone).contains(&format!("id=*.{zone_name}-primary ")),
+        "default set identifier from the normalised name"
+    );
+    tf.reimport("tandem_route53_failover_record.wild", &id);
+    tf.destroy();
+    Route53::delete_zone(&zone);
+}
+
 /// Terraform 1.12 added import by resource identity.
 fn terraform_supports_identity(tf: &Tf) -> bool {
     let out = tf.dir.ok(&["version", "-json"]).stdout;

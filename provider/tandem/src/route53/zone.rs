@@ -184,7 +184,11 @@ impl Resource<Aws> for ZoneResource {
             diagnostics: e.into(),
             partial: Some(fill_unknowns(state.clone())),
         };
-        if let Some(change) = out.change_info() {
+        // Only poll when Route 53 has not already reported the change INSYNC.
+        if let Some(change) = out
+            .change_info()
+            .filter(|c| *c.status() != aws_sdk_route53::types::ChangeStatus::Insync)
+        {
             if let Err(e) = wait::wait_change_insync(
                 client,
                 ctx.cancel_token(),
