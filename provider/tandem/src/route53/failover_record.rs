@@ -1218,9 +1218,10 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
         }
         if !records.is_null() {
             uses_records = true;
-            if records.is_unknown() {
-                all_known = false;
-            }
+        }
+        // Whether `ttl` is needed depends on which target each half uses.
+        if records.is_unknown() || alias.is_unknown() {
+            all_known = false;
         }
         if let Some(list) = records.as_list() {
             if list.is_empty() {
@@ -1419,6 +1420,16 @@ mod tests {
             errors(&with(good(), &["primary", "alias"], alias)),
             vec!["primary.alias"]
         );
+    }
+
+    #[test]
+    fn ttl_is_not_judged_while_a_target_kind_is_unknown() {
+        // records null, alias from a dynamic block not yet known, ttl set.
+        let c = with(good(), &["primary", "records"], Value::Null);
+        let c = with(c, &["primary", "alias"], Value::Unknown);
+        let c = with(c, &["secondary", "records"], Value::Null);
+        let c = with(c, &["secondary", "alias"], Value::Unknown);
+        assert!(errors(&c).is_empty(), "{:?}", errors(&c));
     }
 
     #[test]

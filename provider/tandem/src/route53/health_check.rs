@@ -753,7 +753,12 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
     }
     let calculated = ty == "CALCULATED";
     let str_match = ty.ends_with("_STR_MATCH");
-    let set = |a: &str| !c.get(a).is_null();
+    // Set to a known value. An unknown one (a module variable during
+    // validate, say) may still turn out null: it is judged at plan time.
+    let set = |a: &str| {
+        let v = c.get(a);
+        !v.is_null() && !v.is_unknown()
+    };
 
     if calculated {
         for a in [
@@ -1068,6 +1073,24 @@ mod tests {
             ])),
             vec!["fqdn", "request_interval"]
         );
+    }
+
+    #[test]
+    fn unknown_optional_arguments_are_not_judged_yet() {
+        let c = cfg(&[
+            ("type", s("HTTP")),
+            ("fqdn", s("a.com")),
+            ("search_string", Value::Unknown),
+            ("enable_sni", Value::Unknown),
+            ("child_healthchecks", Value::Unknown),
+        ]);
+        assert!(errors(&c).is_empty(), "{:?}", errors(&c));
+        let c = cfg(&[
+            ("type", s("CALCULATED")),
+            ("fqdn", Value::Unknown),
+            ("child_healthchecks", Value::Unknown),
+        ]);
+        assert!(errors(&c).is_empty(), "{:?}", errors(&c));
     }
 
     #[test]
