@@ -99,3 +99,47 @@ fn smoke_lane_on_another_terraform() {
     dir.plan_is_empty();
     dir.destroy();
 }
+
+/// Credentials are checked once with STS when the provider is configured:
+/// against moto they pass; against an endpoint that is down the user gets a
+/// diagnostic saying what was being done, not a gRPC error.
+#[test]
+fn credentials_are_validated_with_sts() {
+    skip_unless_acc!();
+    let moto = Moto::shared();
+    let zone = format!(
+        "\nresource \"tandem_route53_zone\" \"z\" {{\n  name = \"{}.tandem.test\"\n  force_destroy = true\n}}\n",
+        tandem_acceptance::unique("sts")
+    );
+    let checked = moto.provider_block().replace(
+        "skip_credentials_validation = true",
+        "skip_credentials_validation = false",
+    );
+    let dir = TfDir::new();
+    dir.write(&format!("{checked}{zone}"));
+    dir.plan_expect_changes();
+
+    let dead = format!("http://127.0.0.1:{}", tandem_acceptance::free_port());
+    let broken = checked.replace(
+        &format!("sts     = \"{}\"", moto.endpoint()),
+        &format!("sts     = \"{dead}\""),
+    );
+    assert_ne!(broken, checked);
+    let dir = TfDir::new();
+    dir.write(&format!("{broken}{zone}"));
+    let started = std::time::Instant::now();
+    let out = dir.plan_fails();
+    // Retrying a refused connection for max_retries took over four minutes
+    // before the credential check got its own small attempt budget.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "took {:?}",
+        started.elapsed()
+    );
+    let all = out.all();
+    assert!(
+        all.contains("validating credentials with STS GetCallerIdentity"),
+        "{all}"
+    );
+    assert!(!all.contains("rpc error"), "{all}");
+}

@@ -36,11 +36,22 @@ impl Drop for Plugin {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A killed provider cannot remove its private socket directory.
+        if self.socket.starts_with('/') {
+            if let Some(dir) = std::path::Path::new(&self.socket).parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
     }
 }
 
 fn launch(client_pem: &str) -> Plugin {
+    launch_with(client_pem, &[])
+}
+
+fn launch_with(client_pem: &str, env: &[(&str, &str)]) -> Plugin {
     let mut child = Command::new(BIN)
+        .envs(env.iter().copied())
         .env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
         .env("PLUGIN_PROTOCOL_VERSIONS", "5,6")
         .env("PLUGIN_CLIENT_CERT", client_pem)
@@ -54,7 +65,8 @@ fn launch(client_pem: &str) -> Plugin {
         .unwrap();
     let parts: Vec<&str> = line.trim().split('|').collect();
     assert_eq!(parts.len(), 6, "handshake line: {line:?}");
-    assert_eq!(&parts[..3], &["1", "6", "unix"], "{line:?}");
+    assert_eq!(&parts[..2], &["1", "6"], "{line:?}");
+    assert!(parts[2] == "unix" || parts[2] == "tcp", "{line:?}");
     assert_eq!(parts[4], "grpc");
     // go-plugin decodes with RawStdEncoding: no padding allowed.
     assert!(!parts[5].ends_with('='));
@@ -99,17 +111,24 @@ async fn connect(
             let connector = connector.clone();
             let socket = socket.clone();
             async move {
-                let s = tokio::net::UnixStream::connect(socket).await?;
-                let tls = connector
-                    .connect(ServerName::try_from("localhost").unwrap(), s)
-                    .await?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(tls))
+                let name = ServerName::try_from("localhost").unwrap();
+                let io: Box<dyn Io> = if socket.starts_with('/') {
+                    let s = tokio::net::UnixStream::connect(socket).await?;
+                    Box::new(connector.connect(name, s).await?)
+                } else {
+                    let s = tokio::net::TcpStream::connect(socket).await?;
+                    Box::new(connector.connect(name, s).await?)
+                };
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(io))
             }
         }))
         .await
         .map_err(|e| format!("{e:?}"))?;
     Ok(channel)
 }
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
 
 /// Trusts exactly the certificate from the handshake line, as go-plugin's
 /// client does (it is a self-signed CA, which webpki refuses as a leaf).
@@ -261,4 +280,59 @@ fn unsupported_protocol_versions_are_refused_clearly() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("protocol 6"));
+}
+
+#[tokio::test]
+async fn tcp_fallback_serves_on_loopback() {
+    let (pem, der, key) = client_identity();
+    let p = launch_with(
+        &pem,
+        &[
+            ("TANDEM_PLUGIN_FORCE_TCP", "1"),
+            ("PLUGIN_MIN_PORT", "20000"),
+            ("PLUGIN_MAX_PORT", "25000"),
+        ],
+    );
+    assert!(p.socket.starts_with("127.0.0.1:"), "{}", p.socket);
+    let port: u16 = p.socket.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        (20000..=25000).contains(&port),
+        "port {port} outside PLUGIN_MIN_PORT..PLUGIN_MAX_PORT"
+    );
+    let ch = connect(&p, Some((&der, &key)))
+        .await
+        .expect("connect over TCP");
+    schema(ch).await.expect("schema over TCP");
+}
+
+#[test]
+fn debug_mode_prints_a_reattach_value() {
+    let mut child = Command::new(BIN)
+        .arg("--debug")
+        .env_remove(MAGIC_COOKIE_KEY)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut rd = BufReader::new(child.stdout.take().unwrap());
+    let mut reattach = None;
+    for _ in 0..10 {
+        let mut line = String::new();
+        if rd.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if let Some(v) = line.trim().strip_prefix("TF_REATTACH_PROVIDERS='") {
+            reattach = Some(v.trim_end_matches('\'').to_string());
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let v: serde_json::Value =
+        serde_json::from_str(&reattach.expect("a TF_REATTACH_PROVIDERS line")).unwrap();
+    let p = &v["registry.terraform.io/tandem/tandem"];
+    assert_eq!(p["Protocol"], "grpc");
+    assert_eq!(p["ProtocolVersion"], 6);
+    assert_eq!(p["Addr"]["Network"], "unix");
+    assert!(p["Pid"].as_u64().is_some());
 }

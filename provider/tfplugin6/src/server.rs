@@ -790,3 +790,158 @@ fn identity_data<M>(
         identity_data: Some(dv),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::tfplugin6::provider_server::Provider as _;
+    use crate::provider::Applied;
+    use crate::schema::{Attribute, Block};
+    use async_trait::async_trait;
+    use tokio::sync::Notify;
+
+    /// A resource whose read blocks until cancelled and whose create panics.
+    struct Probe {
+        reading: Arc<Notify>,
+    }
+
+    #[async_trait]
+    impl Resource<()> for Probe {
+        fn type_name(&self) -> &'static str {
+            "test_probe"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new(Block::new("probe").attr(Attribute::optional("id", Type::String, "id")))
+        }
+        async fn create(&self, _: &Ctx<()>, _: &Value, _: &Value) -> Result<Applied, ApplyError> {
+            panic!("boom in create")
+        }
+        async fn read(
+            &self,
+            ctx: &Ctx<()>,
+            _: &Value,
+            _: &[u8],
+        ) -> Result<ReadResult, Diagnostics> {
+            self.reading.notify_one();
+            ctx.cancel_token().cancelled().await;
+            Err(Diagnostic::error("cancelled", "stopped by Terraform").into())
+        }
+        async fn update(
+            &self,
+            _: &Ctx<()>,
+            _: &Value,
+            p: &Value,
+            _: &Value,
+            _: &[u8],
+        ) -> Result<Applied, ApplyError> {
+            Ok(p.clone().into())
+        }
+        async fn delete(&self, _: &Ctx<()>, _: &Value, _: &[u8]) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+    }
+
+    struct P {
+        reading: Arc<Notify>,
+    }
+
+    #[async_trait]
+    impl Provider for P {
+        type Meta = ();
+        fn schema(&self) -> Schema {
+            Schema::new(Block::new("test provider"))
+        }
+        async fn configure(&self, _: &str, _: &Value) -> Result<(), Diagnostics> {
+            Ok(())
+        }
+        fn resources(&self) -> Vec<Arc<dyn Resource<()>>> {
+            vec![Arc::new(Probe {
+                reading: self.reading.clone(),
+            })]
+        }
+        fn data_sources(&self) -> Vec<Arc<dyn DataSource<()>>> {
+            vec![]
+        }
+    }
+
+    fn state() -> pb::DynamicValue {
+        let ty = Type::object([("id", Type::String)]);
+        pb::DynamicValue {
+            msgpack: codec::encode_msgpack(&Value::object([("id", Value::string("x"))]), &ty)
+                .unwrap(),
+            json: vec![],
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_provider_cancels_in_flight_work_but_not_the_server() {
+        let reading = Arc::new(Notify::new());
+        let svc = Arc::new(ProviderService::new(P {
+            reading: reading.clone(),
+        }));
+        let s2 = svc.clone();
+        let read = tokio::spawn(async move {
+            s2.read_resource(Request::new(pb::read_resource::Request {
+                type_name: "test_probe".into(),
+                current_state: Some(state()),
+                ..Default::default()
+            }))
+            .await
+        });
+        reading.notified().await;
+        svc.stop_provider(Request::new(pb::stop_provider::Request {}))
+            .await
+            .unwrap();
+        let resp = tokio::time::timeout(std::time::Duration::from_secs(5), read)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.diagnostics[0].summary, "cancelled");
+        // The prior state is kept when a read fails, so nothing is lost.
+        assert_eq!(resp.new_state.unwrap().msgpack, state().msgpack);
+        // Later calls get a fresh, live token.
+        assert!(!svc.stop_token().is_cancelled());
+        assert!(svc
+            .get_provider_schema(Request::new(pb::get_provider_schema::Request {}))
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_panicking_resource_becomes_a_diagnostic() {
+        let svc = ProviderService::new(P {
+            reading: Arc::new(Notify::new()),
+        });
+        let resp = svc
+            .apply_resource_change(Request::new(pb::apply_resource_change::Request {
+                type_name: "test_probe".into(),
+                planned_state: Some(state()),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let d = &resp.diagnostics[0];
+        assert_eq!(d.summary, "Provider internal error");
+        assert!(d.detail.contains("boom in create"), "{}", d.detail);
+        assert!(!d.detail.contains("backtrace"));
+    }
+
+    #[tokio::test]
+    async fn unknown_type_names_are_diagnostics_not_grpc_errors() {
+        let svc = ProviderService::new(P {
+            reading: Arc::new(Notify::new()),
+        });
+        let resp = svc
+            .validate_resource_config(Request::new(pb::validate_resource_config::Request {
+                type_name: "test_nope".into(),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(resp.diagnostics[0].summary, "Unknown resource type");
+    }
+}
