@@ -1,5 +1,7 @@
 //! The proxy fleet: its published config, rollout, status and manifests.
 
+pub mod manifests;
+
 use std::sync::Arc;
 
 use tfplugin6::{DataSource, Resource};
@@ -13,5 +15,5 @@ pub fn resources() -> Vec<Arc<dyn Resource<Aws>>> {
 
 /// Proxy fleet data source types.
 pub fn data_sources() -> Vec<Arc<dyn DataSource<Aws>>> {
-    vec![]
+    vec![Arc::new(manifests::ManifestsDataSource)]
 }
