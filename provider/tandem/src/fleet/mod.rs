@@ -1,6 +1,8 @@
 //! The proxy fleet: its published config, rollout, status and manifests.
 
 pub mod manifests;
+pub mod rollout;
+pub mod status;
 
 use std::sync::Arc;
 
@@ -15,5 +17,8 @@ pub fn resources() -> Vec<Arc<dyn Resource<Aws>>> {
 
 /// Proxy fleet data source types.
 pub fn data_sources() -> Vec<Arc<dyn DataSource<Aws>>> {
-    vec![Arc::new(manifests::ManifestsDataSource)]
+    vec![
+        Arc::new(manifests::ManifestsDataSource),
+        Arc::new(status::FleetStatusDataSource),
+    ]
 }
