@@ -1,3 +1,207 @@
-//! The fleet-config format shared by tandem-proxy and the Terraform provider: types, defaults and validation.
+//! The fleet-config format shared by tandem-proxy and the Terraform
+//! provider: types with documented defaults, loading (YAML, JSON, `${ENV}`),
+//! validation that reports every problem with its path, and the canonical
+//! JSON whose hash is the `config_version` a proxy reports.
+//!
+//! One code path: `tandem-proxy check` and `terraform plan` both call
+//! [`FleetConfig::validate`], so they always agree.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+pub mod load;
+pub mod types;
+pub mod units;
+pub mod validate;
+
+pub use load::{interpolate, version_of, Format, LoadError};
+pub use types::*;
+pub use units::{Bytes, Dur};
+pub use validate::{bucket_name_problem, parse_s3_url, ConfigPath, Problem, Seg};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+listen:
+  data: 127.0.0.1:8080
+  admin: 127.0.0.1:9090
+cache:
+  max_bytes: 256MiB
+  ttl: 5m
+buckets:
+  - name: assets
+    path_prefix: /assets/
+    replicas:
+      - name: eu
+        bucket: assets-eu
+        region: eu-west-1
+        priority: 1
+        timeout: 500ms
+      - name: us
+        bucket: assets-us
+        region: us-east-1
+        endpoint: http://127.0.0.1:8333
+        path_style: true
+        priority: 2
+        credentials:
+          access_key_id_env: US_KEY
+          secret_access_key_env: US_SECRET
+"#;
+
+    fn good() -> FleetConfig {
+        FleetConfig::parse(GOOD, Format::Yaml).unwrap()
+    }
+
+    fn paths(c: &FleetConfig) -> Vec<String> {
+        c.validate().iter().map(|p| p.path.to_string()).collect()
+    }
+
+    #[test]
+    fn good_config_loads_with_defaults() {
+        let c = good();
+        assert!(c.validate().is_empty(), "{:?}", c.validate());
+        assert_eq!(c.drain.delay, DEFAULT_DRAIN_DELAY);
+        assert_eq!(c.buckets[0].breaker, Breaker::default());
+        assert_eq!(c.buckets[0].replicas[0].timeout, Dur::millis(500));
+        assert_eq!(c.buckets[0].replicas[1].timeout, DEFAULT_REPLICA_TIMEOUT);
+        assert!(c.buckets[0].cache.enabled);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let err = FleetConfig::parse(&GOOD.replace("ttl: 5m", "ttl: 5m\n  tll: 1m"), Format::Yaml)
+            .unwrap_err();
+        assert!(err.to_string().contains("tll"), "{err}");
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_its_path() {
+        let mut c = good();
+        c.listen.admin = "127.0.0.1:8080".into();
+        c.cache.max_object_bytes = Bytes(1 << 40);
+        c.buckets[0].path_prefix = "assets".into();
+        c.buckets[0].replicas[0].timeout = Dur::secs(600);
+        c.buckets[0].replicas[1].priority = 1;
+        c.buckets[0].replicas[1].bucket = "Bad_Bucket".into();
+        c.buckets[0].replicas[1].region = "mars".into();
+        c.buckets[0].breaker.failure_threshold = 0;
+        c.buckets.push(c.buckets[0].clone());
+        let p = paths(&c);
+        for want in [
+            "listen.admin",
+            "cache.max_object_bytes",
+            "buckets[0].path_prefix",
+            "buckets[0].replicas[0].timeout",
+            "buckets[0].replicas[1].priority",
+            "buckets[0].replicas[1].bucket",
+            "buckets[0].replicas[1].region",
+            "buckets[0].breaker.failure_threshold",
+            "buckets[1].name",
+        ] {
+            assert!(p.iter().any(|x| x == want), "missing {want} in {p:?}");
+        }
+    }
+
+    #[test]
+    fn auth_redis_source_and_limits_are_checked_together() {
+        let mut c = good();
+        c.buckets[0].auth = Some(JwtAuth {
+            algorithm: JwtAlgorithm::RS256,
+            secret_env: Some("X".into()),
+            public_key_file: None,
+            jwks_file: None,
+            issuer: None,
+            audience: None,
+            claim_rules: vec![ClaimRule {
+                claim: String::new(),
+                value: "a".into(),
+                prefix: "/a".into(),
+            }],
+        });
+        c.limits.rate_limit = Some(RateLimit {
+            requests_per_second: 0.0,
+            burst: 0,
+            key: RateKey::Ip,
+            global: true,
+        });
+        c.source = Some(Source {
+            url: "s3://only-bucket".into(),
+            region: String::new(),
+            endpoint: Some("localhost".into()),
+            poll_interval: Dur::millis(10),
+        });
+        c.redis = None;
+        let p = paths(&c);
+        for want in [
+            "buckets[0].auth.public_key_file",
+            "buckets[0].auth.secret_env",
+            "buckets[0].auth.claim_rules[0].claim",
+            "buckets[0].auth.claim_rules[0].prefix",
+            "limits.rate_limit.requests_per_second",
+            "limits.rate_limit.burst",
+            "limits.rate_limit.global",
+            "source.url",
+            "source.region",
+            "source.endpoint",
+            "source.poll_interval",
+        ] {
+            assert!(p.iter().any(|x| x == want), "missing {want} in {p:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_json_and_version_ignore_key_order_and_format() {
+        let a = good();
+        let json = a.canonical_json();
+        let b = FleetConfig::parse(&json, Format::Json).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.config_version(), b.config_version());
+        // Same meaning, different key order and defaults spelled out.
+        let reordered = r#"{"buckets":[{"replicas":[
+            {"region":"eu-west-1","bucket":"assets-eu","name":"eu","timeout":"500ms","priority":1},
+            {"priority":2,"path_style":true,"endpoint":"http://127.0.0.1:8333","region":"us-east-1","bucket":"assets-us","name":"us",
+             "credentials":{"secret_access_key_env":"US_SECRET","access_key_id_env":"US_KEY"}}],
+            "path_prefix":"/assets/","name":"assets"}],
+            "cache":{"ttl":"300s","max_bytes":268435456},
+            "listen":{"admin":"127.0.0.1:9090","data":"127.0.0.1:8080"}}"#;
+        let c = FleetConfig::parse(reordered, Format::Json).unwrap();
+        assert_eq!(c.config_version(), a.config_version());
+        let mut d = a.clone();
+        d.cache.ttl = Dur::secs(60);
+        assert_ne!(d.config_version(), a.config_version());
+        assert_eq!(a.config_version().len(), 16);
+    }
+
+    #[test]
+    fn interpolation_replaces_escapes_and_names_missing_variables() {
+        let env = |k: &str| (k == "TOKEN").then(|| "s3cr3t".to_string());
+        assert_eq!(
+            interpolate("a: ${TOKEN}\nb: $${LITERAL}\n", env).unwrap(),
+            "a: s3cr3t\nb: ${LITERAL}\n"
+        );
+        let err = interpolate("x: 1\ny: ${NOPE}\n", env).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 2: environment variable NOPE is not set (referenced as ${NOPE})"
+        );
+        assert!(matches!(
+            interpolate("z: ${BAD NAME}", env),
+            Err(LoadError::BadReference { .. })
+        ));
+        assert!(matches!(
+            interpolate("z: ${OPEN", env),
+            Err(LoadError::BadReference { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_config_error_lists_every_problem() {
+        let err = FleetConfig::load_str("buckets: []\n", Format::Yaml).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "1 problem(s):\n  buckets: declare at least one bucket route"
+        );
+    }
+}

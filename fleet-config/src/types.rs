@@ -1,0 +1,505 @@
+//! The fleet config: what a tandem-proxy serves and how. Every default is
+//! a named constant with the reason for its value. Unknown fields are
+//! refused, so a typo is an error instead of a silently ignored setting.
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{Bytes, Dur};
+
+/// Data listener: all interfaces on the port our manifests expose.
+pub const DEFAULT_DATA_LISTEN: &str = "0.0.0.0:8080";
+/// Admin listener, separate so probes and scrapes never queue behind
+/// object downloads.
+pub const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:9090";
+/// In-memory cache: a quarter of the 1 GiB our manifests request by
+/// default, leaving room for in-flight bodies and the runtime.
+pub const DEFAULT_CACHE_MAX_BYTES: Bytes = Bytes(256 << 20);
+/// Objects above this bypass the memory cache: a few large objects would
+/// otherwise evict thousands of small hot ones.
+pub const DEFAULT_CACHE_MAX_OBJECT_BYTES: Bytes = Bytes(8 << 20);
+/// How long a cached object is served without revalidation; short enough
+/// that an overwritten object is seen within minutes.
+pub const DEFAULT_CACHE_TTL: Dur = Dur::secs(300);
+/// Per-replica connect + first-byte timeout: a healthy S3 answers the first
+/// byte of a GET in tens of milliseconds; two seconds only trips on trouble.
+pub const DEFAULT_REPLICA_TIMEOUT: Dur = Dur::secs(2);
+/// Consecutive failures that open a replica's breaker: enough to ignore a
+/// single reset, few enough that a dead region costs only a handful of
+/// slow requests.
+pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;
+/// Consecutive successes in half-open state that close the breaker again.
+pub const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
+/// How long an open breaker waits before probing the replica again.
+pub const DEFAULT_OPEN_TIMEOUT: Dur = Dur::secs(10);
+/// Concurrent trial requests allowed through a half-open breaker; one keeps
+/// a still-broken replica from taking a burst of real traffic.
+pub const DEFAULT_HALF_OPEN_PROBES: u32 = 1;
+/// Request header limit; S3 requests with SigV4 fit comfortably in 16 KiB
+/// and larger ones are almost always abuse.
+pub const DEFAULT_MAX_HEADER_BYTES: Bytes = Bytes(16 << 10);
+/// Longest time one response body may take to stream, so stalled clients
+/// cannot hold connections forever (1 GiB at ~4 MB/s).
+pub const DEFAULT_BODY_TIMEOUT: Dur = Dur::secs(300);
+/// How long /ready reports 503 before the listener closes on SIGTERM:
+/// long enough for load balancers to notice.
+pub const DEFAULT_DRAIN_DELAY: Dur = Dur::secs(5);
+/// How long in-flight requests get to finish after accepting stops.
+pub const DEFAULT_DRAIN_GRACE: Dur = Dur::secs(30);
+/// Replica priority when none is given: replicas are tried lowest first.
+pub const DEFAULT_PRIORITY: u32 = 100;
+/// Config source polling: a rollout reaches the fleet within seconds while
+/// costing one conditional GET per proxy per interval.
+pub const DEFAULT_POLL_INTERVAL: Dur = Dur::secs(5);
+/// Redis calls time out fast: a slow shared tier must not slow the
+/// proxy, which can always fall back to memory and origin.
+pub const DEFAULT_REDIS_TIMEOUT: Dur = Dur::millis(50);
+/// Only objects up to this size go to Redis; large values block its single
+/// thread for everyone.
+pub const DEFAULT_REDIS_MAX_OBJECT_BYTES: Bytes = Bytes(1 << 20);
+/// Connections per proxy to Redis.
+pub const DEFAULT_REDIS_POOL_SIZE: u32 = 16;
+
+fn default_data_listen() -> String {
+    DEFAULT_DATA_LISTEN.into()
+}
+fn default_admin_listen() -> String {
+    DEFAULT_ADMIN_LISTEN.into()
+}
+fn default_priority() -> u32 {
+    DEFAULT_PRIORITY
+}
+fn default_replica_timeout() -> Dur {
+    DEFAULT_REPLICA_TIMEOUT
+}
+fn default_true() -> bool {
+    true
+}
+
+/// The whole fleet config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    /// Listen addresses.
+    #[serde(default)]
+    pub listen: Listen,
+    /// The shared in-memory cache.
+    #[serde(default)]
+    pub cache: Cache,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Shutdown behaviour on SIGTERM.
+    #[serde(default)]
+    pub drain: Drain,
+    /// Optional Redis/Valkey second cache tier shared by the fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Redis>,
+    /// Admin API settings.
+    #[serde(default)]
+    pub admin: Admin,
+    /// Where the proxy reloads this config from, when not a local file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+    /// Bucket routes, matched by longest path prefix.
+    pub buckets: Vec<BucketRoute>,
+}
+
+/// Listen addresses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// S3 data listener, `host:port`.
+    #[serde(default = "default_data_listen")]
+    pub data: String,
+    /// Admin listener for /health, /ready, /metrics, /status and purge.
+    #[serde(default = "default_admin_listen")]
+    pub admin: String,
+}
+
+impl Default for Listen {
+    fn default() -> Listen {
+        Listen {
+            data: default_data_listen(),
+            admin: default_admin_listen(),
+        }
+    }
+}
+
+/// The in-memory cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cache {
+    /// Total bytes of cached bodies.
+    #[serde(default = "Cache::default_max_bytes")]
+    pub max_bytes: Bytes,
+    /// Largest object cached.
+    #[serde(default = "Cache::default_max_object_bytes")]
+    pub max_object_bytes: Bytes,
+    /// Freshness lifetime.
+    #[serde(default = "Cache::default_ttl")]
+    pub ttl: Dur,
+    /// Serve a stale copy for up to this long past its TTL when every
+    /// replica fails; absent disables it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale_if_error: Option<Dur>,
+}
+
+impl Cache {
+    fn default_max_bytes() -> Bytes {
+        DEFAULT_CACHE_MAX_BYTES
+    }
+    fn default_max_object_bytes() -> Bytes {
+        DEFAULT_CACHE_MAX_OBJECT_BYTES
+    }
+    fn default_ttl() -> Dur {
+        DEFAULT_CACHE_TTL
+    }
+}
+
+impl Default for Cache {
+    fn default() -> Cache {
+        Cache {
+            max_bytes: DEFAULT_CACHE_MAX_BYTES,
+            max_object_bytes: DEFAULT_CACHE_MAX_OBJECT_BYTES,
+            ttl: DEFAULT_CACHE_TTL,
+            stale_if_error: None,
+        }
+    }
+}
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request header block.
+    #[serde(default = "Limits::default_max_header_bytes")]
+    pub max_header_bytes: Bytes,
+    /// Longest time to stream one response body.
+    #[serde(default = "Limits::default_body_timeout")]
+    pub body_timeout: Dur,
+    /// Per-client rate limit; absent means none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Limits {
+    fn default_max_header_bytes() -> Bytes {
+        DEFAULT_MAX_HEADER_BYTES
+    }
+    fn default_body_timeout() -> Dur {
+        DEFAULT_BODY_TIMEOUT
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            rate_limit: None,
+        }
+    }
+}
+
+/// What identifies a client for rate limiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateKey {
+    /// The client IP address.
+    Ip,
+    /// The JWT `sub` claim (needs `auth` on the bucket).
+    Subject,
+}
+
+/// A token bucket per client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second.
+    pub requests_per_second: f64,
+    /// Burst above the sustained rate.
+    pub burst: u32,
+    /// What identifies a client.
+    pub key: RateKey,
+    /// Share the bucket across the fleet through Redis.
+    #[serde(default)]
+    pub global: bool,
+}
+
+/// SIGTERM behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Drain {
+    /// Time /ready reports 503 before accepting stops.
+    #[serde(default = "Drain::default_delay")]
+    pub delay: Dur,
+    /// Time in-flight requests get after accepting stops.
+    #[serde(default = "Drain::default_grace")]
+    pub grace: Dur,
+}
+
+impl Drain {
+    fn default_delay() -> Dur {
+        DEFAULT_DRAIN_DELAY
+    }
+    fn default_grace() -> Dur {
+        DEFAULT_DRAIN_GRACE
+    }
+}
+
+impl Default for Drain {
+    fn default() -> Drain {
+        Drain {
+            delay: DEFAULT_DRAIN_DELAY,
+            grace: DEFAULT_DRAIN_GRACE,
+        }
+    }
+}
+
+/// The Redis/Valkey second tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    /// `redis://host:port` or `rediss://...`; several for a cluster's seeds.
+    pub urls: Vec<String>,
+    /// Speak Redis Cluster (hash-slot aware) rather than a single node.
+    #[serde(default)]
+    pub cluster: bool,
+    /// Environment variable holding the password, never the password itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Per-call timeout.
+    #[serde(default = "Redis::default_timeout")]
+    pub timeout: Dur,
+    /// Connections per proxy.
+    #[serde(default = "Redis::default_pool_size")]
+    pub pool_size: u32,
+    /// Largest object stored in Redis.
+    #[serde(default = "Redis::default_max_object_bytes")]
+    pub max_object_bytes: Bytes,
+}
+
+impl Redis {
+    fn default_timeout() -> Dur {
+        DEFAULT_REDIS_TIMEOUT
+    }
+    fn default_pool_size() -> u32 {
+        DEFAULT_REDIS_POOL_SIZE
+    }
+    fn default_max_object_bytes() -> Bytes {
+        DEFAULT_REDIS_MAX_OBJECT_BYTES
+    }
+}
+
+/// Admin API settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Environment variable holding the bearer token for purge; purge is
+    /// disabled without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_token_env: Option<String>,
+}
+
+/// Where the proxy polls for this config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// `s3://bucket/key` of the published document.
+    pub url: String,
+    /// Region of the config bucket.
+    pub region: String,
+    /// Custom S3 endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Conditional GET interval.
+    #[serde(default = "Source::default_poll_interval")]
+    pub poll_interval: Dur,
+}
+
+impl Source {
+    fn default_poll_interval() -> Dur {
+        DEFAULT_POLL_INTERVAL
+    }
+}
+
+/// One bucket route: requests under `path_prefix` are served from its
+/// replicas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketRoute {
+    /// Route name, used in metrics and /status.
+    pub name: String,
+    /// URL path prefix, starting and ending with `/`, e.g. `/assets/`.
+    pub path_prefix: String,
+    /// Replica buckets, tried by ascending priority.
+    pub replicas: Vec<Replica>,
+    /// Circuit breaker settings for each replica.
+    #[serde(default)]
+    pub breaker: Breaker,
+    /// Caching of this route's objects.
+    #[serde(default)]
+    pub cache: CachePolicy,
+    /// On a 404, also try lower-priority replicas (for bucket migrations).
+    #[serde(default)]
+    pub fallback_on_404: bool,
+    /// JWT authentication; absent means public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<JwtAuth>,
+}
+
+/// One replica bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replica {
+    /// Replica name, unique within the route.
+    pub name: String,
+    /// S3 bucket name.
+    pub bucket: String,
+    /// AWS region of the bucket (also used for signing).
+    pub region: String,
+    /// Custom S3 endpoint; real AWS when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`).
+    #[serde(default)]
+    pub path_style: bool,
+    /// Lower is tried first.
+    #[serde(default = "default_priority")]
+    pub priority: u32,
+    /// Connect + first-byte timeout.
+    #[serde(default = "default_replica_timeout")]
+    pub timeout: Dur,
+    /// Credentials, by environment variable name; the standard AWS chain
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+/// Credentials referenced by environment variable names, so the published
+/// document never contains a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// Variable holding the access key ID.
+    pub access_key_id_env: String,
+    /// Variable holding the secret access key.
+    pub secret_access_key_env: String,
+    /// Variable holding a session token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token_env: Option<String>,
+}
+
+/// Circuit breaker settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breaker {
+    /// Consecutive failures that open it.
+    #[serde(default = "Breaker::default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// Consecutive half-open successes that close it.
+    #[serde(default = "Breaker::default_success_threshold")]
+    pub success_threshold: u32,
+    /// Time open before probing.
+    #[serde(default = "Breaker::default_open_timeout")]
+    pub open_timeout: Dur,
+    /// Concurrent probes when half-open.
+    #[serde(default = "Breaker::default_half_open_probes")]
+    pub half_open_probes: u32,
+}
+
+impl Breaker {
+    fn default_failure_threshold() -> u32 {
+        DEFAULT_FAILURE_THRESHOLD
+    }
+    fn default_success_threshold() -> u32 {
+        DEFAULT_SUCCESS_THRESHOLD
+    }
+    fn default_open_timeout() -> Dur {
+        DEFAULT_OPEN_TIMEOUT
+    }
+    fn default_half_open_probes() -> u32 {
+        DEFAULT_HALF_OPEN_PROBES
+    }
+}
+
+impl Default for Breaker {
+    fn default() -> Breaker {
+        Breaker {
+            failure_threshold: DEFAULT_FAILURE_THRESHOLD,
+            success_threshold: DEFAULT_SUCCESS_THRESHOLD,
+            open_timeout: DEFAULT_OPEN_TIMEOUT,
+            half_open_probes: DEFAULT_HALF_OPEN_PROBES,
+        }
+    }
+}
+
+/// Per-route caching.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CachePolicy {
+    /// Cache this route's objects.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Override of the global TTL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<Dur>,
+}
+
+impl Default for CachePolicy {
+    fn default() -> CachePolicy {
+        CachePolicy {
+            enabled: true,
+            ttl: None,
+        }
+    }
+}
+
+/// JWT signature algorithms accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JwtAlgorithm {
+    /// HMAC-SHA256 with a shared secret.
+    HS256,
+    /// RSA PKCS#1 v1.5 with SHA-256.
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+}
+
+/// JWT authentication of a route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JwtAuth {
+    /// Accepted algorithm.
+    pub algorithm: JwtAlgorithm,
+    /// Environment variable holding the HS256 secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_env: Option<String>,
+    /// Path of a PEM public key (RS256/ES256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<String>,
+    /// Path of a JWKS document (RS256/ES256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_file: Option<String>,
+    /// Required `iss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Required `aud`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// Key prefixes allowed per claim value; none means any key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claim_rules: Vec<ClaimRule>,
+}
+
+/// Allows keys under `prefix` to tokens whose `claim` equals `value`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    /// Claim name, e.g. `tenant`.
+    pub claim: String,
+    /// Required value.
+    pub value: String,
+    /// Allowed key prefix within the route.
+    pub prefix: String,
+}

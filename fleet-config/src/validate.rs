@@ -1,0 +1,511 @@
+//! Validation that reports every problem at once, each with the path of
+//! the setting it is about (`buckets[1].replicas[0].timeout`). The proxy
+//! prints these from `tandem-proxy check`; the Terraform provider turns
+//! each into a diagnostic on the same attribute path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::types::{BucketRoute, FleetConfig, JwtAlgorithm, RateKey, Replica};
+
+/// One step of a path into the config.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Seg {
+    /// A field name.
+    Field(&'static str),
+    /// A list index.
+    Index(usize),
+}
+
+/// Where in the config a problem is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConfigPath(pub Vec<Seg>);
+
+impl ConfigPath {
+    /// This path extended by a field.
+    pub fn field(&self, f: &'static str) -> ConfigPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Field(f));
+        p
+    }
+
+    /// This path extended by an index.
+    pub fn index(&self, i: usize) -> ConfigPath {
+        let mut p = self.clone();
+        p.0.push(Seg::Index(i));
+        p
+    }
+}
+
+impl fmt::Display for ConfigPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(config)");
+        }
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Field(n) if i == 0 => f.write_str(n)?,
+                Seg::Field(n) => write!(f, ".{n}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A problem found by [`FleetConfig::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The setting it is about.
+    pub path: ConfigPath,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Upper bound for a replica timeout: beyond it failover is too slow to
+/// matter, so a larger value is almost certainly a unit mistake.
+const MAX_REPLICA_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Collector(Vec<Problem>);
+
+impl Collector {
+    fn add(&mut self, path: ConfigPath, message: impl Into<String>) {
+        self.0.push(Problem {
+            path,
+            message: message.into(),
+        });
+    }
+}
+
+fn env_name_ok(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// S3 bucket naming rules that matter for addressing.
+pub fn bucket_name_problem(b: &str) -> Option<String> {
+    if !(3..=63).contains(&b.len()) {
+        return Some(format!("bucket name {b:?} must be 3 to 63 characters long"));
+    }
+    if !b
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+    {
+        return Some(format!(
+            "bucket name {b:?} may only contain lowercase letters, digits, '.' and '-'"
+        ));
+    }
+    if !b.starts_with(|c: char| c.is_ascii_alphanumeric())
+        || !b.ends_with(|c: char| c.is_ascii_alphanumeric())
+    {
+        return Some(format!(
+            "bucket name {b:?} must start and end with a letter or digit"
+        ));
+    }
+    if b.contains("..") {
+        return Some(format!(
+            "bucket name {b:?} must not contain two adjacent periods"
+        ));
+    }
+    if b.parse::<std::net::Ipv4Addr>().is_ok() {
+        return Some(format!(
+            "bucket name {b:?} must not look like an IP address"
+        ));
+    }
+    None
+}
+
+fn url_problem(u: &str) -> Option<String> {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        None => Some(format!("{u:?} must start with http:// or https://")),
+        Some(r) if r.is_empty() || r.starts_with('/') => Some(format!("{u:?} has no host")),
+        _ => None,
+    }
+}
+
+/// Parses `s3://bucket/key`.
+pub fn parse_s3_url(u: &str) -> Option<(&str, &str)> {
+    let (bucket, key) = u.strip_prefix("s3://")?.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then_some((bucket, key))
+}
+
+impl FleetConfig {
+    /// Every problem in the config; empty when it can be served.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut c = Collector(Vec::new());
+        let root = ConfigPath::default();
+
+        let data = self.listen.data.parse::<SocketAddr>();
+        let admin = self.listen.admin.parse::<SocketAddr>();
+        if data.is_err() {
+            c.add(
+                root.field("listen").field("data"),
+                format!("{:?} is not an address like 0.0.0.0:8080", self.listen.data),
+            );
+        }
+        if admin.is_err() {
+            c.add(
+                root.field("listen").field("admin"),
+                format!(
+                    "{:?} is not an address like 0.0.0.0:9090",
+                    self.listen.admin
+                ),
+            );
+        }
+        if let (Ok(d), Ok(a)) = (data, admin) {
+            if d.port() == a.port() && d.port() != 0 {
+                c.add(
+                    root.field("listen").field("admin"),
+                    "must use a different port from listen.data",
+                );
+            }
+        }
+
+        let cache = root.field("cache");
+        if self.cache.max_bytes.0 < 1 << 20 {
+            c.add(
+                cache.field("max_bytes"),
+                format!("{} is too small; use at least 1MiB", self.cache.max_bytes),
+            );
+        }
+        if self.cache.max_object_bytes > self.cache.max_bytes {
+            c.add(
+                cache.field("max_object_bytes"),
+                format!(
+                    "{} exceeds cache.max_bytes ({})",
+                    self.cache.max_object_bytes, self.cache.max_bytes
+                ),
+            );
+        }
+        if self.cache.ttl.0.is_zero() {
+            c.add(cache.field("ttl"), "must be more than 0s; disable caching per route with cache.enabled = false instead");
+        }
+
+        let limits = root.field("limits");
+        if self.limits.max_header_bytes.0 < 1024 {
+            c.add(
+                limits.field("max_header_bytes"),
+                "must be at least 1KiB for SigV4-signed requests",
+            );
+        }
+        if self.limits.body_timeout.0.is_zero() {
+            c.add(limits.field("body_timeout"), "must be more than 0s");
+        }
+        if let Some(rl) = &self.limits.rate_limit {
+            let p = limits.field("rate_limit");
+            if !(rl.requests_per_second.is_finite() && rl.requests_per_second > 0.0) {
+                c.add(p.field("requests_per_second"), "must be a positive number");
+            }
+            if rl.burst == 0 {
+                c.add(p.field("burst"), "must be at least 1");
+            }
+            if rl.global && self.redis.is_none() {
+                c.add(
+                    p.field("global"),
+                    "a global rate limit needs the redis section",
+                );
+            }
+            if rl.key == RateKey::Subject && self.buckets.iter().all(|b| b.auth.is_none()) {
+                c.add(
+                    p.field("key"),
+                    "key = subject needs auth on at least one bucket route",
+                );
+            }
+        }
+
+        if self.drain.delay.0 > Duration::from_secs(300) {
+            c.add(
+                root.field("drain").field("delay"),
+                "more than 5m keeps a terminating proxy out of rotation for too long",
+            );
+        }
+
+        if let Some(r) = &self.redis {
+            let p = root.field("redis");
+            if r.urls.is_empty() {
+                c.add(
+                    p.field("urls"),
+                    "list at least one redis:// or rediss:// URL",
+                );
+            }
+            for (i, u) in r.urls.iter().enumerate() {
+                if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                    c.add(
+                        p.field("urls").index(i),
+                        format!("{u:?} must start with redis:// or rediss://"),
+                    );
+                }
+            }
+            if let Some(e) = &r.password_env {
+                if !env_name_ok(e) {
+                    c.add(
+                        p.field("password_env"),
+                        format!("{e:?} is not an environment variable name"),
+                    );
+                }
+            }
+            if r.timeout.0.is_zero() {
+                c.add(p.field("timeout"), "must be more than 0s");
+            }
+            if r.pool_size == 0 {
+                c.add(p.field("pool_size"), "must be at least 1");
+            }
+        }
+
+        if let Some(e) = &self.admin.purge_token_env {
+            if !env_name_ok(e) {
+                c.add(
+                    root.field("admin").field("purge_token_env"),
+                    format!("{e:?} is not an environment variable name"),
+                );
+            }
+        }
+
+        if let Some(s) = &self.source {
+            let p = root.field("source");
+            if parse_s3_url(&s.url).is_none() {
+                c.add(
+                    p.field("url"),
+                    format!("{:?} must look like s3://bucket/key", s.url),
+                );
+            }
+            if s.region.trim().is_empty() {
+                c.add(p.field("region"), "must name the config bucket's region");
+            }
+            if let Some(m) = s.endpoint.as_deref().and_then(url_problem) {
+                c.add(p.field("endpoint"), m);
+            }
+            if s.poll_interval.0 < Duration::from_secs(1) {
+                c.add(p.field("poll_interval"), "must be at least 1s");
+            }
+        }
+
+        let buckets = root.field("buckets");
+        if self.buckets.is_empty() {
+            c.add(buckets.clone(), "declare at least one bucket route");
+        }
+        let mut names = BTreeMap::new();
+        let mut prefixes = BTreeMap::new();
+        for (i, b) in self.buckets.iter().enumerate() {
+            let p = buckets.index(i);
+            if let Some(first) = names.insert(b.name.as_str(), i) {
+                c.add(
+                    p.field("name"),
+                    format!("route name {:?} is also used by buckets[{first}]", b.name),
+                );
+            }
+            if let Some(first) = prefixes.insert(b.path_prefix.as_str(), i) {
+                c.add(
+                    p.field("path_prefix"),
+                    format!("{:?} is also the prefix of buckets[{first}]", b.path_prefix),
+                );
+            }
+            validate_route(&mut c, &p, b);
+        }
+        c.0
+    }
+
+    /// `Ok` when valid, else every problem.
+    pub fn check(&self) -> Result<(), Vec<Problem>> {
+        let p = self.validate();
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(p)
+        }
+    }
+}
+
+fn validate_route(c: &mut Collector, p: &ConfigPath, b: &BucketRoute) {
+    if b.name.is_empty()
+        || !b
+            .name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        c.add(
+            p.field("name"),
+            format!(
+                "{:?} must be letters, digits, '-' or '_' (it labels metrics)",
+                b.name
+            ),
+        );
+    }
+    if !b.path_prefix.starts_with('/') || !b.path_prefix.ends_with('/') {
+        c.add(
+            p.field("path_prefix"),
+            format!(
+                "{:?} must start and end with '/', e.g. \"/assets/\"",
+                b.path_prefix
+            ),
+        );
+    } else if b.path_prefix.split('/').any(|s| s == ".." || s == ".") {
+        c.add(
+            p.field("path_prefix"),
+            format!("{:?} must not contain '.' or '..' segments", b.path_prefix),
+        );
+    }
+    if b.replicas.is_empty() {
+        c.add(p.field("replicas"), "list at least one replica");
+    }
+    let mut names = BTreeMap::new();
+    let mut priorities = BTreeMap::new();
+    for (j, r) in b.replicas.iter().enumerate() {
+        let rp = p.field("replicas").index(j);
+        if let Some(first) = names.insert(r.name.as_str(), j) {
+            c.add(
+                rp.field("name"),
+                format!(
+                    "replica name {:?} is also used by replicas[{first}]",
+                    r.name
+                ),
+            );
+        }
+        if let Some(first) = priorities.insert(r.priority, j) {
+            c.add(rp.field("priority"), format!("priority {} is also used by replicas[{first}]; failover order must be unambiguous", r.priority));
+        }
+        validate_replica(c, &rp, r);
+    }
+    let br = p.field("breaker");
+    if b.breaker.failure_threshold == 0 {
+        c.add(br.field("failure_threshold"), "must be at least 1");
+    }
+    if b.breaker.success_threshold == 0 {
+        c.add(br.field("success_threshold"), "must be at least 1");
+    }
+    if b.breaker.open_timeout.0.is_zero() {
+        c.add(br.field("open_timeout"), "must be more than 0s");
+    }
+    if b.breaker.half_open_probes == 0 {
+        c.add(br.field("half_open_probes"), "must be at least 1");
+    }
+    if let Some(t) = b.cache.ttl {
+        if t.0.is_zero() {
+            c.add(
+                p.field("cache").field("ttl"),
+                "must be more than 0s; set enabled = false to disable caching",
+            );
+        }
+    }
+    if b.fallback_on_404 && b.replicas.len() < 2 {
+        c.add(
+            p.field("fallback_on_404"),
+            "needs at least two replicas to fall back to",
+        );
+    }
+    if let Some(a) = &b.auth {
+        let ap = p.field("auth");
+        match a.algorithm {
+            JwtAlgorithm::HS256 => {
+                if a.secret_env.is_none() {
+                    c.add(
+                        ap.field("secret_env"),
+                        "HS256 needs the environment variable holding the shared secret",
+                    );
+                }
+                if a.public_key_file.is_some() || a.jwks_file.is_some() {
+                    c.add(
+                        ap.field("algorithm"),
+                        "HS256 uses secret_env, not public_key_file or jwks_file",
+                    );
+                }
+            }
+            JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
+                if a.public_key_file.is_none() == a.jwks_file.is_none() {
+                    c.add(
+                        ap.field("public_key_file"),
+                        "RS256/ES256 need exactly one of public_key_file or jwks_file",
+                    );
+                }
+                if a.secret_env.is_some() {
+                    c.add(ap.field("secret_env"), "only HS256 uses a shared secret");
+                }
+            }
+        }
+        if let Some(e) = &a.secret_env {
+            if !env_name_ok(e) {
+                c.add(
+                    ap.field("secret_env"),
+                    format!("{e:?} is not an environment variable name"),
+                );
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (k, rule) in a.claim_rules.iter().enumerate() {
+            let rp = ap.field("claim_rules").index(k);
+            if rule.claim.is_empty() {
+                c.add(rp.field("claim"), "must name a claim");
+            }
+            if rule.prefix.starts_with('/') {
+                c.add(
+                    rp.field("prefix"),
+                    "is relative to the route: drop the leading '/'",
+                );
+            }
+            if !seen.insert((&rule.claim, &rule.value, &rule.prefix)) {
+                c.add(rp.clone(), "duplicates an earlier rule");
+            }
+        }
+    }
+}
+
+fn validate_replica(c: &mut Collector, p: &ConfigPath, r: &Replica) {
+    if r.name.is_empty() {
+        c.add(p.field("name"), "must not be empty");
+    }
+    if let Some(m) = bucket_name_problem(&r.bucket) {
+        c.add(p.field("bucket"), m);
+    }
+    let region_ok = !r.region.is_empty()
+        && r.region.split('-').count() >= 3
+        && r.region
+            .chars()
+            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-');
+    if !region_ok {
+        c.add(
+            p.field("region"),
+            format!("{:?} is not a region like eu-west-1", r.region),
+        );
+    }
+    if let Some(m) = r.endpoint.as_deref().and_then(url_problem) {
+        c.add(p.field("endpoint"), m);
+    }
+    if r.timeout.0.is_zero() {
+        c.add(p.field("timeout"), "must be more than 0s");
+    } else if r.timeout.0 > MAX_REPLICA_TIMEOUT {
+        c.add(
+            p.field("timeout"),
+            format!(
+                "{} is longer than {}s; failover would come too late to help",
+                r.timeout,
+                MAX_REPLICA_TIMEOUT.as_secs()
+            ),
+        );
+    }
+    if let Some(cr) = &r.credentials {
+        let cp = p.field("credentials");
+        for (f, v) in [
+            ("access_key_id_env", Some(&cr.access_key_id_env)),
+            ("secret_access_key_env", Some(&cr.secret_access_key_env)),
+            ("session_token_env", cr.session_token_env.as_ref()),
+        ] {
+            if let Some(v) = v {
+                if !env_name_ok(v) {
+                    c.add(cp.field(f), format!("{v:?} is not an environment variable name (the value itself never belongs in the config)"));
+                }
+            }
+        }
+    }
+}
