@@ -50,13 +50,16 @@ where
     match e {
         SdkError::ServiceError(se) => {
             let err = se.err();
+            let status = se.raw().status_code();
             AwsError {
                 code: err.code().map(str::to_string),
+                // Without a message (e.g. HEAD responses have no body) the
+                // status is the only clue; "unhandled error" alone is not.
                 message: err
                     .message()
                     .map(str::to_string)
-                    .unwrap_or_else(|| err.to_string()),
-                status: Some(se.raw().status_code()),
+                    .unwrap_or_else(|| format!("HTTP {status}: {err}")),
+                status: Some(status),
             }
         }
         SdkError::TimeoutError(_) => AwsError {

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod retry;
+pub mod s3_versioning;
 pub mod tags;
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,6 +1,7 @@
 //! The proxy fleet: its published config, rollout, status and manifests.
 
 pub mod manifests;
+pub mod proxy_fleet;
 pub mod rollout;
 pub mod status;
 
@@ -12,7 +13,7 @@ use crate::aws::Aws;
 
 /// Proxy fleet resource types.
 pub fn resources() -> Vec<Arc<dyn Resource<Aws>>> {
-    vec![]
+    vec![Arc::new(proxy_fleet::ProxyFleetResource)]
 }
 
 /// Proxy fleet data source types.

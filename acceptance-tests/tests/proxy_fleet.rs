@@ -1,0 +1,255 @@
+//! `tandem_proxy_fleet` through real Terraform against moto: publish,
+//! empty plan, update, out-of-band edit as drift, import, invalid configs
+//! at plan time with attribute paths, rollout success and failure against
+//! stand-in admin endpoints, destroy.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
+
+fn s3(moto: &Moto) -> aws_sdk_s3::Client {
+    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "test");
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(moto.endpoint())
+        .force_path_style(true)
+        .credentials_provider(creds)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+async fn versioned_bucket(c: &aws_sdk_s3::Client, bucket: &str) {
+    c.create_bucket().bucket(bucket).send().await.unwrap();
+    c.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+fn fleet(moto: &Moto, bucket: &str, ttl: &str, extra: &str) -> String {
+    format!(
+        r#"{provider}
+resource "tandem_proxy_fleet" "f" {{
+  config_bucket = "{bucket}"
+  config_key    = "fleets/assets.json"
+
+  cache {{
+    max_bytes = "64MiB"
+    ttl       = "{ttl}"
+  }}
+
+  bucket {{
+    name        = "assets"
+    path_prefix = "/assets/"
+    replica {{
+      name     = "eu"
+      bucket   = "assets-eu"
+      region   = "eu-west-1"
+      priority = 1
+      timeout  = "500ms"
+    }}
+    replica {{
+      name     = "us"
+      bucket   = "assets-us"
+      region   = "us-east-1"
+      priority = 2
+    }}
+  }}
+  {extra}
+}}
+"#,
+        provider = moto.provider_block()
+    )
+}
+
+/// A stand-in proxy admin endpoint reporting `version` from `/ready`.
+fn stand_in(version: Arc<Mutex<String>>) -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten().take(500) {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let body = format!(
+                r#"{{"status":"ok","version":"0.1.0","config_version":"{}"}}"#,
+                version.lock().unwrap()
+            );
+            let _ = write!(s, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn proxy_fleet_lifecycle() {
+    skip_unless_acc!();
+    let moto = Moto::shared();
+    let client = s3(moto);
+    let bucket = unique("fleet-cfg");
+    versioned_bucket(&client, &bucket).await;
+    let dir = TfDir::new();
+
+    // Create, then nothing to do.
+    dir.write(&fleet(moto, &bucket, "1m", ""));
+    dir.apply();
+    dir.plan_is_empty();
+    let st = dir.resource("tandem_proxy_fleet.f");
+    let v1 = st["config_version"].as_str().unwrap().to_string();
+    assert_eq!(v1.len(), 16);
+    assert!(!st["object_version_id"].as_str().unwrap().is_empty());
+    let obj = client
+        .get_object()
+        .bucket(&bucket)
+        .key("fleets/assets.json")
+        .send()
+        .await
+        .unwrap();
+    let body = String::from_utf8(obj.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert_eq!(body, st["document"].as_str().unwrap());
+    assert!(body.contains(r#""ttl":"1m""#), "{body}");
+
+    // Update in place: a new version is published.
+    dir.write(&fleet(moto, &bucket, "2m", ""));
+    let plan = dir.plan_expect_changes();
+    assert!(plan.contains("1 to change"), "{plan}");
+    dir.apply();
+    dir.plan_is_empty();
+    let v2 = dir.resource("tandem_proxy_fleet.f")["config_version"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(v1, v2);
+
+    // An edit made outside Terraform shows as drift and is put back.
+    client
+        .put_object()
+        .bucket(&bucket)
+        .key("fleets/assets.json")
+        .body(aws_sdk_s3::primitives::ByteStream::from_static(
+            br#"{"buckets":[]}"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+    let plan = dir.plan_expect_changes();
+    assert!(plan.contains("config_version"), "{plan}");
+    dir.apply();
+    dir.plan_is_empty();
+
+    // Import by bucket/key finds the same document.
+    dir.ok(&["state", "rm", "-no-color", "tandem_proxy_fleet.f"]);
+    dir.ok(&[
+        "import",
+        "-no-color",
+        "tandem_proxy_fleet.f",
+        &format!("{bucket}/fleets/assets.json"),
+    ]);
+    assert_eq!(
+        dir.resource("tandem_proxy_fleet.f")["config_version"],
+        v2.as_str()
+    );
+
+    // Rollout: waits for the stand-ins to report the version...
+    let a = Arc::new(Mutex::new(v2.clone()));
+    let b = Arc::new(Mutex::new(v2.clone()));
+    let (ea, eb) = (stand_in(a.clone()), stand_in(b.clone()));
+    let rollout =
+        format!("rollout {{\n    endpoints = [\"{ea}\", \"{eb}\"]\n    timeout = \"3s\"\n  }}");
+    dir.write(&fleet(moto, &bucket, "2m", &rollout));
+    dir.apply();
+    // ...and fails naming the proxy that lags behind a new version.
+    *a.lock().unwrap() = "0000000000000000".into();
+    *b.lock().unwrap() = "0000000000000000".into();
+    dir.write(&fleet(moto, &bucket, "3m", &rollout));
+    let out = dir.apply_fails().all();
+    assert!(
+        out.contains("Fleet did not roll out the new config"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{ea}: /ready 200, status ok, config_version 0000000000000000"
+        )),
+        "{out}"
+    );
+
+    // Destroy removes the object.
+    dir.destroy();
+    let gone = client
+        .head_object()
+        .bucket(&bucket)
+        .key("fleets/assets.json")
+        .send()
+        .await;
+    assert!(gone.is_err(), "object still exists after destroy");
+}
+
+#[test]
+fn invalid_fleet_configs_fail_at_plan_with_attribute_paths() {
+    skip_unless_acc!();
+    let moto = Moto::shared();
+    let dir = TfDir::new();
+    dir.write(&format!(
+        r#"{provider}
+resource "tandem_proxy_fleet" "bad" {{
+  config_bucket = "cfg"
+  config_key    = "bad.json"
+  listen {{
+    data  = "0.0.0.0:8080"
+    admin = "0.0.0.0:8080"
+  }}
+  cache {{
+    max_bytes        = "1KiB"
+    max_object_bytes = "8MiB"
+    ttl              = "0s"
+  }}
+  bucket {{
+    name        = "assets"
+    path_prefix = "assets"
+    replica {{
+      name     = "eu"
+      bucket   = "Bad_Bucket"
+      region   = "mars"
+      priority = 1
+      timeout  = "10m"
+    }}
+    replica {{
+      name     = "eu"
+      bucket   = "assets-us"
+      region   = "us-east-1"
+      priority = 1
+    }}
+    breaker {{
+      failure_threshold = 0
+    }}
+  }}
+}}
+"#,
+        provider = moto.provider_block()
+    ));
+    let out = dir.plan_fails().all();
+    // Each problem is reported against the attribute that causes it.
+    for want in [
+        "admin = \"0.0.0.0:8080\"",
+        "max_bytes        = \"1KiB\"",
+        "max_object_bytes = \"8MiB\"",
+        "ttl              = \"0s\"",
+        "path_prefix = \"assets\"",
+        "bucket   = \"Bad_Bucket\"",
+        "region   = \"mars\"",
+        "timeout  = \"10m\"",
+        "failure_threshold = 0",
+    ] {
+        assert!(out.contains(want), "no diagnostic points at {want}:\n{out}");
+    }
+    assert!(out.matches("Invalid fleet config").count() >= 10, "{out}");
+}
