@@ -1,0 +1,252 @@
+//! `tandem_s3_bucket_versioning`: versioning of one bucket, Enabled or
+//! Suspended. S3 cannot return a bucket to "never versioned", so that is
+//! refused at plan time; destroying the resource suspends versioning.
+
+use async_trait::async_trait;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+use tfplugin6::{
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, Plan, ReadResult, Resource,
+    Schema, Type, Value,
+};
+
+use super::{
+    check_bucket_name, find_bucket_region, parse_import_id, plan_region, region_attribute, target,
+    S3Error,
+};
+use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
+use crate::aws::s3_versioning::versioning_status;
+use crate::aws::{aws_error, Aws, AwsError};
+
+/// The resource.
+pub struct VersioningResource;
+
+/// Status reported for a bucket whose versioning was never enabled; never
+/// accepted in configuration.
+const NEVER_ENABLED: &str = "Disabled";
+
+async fn put_status(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    bucket: &str,
+    region: &str,
+    status: &str,
+) -> Result<(), S3Error> {
+    let s3 = aws.s3(region);
+    let conf = VersioningConfiguration::builder()
+        .status(BucketVersioningStatus::from(status))
+        .build();
+    // Right after the bucket is created it may not be visible yet.
+    retry_while(
+        ctx.cancel_token(),
+        EVENTUAL_CONSISTENCY_TIMEOUT,
+        |e| e.is(&["NoSuchBucket"]),
+        || async {
+            s3.put_bucket_versioning()
+                .bucket(bucket)
+                .versioning_configuration(conf.clone())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| aws_error(&e))
+        },
+    )
+    .await
+    .map_err(|source| S3Error::Retry {
+        action: "setting versioning of",
+        bucket: bucket.into(),
+        region: region.into(),
+        source,
+    })
+}
+
+#[async_trait]
+impl Resource<Aws> for VersioningResource {
+    fn type_name(&self) -> &'static str {
+        "tandem_s3_bucket_versioning"
+    }
+
+    fn schema(&self) -> Schema {
+        Schema::new(
+            Block::new(
+                "Versioning of an S3 bucket. Replication needs it Enabled on both sides. Destroying this resource \
+                 suspends versioning (S3 cannot turn it off). Import with `bucket` or `bucket@region`.",
+            )
+            .attr(Attribute::required("bucket", Type::String, "Name of the bucket. Changing it replaces the resource.").force_new())
+            .attr(region_attribute())
+            .attr(Attribute::required(
+                "status",
+                Type::String,
+                "`Enabled` or `Suspended`. A bucket can never go back to unversioned, so `Disabled` is refused.",
+            ))
+            .attr(Attribute::computed("id", Type::String, "The bucket name.")),
+        )
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        check_bucket_name(config.get("bucket"), AttrPath::root("bucket"), diags);
+        match config.get("status").as_str() {
+            None | Some("Enabled" | "Suspended") => {}
+            Some(NEVER_ENABLED) => diags.error_at(
+                AttrPath::root("status"),
+                "Versioning cannot be disabled",
+                "Once enabled, S3 versioning can only be Suspended: existing object versions are kept either way. Use `Suspended`.",
+            ),
+            Some(other) => diags.error_at(AttrPath::root("status"), "Invalid versioning status", format!("{other:?} must be `Enabled` or `Suspended`.")),
+        }
+    }
+
+    async fn modify_plan(&self, ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
+        if plan.planned.is_null() {
+            return Ok(());
+        }
+        plan_region(ctx, plan);
+        if let Some(b) = plan.planned.get("bucket").as_str().map(str::to_string) {
+            plan.planned.set("id", Value::string(b));
+        }
+        Ok(())
+    }
+
+    async fn create(
+        &self,
+        ctx: &Ctx<Aws>,
+        planned: &Value,
+        _config: &Value,
+    ) -> Result<Applied, ApplyError> {
+        let aws = ctx.meta()?;
+        let (bucket, region) = target(planned, aws);
+        let status = planned
+            .get("status")
+            .as_str()
+            .unwrap_or("Enabled")
+            .to_string();
+        put_status(ctx, aws, &bucket, &region, &status)
+            .await
+            .map_err(|e| e.diag("Setting S3 bucket versioning"))?;
+        let mut st = planned.clone();
+        st.set("region", Value::string(&region));
+        st.set("id", Value::string(&bucket));
+        Ok(st.into())
+    }
+
+    async fn read(
+        &self,
+        ctx: &Ctx<Aws>,
+        state: &Value,
+        _private: &[u8],
+    ) -> Result<ReadResult, Diagnostics> {
+        let aws = ctx.meta()?;
+        let (bucket, region) = target(state, aws);
+        let status = match versioning_status(&aws.s3(&region), &bucket).await {
+            Ok(s) => s,
+            Err(e) if e.is_not_found(&["NoSuchBucket"]) => return Ok(ReadResult::Gone),
+            Err(e) => return Err(call(&bucket, &region, e).diag("Reading S3 bucket versioning")),
+        };
+        let mut st = state.clone();
+        // A bucket never versioned reads as "Disabled", which differs from any
+        // valid configuration, so the drift shows in the plan.
+        st.set(
+            "status",
+            Value::string(status.unwrap_or_else(|| NEVER_ENABLED.into())),
+        );
+        st.set("region", Value::string(&region));
+        st.set("id", Value::string(&bucket));
+        Ok(ReadResult::Found(st.into()))
+    }
+
+    async fn update(
+        &self,
+        ctx: &Ctx<Aws>,
+        _prior: &Value,
+        planned: &Value,
+        config: &Value,
+        _p: &[u8],
+    ) -> Result<Applied, ApplyError> {
+        self.create(ctx, planned, config).await
+    }
+
+    async fn delete(
+        &self,
+        ctx: &Ctx<Aws>,
+        prior: &Value,
+        _private: &[u8],
+    ) -> Result<(), Diagnostics> {
+        let aws = ctx.meta()?;
+        let (bucket, region) = target(prior, aws);
+        if prior.get("status").as_str() != Some("Enabled") {
+            return Ok(());
+        }
+        let s3 = aws.s3(&region);
+        let conf = VersioningConfiguration::builder()
+            .status(BucketVersioningStatus::Suspended)
+            .build();
+        match s3
+            .put_bucket_versioning()
+            .bucket(&bucket)
+            .versioning_configuration(conf)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = aws_error(&e);
+                if e.is(&["NoSuchBucket"]) {
+                    Ok(())
+                } else {
+                    Err(call(&bucket, &region, e).diag("Suspending S3 bucket versioning"))
+                }
+            }
+        }
+    }
+
+    async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
+        let aws = ctx.meta()?;
+        let (bucket, region) = parse_import_id(id)?;
+        let region = match region {
+            Some(r) => r,
+            None => find_bucket_region(aws, &bucket)
+                .await
+                .map_err(|e| {
+                    call(&bucket, aws.default_region(), e).diag("Importing S3 bucket versioning")
+                })?
+                .unwrap_or_else(|| aws.default_region().to_string()),
+        };
+        Ok(Value::object([
+            ("bucket", Value::string(&bucket)),
+            ("region", Value::string(region)),
+        ]))
+    }
+}
+
+fn call(bucket: &str, region: &str, source: AwsError) -> S3Error {
+    S3Error::Call {
+        action: "reading versioning of",
+        bucket: bucket.into(),
+        region: region.into(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(status: &str) -> Vec<String> {
+        let mut d = Diagnostics::new();
+        VersioningResource.validate(
+            &Value::object([
+                ("bucket", Value::string("assets")),
+                ("status", Value::string(status)),
+            ]),
+            &mut d,
+        );
+        d.0.iter().map(|x| x.summary.clone()).collect()
+    }
+
+    #[test]
+    fn disabled_is_refused_with_an_explanation() {
+        assert_eq!(errors("Disabled"), vec!["Versioning cannot be disabled"]);
+        assert_eq!(errors("enabled"), vec!["Invalid versioning status"]);
+        assert!(errors("Enabled").is_empty());
+        assert!(errors("Suspended").is_empty());
+    }
+}
