@@ -190,7 +190,7 @@ impl Resource<Aws> for BucketResource {
                     "force_destroy",
                     Type::Bool,
                     "Delete every object version and delete marker when the bucket is destroyed. Without it, \
-                     destroying a bucket that holds objects fails. Default `false`.",
+                     destroying a bucket that holds objects fails. Kept only in state: after an import it reads `false` until the next apply. Default `false`.",
                 )
                 .default(false),
             )

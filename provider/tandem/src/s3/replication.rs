@@ -80,10 +80,10 @@ fn schema() -> Schema {
                         "destination",
                         Block::new("Where objects are replicated to (required).")
                             .attr(Attribute::required("bucket", Type::String, "ARN of the destination bucket, `arn:aws:s3:::NAME`."))
-                            .attr(Attribute::optional(
+                            .attr(Attribute::optional_computed(
                                 "region",
                                 Type::String,
-                                "Region of the destination bucket, used to check its versioning and to warn when it equals the source region. Default: the provider's region.",
+                                "Region of the destination bucket, used to check its versioning and to warn when it equals the source region. When unset it is looked up (GetBucketLocation), which also fills it in after an import.",
                             ))
                             .attr(Attribute::optional("storage_class", Type::String, "Storage class of replicas, e.g. `STANDARD_IA`. Default: the source object's."))
                             .attr(Attribute::optional("account", Type::String, "Destination account ID (12 digits), for cross-account replication."))
@@ -210,8 +210,10 @@ pub fn check(config: &Value, default_region: Option<&str>, diags: &mut Diagnosti
                 );
             }
         }
+        // An unset `metrics` means its default, false; unknown is judged later.
         if d.get("replication_time").as_bool() == Some(true)
-            && d.get("metrics").as_bool() == Some(false)
+            && !d.get("metrics").is_unknown()
+            && d.get("metrics").as_bool() != Some(true)
         {
             diags.error_at(
                 dp.clone().attr("metrics"),
@@ -591,6 +593,32 @@ impl Resource<Aws> for ReplicationResource {
         let mut st = planned.clone();
         st.set("region", Value::string(&region));
         st.set("id", Value::string(&bucket));
+        // Destination regions left unset were planned unknown: record where
+        // each destination actually is.
+        if let Some(Value::List(items)) = st.get_mut("rule") {
+            for r in items.iter_mut() {
+                if r.get("destination").get("region").is_unknown() {
+                    let name = r
+                        .get("destination")
+                        .get("bucket")
+                        .as_str()
+                        .and_then(dest_bucket_name)
+                        .map(str::to_string);
+                    let found = match name {
+                        Some(n) => find_bucket_region(aws, &n).await.ok().flatten(),
+                        None => None,
+                    };
+                    if let Some(dest) = r.get_mut("destination") {
+                        dest.set(
+                            "region",
+                            Value::string(
+                                found.unwrap_or_else(|| aws.default_region().to_string()),
+                            ),
+                        );
+                    }
+                }
+            }
+        }
         Ok(st.into())
     }
 
@@ -624,7 +652,29 @@ impl Resource<Aws> for ReplicationResource {
         };
         let mut st = state.clone();
         st.set("role", Value::string(conf.role()));
-        st.set("rule", normalise(conf.rules(), state));
+        let mut rules = normalise(conf.rules(), state);
+        // S3 does not store destination regions: look up those we lack
+        // (after an import, or when the configuration leaves them unset).
+        if let Value::List(items) = &mut rules {
+            for r in items.iter_mut() {
+                let d = r.get("destination");
+                if d.get("region").is_null() {
+                    if let Some(name) = d
+                        .get("bucket")
+                        .as_str()
+                        .and_then(dest_bucket_name)
+                        .map(str::to_string)
+                    {
+                        if let Ok(Some(found)) = find_bucket_region(aws, &name).await {
+                            if let Some(dest) = r.get_mut("destination") {
+                                dest.set("region", Value::string(found));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        st.set("rule", rules);
         st.set("region", Value::string(&region));
         st.set("id", Value::string(&bucket));
         Ok(ReadResult::Found(st.into()))
