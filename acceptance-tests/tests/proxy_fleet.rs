@@ -253,3 +253,79 @@ resource "tandem_proxy_fleet" "bad" {{
     }
     assert!(out.matches("Invalid fleet config").count() >= 10, "{out}");
 }
+
+/// One code path: the problems Terraform reports at plan time are exactly
+/// the lines `tandem-proxy check` prints for the same document.
+#[test]
+fn plan_and_proxy_check_report_the_same_problems() {
+    skip_unless_acc!();
+    let moto = Moto::shared();
+    let dir = TfDir::new();
+    dir.write(&format!(
+        r#"{provider}
+resource "tandem_proxy_fleet" "bad" {{
+  config_bucket = "cfg"
+  config_key    = "bad.json"
+  cache {{
+    max_bytes = "1KiB"
+    ttl       = "0s"
+  }}
+  bucket {{
+    name        = "a b"
+    path_prefix = "assets"
+    replica {{
+      name     = "eu"
+      bucket   = "Bad_Bucket"
+      region   = "mars"
+      priority = 1
+      timeout  = "10m"
+    }}
+    replica {{
+      name     = "eu"
+      bucket   = "assets-us"
+      region   = "us-east-1"
+      priority = 1
+    }}
+  }}
+}}
+"#,
+        provider = moto.provider_block()
+    ));
+    let out = dir.run(&["plan", "-json", "-no-color", "-input=false"]);
+    assert_ne!(out.code, 0);
+    let mut from_plan: Vec<String> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["type"] == "diagnostic" && v["diagnostic"]["summary"] == "Invalid fleet config"
+        })
+        .filter_map(|v| {
+            v["diagnostic"]["detail"].as_str().map(|d| {
+                d.trim_end_matches(". (tandem-proxy check reports the same.)")
+                    .to_string()
+            })
+        })
+        .collect();
+    from_plan.sort();
+    assert!(from_plan.len() >= 8, "{from_plan:?}");
+
+    let yaml = dir.path().join("bad.yaml");
+    std::fs::write(
+        &yaml,
+        "cache:\n  max_bytes: 1KiB\n  ttl: 0s\nbuckets:\n  - name: a b\n    path_prefix: assets\n    replicas:\n      - {name: eu, bucket: Bad_Bucket, region: mars, priority: 1, timeout: 10m}\n      - {name: eu, bucket: assets-us, region: us-east-1, priority: 1}\n",
+    )
+    .unwrap();
+    let check = std::process::Command::new(tandem_acceptance::provider_dir().join("tandem-proxy"))
+        .args(["check", "--config"])
+        .arg(&yaml)
+        .output()
+        .expect("tandem-proxy (built by cargo build --workspace)");
+    assert_eq!(check.status.code(), Some(1));
+    let mut from_check: Vec<String> = String::from_utf8_lossy(&check.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    from_check.sort();
+    assert_eq!(from_plan, from_check);
+}

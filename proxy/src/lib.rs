@@ -1,3 +1,78 @@
-//! tandem-proxy: an S3 read-through caching proxy that fails over between replica buckets.
+//! tandem-proxy: an S3 read-through caching proxy that fails over between
+//! replica buckets.
+//!
+//! This first part provides the config check that operators and CI run
+//! (`tandem-proxy check --config FILE`); it is the same `validate()` the
+//! Terraform provider runs at plan time, from `tandem-fleet-config`. The
+//! data path, cache and admin listeners are the subject of issue 5.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
+#![warn(missing_docs)]
+
+use std::path::Path;
+
+use tandem_fleet_config::{FleetConfig, LoadError};
+
+/// Outcome of `check`.
+#[derive(Debug)]
+pub enum CheckOutcome {
+    /// Valid; the version the proxy would report.
+    Valid {
+        /// `config_version` of the canonical document.
+        config_version: String,
+        /// Number of bucket routes.
+        routes: usize,
+    },
+    /// Not loadable or not valid; one line per problem.
+    Invalid(Vec<String>),
+}
+
+/// Loads and validates a config file exactly as the proxy would at start.
+pub fn check_file(path: &Path) -> CheckOutcome {
+    match FleetConfig::load_file(path) {
+        Ok(cfg) => CheckOutcome::Valid {
+            config_version: cfg.config_version(),
+            routes: cfg.buckets.len(),
+        },
+        Err(LoadError::Invalid(problems)) => {
+            CheckOutcome::Invalid(problems.iter().map(ToString::to_string).collect())
+        }
+        Err(e) => CheckOutcome::Invalid(vec![e.to_string()]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_every_problem_or_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(
+            &bad,
+            "buckets:\n  - name: a\n    path_prefix: a\n    replicas: []\n",
+        )
+        .unwrap();
+        match check_file(&bad) {
+            CheckOutcome::Invalid(p) => {
+                assert!(p.contains(&"buckets[0].path_prefix: \"a\" must start and end with '/', e.g. \"/assets/\"".to_string()), "{p:?}");
+                assert!(
+                    p.iter().any(|l| l.starts_with("buckets[0].replicas: ")),
+                    "{p:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let good = dir.path().join("good.json");
+        std::fs::write(&good, r#"{"buckets":[{"name":"a","path_prefix":"/a/","replicas":[{"name":"eu","bucket":"assets-eu","region":"eu-west-1"}]}]}"#).unwrap();
+        assert!(matches!(
+            check_file(&good),
+            CheckOutcome::Valid { routes: 1, .. }
+        ));
+        assert!(matches!(
+            check_file(&dir.path().join("missing.yaml")),
+            CheckOutcome::Invalid(_)
+        ));
+    }
+}
