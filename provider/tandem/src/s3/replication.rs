@@ -22,7 +22,7 @@ use super::{
     check_bucket_name, find_bucket_region, parse_import_id, plan_region, region_attribute, target,
     S3Error,
 };
-use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
+use crate::aws::retry::{retry_while, wait_for, RetryError, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_versioning::versioning_status;
 use crate::aws::{aws_error, Aws, AwsError};
 
@@ -40,6 +40,14 @@ const STORAGE_CLASSES: &[&str] = &[
     "DEEP_ARCHIVE",
     "GLACIER_IR",
 ];
+
+/// How long create/update wait for a source or destination bucket's
+/// versioning to become Enabled: long enough for a sibling module instance
+/// or region applied in parallel, short enough that a forgotten versioning
+/// resource fails the run promptly with a message naming the bucket.
+const VERSIONING_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Polling interval for that wait.
+const VERSIONING_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// S3 Replication Time Control's only threshold, in minutes.
 const RTC_MINUTES: i32 = 15;
@@ -480,13 +488,36 @@ async fn preflight(
     let mut diags = Diagnostics::new();
     for (b, r, path) in targets {
         let s3 = aws.s3(&r);
-        let status = retry_while(
+        // A sibling configuration (another module instance, another region)
+        // may be enabling versioning right now: wait for it, bounded.
+        let waited = wait_for(
             ctx.cancel_token(),
-            EVENTUAL_CONSISTENCY_TIMEOUT,
-            |e| e.is(&["NoSuchBucket"]),
-            || versioning_status(&s3, &b),
+            "versioning Enabled",
+            VERSIONING_WAIT,
+            VERSIONING_POLL,
+            || async {
+                match versioning_status(&s3, &b).await {
+                    Ok(Some(st)) if st == "Enabled" => Ok(Some(())),
+                    Ok(_) => Ok(None),
+                    Err(e) if e.is(&["NoSuchBucket"]) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
         )
         .await;
+        let status = match waited {
+            Ok(()) => Ok(Some("Enabled".to_string())),
+            Err(RetryError::Timeout { .. }) => {
+                retry_while(
+                    ctx.cancel_token(),
+                    EVENTUAL_CONSISTENCY_TIMEOUT,
+                    |e| e.is(&["NoSuchBucket"]),
+                    || versioning_status(&s3, &b),
+                )
+                .await
+            }
+            Err(e) => Err(e),
+        };
         match status {
             Ok(Some(s)) if s == "Enabled" => {}
             Ok(s) => diags.error_at(
