@@ -156,12 +156,36 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, Aw
                     message: e.to_string(),
                     status: None,
                 })?;
-            s3.delete_objects()
-                .bucket(bucket)
-                .delete(del)
-                .send()
-                .await
-                .map_err(|e| aws_error(&e))?;
+            // Batch deletes are an optimisation: some S3-compatible stores
+            // (moto among them, for the Rust SDK's checksummed request)
+            // answer 500. Try the batch once, then fall back to one call
+            // per version rather than failing the destroy.
+            let batch =
+                s3.delete_objects()
+                    .bucket(bucket)
+                    .delete(del)
+                    .customize()
+                    .config_override(aws_sdk_s3::config::Builder::default().retry_config(
+                        aws_config::retry::RetryConfig::standard().with_max_attempts(1),
+                    ))
+                    .send()
+                    .await;
+            if let Err(e) = batch {
+                let e = aws_error(&e);
+                if !e.status.is_some_and(|s| s >= 500) {
+                    return Err(e);
+                }
+                tracing::warn!(bucket, error = %e, "DeleteObjects failed; deleting versions one by one");
+                for id in chunk {
+                    s3.delete_object()
+                        .bucket(bucket)
+                        .key(id.key())
+                        .set_version_id(id.version_id().map(str::to_string))
+                        .send()
+                        .await
+                        .map_err(|e| aws_error(&e))?;
+                }
+            }
         }
     }
 }

@@ -1,0 +1,66 @@
+# A fleet config published for the proxies, its rollout, and deployment
+# artifacts whose drain timing matches the config.
+locals {
+  config_key = coalesce(var.config_key, "fleets/${var.name}.json")
+}
+
+resource "tandem_proxy_fleet" "this" {
+  config_bucket = var.config_bucket
+  config_key    = local.config_key
+  region        = var.config_region
+
+  cache {
+    max_bytes        = var.cache.max_bytes
+    max_object_bytes = var.cache.max_object_bytes
+    ttl              = var.cache.ttl
+    stale_if_error   = var.cache.stale_if_error
+  }
+
+  drain {
+    delay = var.drain.delay
+    grace = var.drain.grace
+  }
+
+  dynamic "bucket" {
+    for_each = var.routes
+    content {
+      name            = bucket.value.name
+      path_prefix     = bucket.value.path_prefix
+      fallback_on_404 = bucket.value.fallback_on_404
+
+      dynamic "replica" {
+        # List order is priority order: 1 for the first, 2 for the next...
+        for_each = bucket.value.replicas
+        content {
+          name       = replica.value.name
+          bucket     = replica.value.bucket
+          region     = replica.value.region
+          endpoint   = replica.value.endpoint
+          path_style = replica.value.path_style
+          timeout    = replica.value.timeout
+          priority   = replica.key + 1
+        }
+      }
+    }
+  }
+
+  dynamic "rollout" {
+    for_each = length(var.rollout_endpoints) > 0 ? [1] : []
+    content {
+      endpoints = var.rollout_endpoints
+      timeout   = var.rollout_timeout
+    }
+  }
+}
+
+data "tandem_proxy_manifests" "this" {
+  name          = var.name
+  namespace     = var.namespace
+  image         = var.image
+  replicas      = var.replicas
+  config_source = "s3://${var.config_bucket}/${local.config_key}"
+  # From the variable, not the resource, so the manifests are known at plan.
+  config_region = var.config_region
+  drain_delay   = var.drain.delay
+  drain_grace   = var.drain.grace
+}

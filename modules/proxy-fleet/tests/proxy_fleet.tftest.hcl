@@ -1,0 +1,76 @@
+# Runs against moto: `terraform test -var aws_endpoint=http://127.0.0.1:PORT`.
+variable "aws_endpoint" {
+  type = string
+}
+
+provider "tandem" {
+  region                      = "us-east-1"
+  access_key                  = "test"
+  secret_key                  = "test"
+  skip_credentials_validation = true
+  s3_use_path_style           = true
+  endpoints {
+    route53 = var.aws_endpoint
+    s3      = var.aws_endpoint
+    sts     = var.aws_endpoint
+  }
+}
+
+run "config_bucket" {
+  module {
+    source = "./tests/setup"
+  }
+}
+
+# Plan only: the document, its version and the manifests are all known at
+# plan time. (Publishing is covered by acceptance-tests/tests/proxy_fleet.rs;
+# applying here would leave an object version that moto fails to delete in
+# the teardown, see the handoff notes.)
+run "plans_config_and_manifests" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "/assets/"
+      replicas = [
+        { name = "eu", bucket = "assets-eu", region = "eu-west-1", timeout = "500ms" },
+        { name = "us", bucket = "assets-us", region = "us-east-1" },
+      ]
+    }]
+    drain = { delay = "10s", grace = "20s" }
+  }
+
+  assert {
+    condition     = length(output.config_version) == 16
+    error_message = "config_version is a 16-hex-digit content hash"
+  }
+
+  assert {
+    condition     = tandem_proxy_fleet.this.bucket[0].replica[1].priority == 2
+    error_message = "replicas are prioritised in list order"
+  }
+
+  assert {
+    condition     = yamldecode(data.tandem_proxy_manifests.this.deployment).spec.template.spec.terminationGracePeriodSeconds == 35
+    error_message = "grace period = drain delay + drain grace + 5 s margin"
+  }
+}
+
+run "invalid_route_is_refused_at_plan" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "assets"
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+    }]
+  }
+
+  expect_failures = [var.routes]
+}

@@ -1,0 +1,108 @@
+variable "name" {
+  description = "Fleet name: Kubernetes object names, the systemd unit, and the default config key."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", var.name))
+    error_message = "name must be a DNS label (lowercase letters, digits and '-')."
+  }
+}
+
+variable "config_bucket" {
+  description = "Versioned bucket the fleet config is published to."
+  type        = string
+}
+
+variable "config_key" {
+  description = "Object key of the published config; `fleets/<name>.json` when null."
+  type        = string
+  default     = null
+}
+
+variable "config_region" {
+  description = "Region of config_bucket; the provider's region when null."
+  type        = string
+  default     = null
+}
+
+variable "routes" {
+  description = "Bucket routes: path prefix and the replica buckets to read from, in priority order (first = preferred)."
+  type = list(object({
+    name        = string
+    path_prefix = string
+    replicas = list(object({
+      name       = string
+      bucket     = string
+      region     = string
+      endpoint   = optional(string)
+      path_style = optional(bool, false)
+      timeout    = optional(string, "2s")
+    }))
+    fallback_on_404 = optional(bool, false)
+  }))
+
+  validation {
+    condition     = length(var.routes) > 0 && alltrue([for r in var.routes : length(r.replicas) > 0])
+    error_message = "Declare at least one route, each with at least one replica."
+  }
+
+  validation {
+    condition     = alltrue([for r in var.routes : startswith(r.path_prefix, "/") && endswith(r.path_prefix, "/")])
+    error_message = "Each route's path_prefix must start and end with '/', e.g. \"/assets/\"."
+  }
+}
+
+variable "cache" {
+  description = "In-memory cache settings (sizes like `256MiB`, durations like `5m`)."
+  type = object({
+    max_bytes        = optional(string, "256MiB")
+    max_object_bytes = optional(string, "8MiB")
+    ttl              = optional(string, "5m")
+    stale_if_error   = optional(string)
+  })
+  default = {}
+}
+
+variable "drain" {
+  description = "SIGTERM drain timing; also sets the manifests' preStop delay and grace period."
+  type = object({
+    delay = optional(string, "5s")
+    grace = optional(string, "30s")
+  })
+  default = {}
+}
+
+variable "rollout_endpoints" {
+  description = "Admin URLs of running proxies; apply waits until they all run the new config. Empty: no wait."
+  type        = list(string)
+  default     = []
+}
+
+variable "rollout_timeout" {
+  description = "How long apply waits for the rollout."
+  type        = string
+  default     = "2m"
+}
+
+variable "image" {
+  description = "tandem-proxy container image for the manifests."
+  type        = string
+  default     = "ghcr.io/tandem/tandem-proxy:0.1.0"
+}
+
+variable "namespace" {
+  description = "Kubernetes namespace for the manifests."
+  type        = string
+  default     = "default"
+}
+
+variable "replicas" {
+  description = "Pods (and the autoscaler's minimum)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.replicas >= 1
+    error_message = "replicas must be at least 1."
+  }
+}
