@@ -9,6 +9,8 @@ resource "tandem_proxy_fleet" "this" {
   config_key    = local.config_key
   region        = var.config_region
 
+  retain_on_destroy = var.retain_config_on_destroy
+
   cache {
     max_bytes        = var.cache.max_bytes
     max_object_bytes = var.cache.max_object_bytes

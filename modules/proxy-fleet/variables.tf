@@ -106,3 +106,9 @@ variable "replicas" {
     error_message = "replicas must be at least 1."
   }
 }
+
+variable "retain_config_on_destroy" {
+  description = "Keep the published config object when this module is destroyed, so running proxies keep serving."
+  type        = bool
+  default     = false
+}

@@ -181,6 +181,10 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, Aw
                         .bucket(bucket)
                         .key(id.key())
                         .set_version_id(id.version_id().map(str::to_string))
+                        .customize()
+                        .config_override(aws_sdk_s3::config::Builder::default().retry_config(
+                            aws_config::retry::RetryConfig::standard().with_max_attempts(2),
+                        ))
                         .send()
                         .await
                         .map_err(|e| aws_error(&e))?;
