@@ -172,7 +172,7 @@ async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, Aw
                     .await;
             if let Err(e) = batch {
                 let e = aws_error(&e);
-                if !e.status.is_some_and(|s| s >= 500) {
+                if e.status.is_none_or(|s| s < 500) {
                     return Err(e);
                 }
                 tracing::warn!(bucket, error = %e, "DeleteObjects failed; deleting versions one by one");
