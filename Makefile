@@ -37,7 +37,7 @@ docs: bootstrap
 	scripts/docs write
 
 demo: bootstrap
-	$(CARGO) build -p terraform-provider-tandem
+	$(CARGO) build -p terraform-provider-tandem -p tandem-review
 	scripts/demo
 
 bench: bootstrap
