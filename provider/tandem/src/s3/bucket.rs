@@ -15,7 +15,7 @@ use tfplugin6::{
 };
 
 use super::{
-    check_bucket_name, find_bucket_region, parse_import_id, plan_region, region_attribute, target,
+    check_bucket_name, find_bucket_region, import_target, plan_region, region_attribute, target,
     S3Error,
 };
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
@@ -407,22 +407,7 @@ impl Resource<Aws> for BucketResource {
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
-        let aws = ctx.meta()?;
-        let (bucket, region) = parse_import_id(id)?;
-        let region = match region {
-            Some(r) => r,
-            None => find_bucket_region(aws, &bucket)
-                .await
-                .map_err(|e| {
-                    call("locating", &bucket, aws.default_region(), e).diag("Importing S3 bucket")
-                })?
-                .ok_or_else(|| {
-                    Diagnostics::from(Diagnostic::error(
-                        "Cannot import",
-                        format!("S3 bucket {bucket:?} does not exist."),
-                    ))
-                })?,
-        };
+        let (bucket, region) = import_target(ctx.meta()?, id, "S3 bucket").await?;
         Ok(Value::object([
             ("bucket", Value::string(&bucket)),
             ("region", Value::string(region)),

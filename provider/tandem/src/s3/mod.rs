@@ -116,6 +116,37 @@ pub fn parse_import_id(id: &str) -> Result<(String, Option<String>), Diagnostics
     Ok((bucket.to_string(), region.map(str::to_string)))
 }
 
+/// Resolves an import ID (`bucket` or `bucket@region`) to the bucket and
+/// its region, looking the region up when the ID does not say. A bucket
+/// that does not exist is an error naming it.
+pub(crate) async fn import_target(
+    aws: &Aws,
+    id: &str,
+    what: &str,
+) -> Result<(String, String), Diagnostics> {
+    let (bucket, region) = parse_import_id(id)?;
+    if let Some(r) = region {
+        return Ok((bucket, r));
+    }
+    let found = find_bucket_region(aws, &bucket).await.map_err(|source| {
+        S3Error::Call {
+            action: "locating",
+            bucket: bucket.clone(),
+            region: aws.default_region().into(),
+            source,
+        }
+        .diag(&format!("Importing {what}"))
+    })?;
+    match found {
+        Some(r) => Ok((bucket, r)),
+        None => Err(Diagnostic::error(
+            format!("Cannot import {what}"),
+            format!("S3 bucket {bucket:?} does not exist."),
+        )
+        .into()),
+    }
+}
+
 /// Checks a bucket name at plan time (shared with the proxy's config check).
 pub(crate) fn check_bucket_name(v: &Value, path: AttrPath, diags: &mut Diagnostics) {
     if let Some(b) = v.as_str() {

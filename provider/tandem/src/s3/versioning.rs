@@ -9,10 +9,7 @@ use tfplugin6::{
     Schema, Type, Value,
 };
 
-use super::{
-    check_bucket_name, find_bucket_region, parse_import_id, plan_region, region_attribute, target,
-    S3Error,
-};
+use super::{check_bucket_name, import_target, plan_region, region_attribute, target, S3Error};
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_versioning::versioning_status;
 use crate::aws::{aws_error, Aws, AwsError};
@@ -199,17 +196,7 @@ impl Resource<Aws> for VersioningResource {
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
-        let aws = ctx.meta()?;
-        let (bucket, region) = parse_import_id(id)?;
-        let region = match region {
-            Some(r) => r,
-            None => find_bucket_region(aws, &bucket)
-                .await
-                .map_err(|e| {
-                    call(&bucket, aws.default_region(), e).diag("Importing S3 bucket versioning")
-                })?
-                .unwrap_or_else(|| aws.default_region().to_string()),
-        };
+        let (bucket, region) = import_target(ctx.meta()?, id, "S3 bucket versioning").await?;
         Ok(Value::object([
             ("bucket", Value::string(&bucket)),
             ("region", Value::string(region)),
