@@ -19,8 +19,8 @@ use super::{
     S3Error,
 };
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
+use crate::aws::tags::{plan_tags_all, tags_all_attribute, tags_attribute, tags_state};
 use crate::aws::{aws_error, tags, Aws, AwsError};
-use crate::route53::{plan_tags_all, tags_all_attribute, tags_attribute, tags_state};
 
 /// The resource.
 pub struct BucketResource;
