@@ -322,3 +322,20 @@ resource "tandem_s3_bucket_replication" "bad" {{
         assert!(out.contains(want), "missing {want:?}:\n{out}");
     }
 }
+
+#[test]
+fn bucket_import_without_force_destroy_plans_empty() {
+    skip_unless_acc!();
+    let moto = Moto::shared();
+    let b = unique("tandem-imp");
+    let dir = TfDir::new();
+    dir.write(&format!(
+        "{}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{b}\"\n  region = \"eu-west-1\"\n  tags = {{\n    team = \"edge\"\n  }}\n}}\n",
+        moto.provider_block()
+    ));
+    dir.apply();
+    dir.plan_is_empty();
+    // By name alone: the region is looked up.
+    dir.reimport("tandem_s3_bucket.b", &b);
+    dir.destroy();
+}
