@@ -30,7 +30,7 @@ fn python() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-fn start(py: &PathBuf) -> LocalStack {
+fn start(py: &std::path::Path) -> LocalStack {
     let port = free_port();
     let script = format!(
         "GATEWAY_LISTEN=127.0.0.1:{port} SERVICES=s3 DNS_ADDRESS=0 '{}' -m localstack.runtime.main >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid",
