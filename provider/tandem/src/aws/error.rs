@@ -41,6 +41,20 @@ impl fmt::Display for AwsError {
 
 impl std::error::Error for AwsError {}
 
+/// Deletes of something already gone succeed: `Ok` when the call worked
+/// or failed with an error `gone` accepts, else the error for the caller
+/// to describe.
+pub fn ok_if_gone<T>(
+    r: Result<T, AwsError>,
+    gone: impl Fn(&AwsError) -> bool,
+) -> Result<(), AwsError> {
+    match r {
+        Ok(_) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reduces any SDK error to an [`AwsError`].
 pub fn aws_error<E, R>(e: &SdkError<E, R>) -> AwsError
 where
@@ -119,6 +133,23 @@ impl HttpStatus for aws_smithy_runtime_api::http::Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gone_is_success_only_for_the_codes_given() {
+        let gone = AwsError {
+            code: Some("NoSuchBucket".into()),
+            message: String::new(),
+            status: Some(404),
+        };
+        let denied = AwsError {
+            code: Some("AccessDenied".into()),
+            message: String::new(),
+            status: Some(403),
+        };
+        assert!(ok_if_gone::<()>(Err(gone), |e| e.is(&["NoSuchBucket"])).is_ok());
+        assert!(ok_if_gone::<()>(Err(denied), |e| e.is(&["NoSuchBucket"])).is_err());
+        assert!(ok_if_gone(Ok(1), |_| false).is_ok());
+    }
 
     #[test]
     fn display_reads_like_aws_cli() {

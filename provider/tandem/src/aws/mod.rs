@@ -14,7 +14,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
-pub use error::{aws_error, AwsError};
+pub use error::{aws_error, ok_if_gone, AwsError};
 
 /// Default number of attempts per call. Route 53 throttles at about five
 /// requests per second per account, and a plan of 100 record sets refreshes

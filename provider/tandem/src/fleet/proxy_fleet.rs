@@ -15,7 +15,7 @@ use tfplugin6::{
 };
 
 use super::rollout;
-use crate::aws::{aws_error, Aws, AwsError};
+use crate::aws::{aws_error, ok_if_gone, Aws, AwsError};
 
 /// How long `apply` waits for the fleet when `rollout.timeout` is unset:
 /// proxies poll every few seconds, so two minutes covers a slow fleet.
@@ -704,32 +704,28 @@ impl Resource<Aws> for ProxyFleetResource {
         }
         let aws = ctx.meta()?;
         let (bucket, key, region) = location(prior, Some(aws));
-        match aws
+        let res = aws
             .s3(&region)
             .delete_object()
             .bucket(&bucket)
             .key(&key)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = aws_error(&e);
-                if e.is_not_found(&["NoSuchKey", "NoSuchBucket"]) {
-                    return Ok(());
-                }
-                Err(diag(
-                    "Deleting the fleet config",
-                    &FleetError::S3 {
-                        action: "deleting",
-                        bucket,
-                        key,
-                        region,
-                        source: e,
-                    },
-                ))
-            }
-        }
+            .await;
+        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| {
+            e.is_not_found(&["NoSuchKey", "NoSuchBucket"])
+        })
+        .map_err(|source| {
+            diag(
+                "Deleting the fleet config",
+                &FleetError::S3 {
+                    action: "deleting",
+                    bucket,
+                    key,
+                    region,
+                    source,
+                },
+            )
+        })
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {

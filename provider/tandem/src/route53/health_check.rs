@@ -17,7 +17,7 @@ use tfplugin6::{
 };
 use tracing::Instrument;
 
-use crate::aws::{aws_error, tags, Aws};
+use crate::aws::{aws_error, ok_if_gone, tags, Aws};
 
 use super::error::Route53Error;
 use super::{find, names, wait};
@@ -356,27 +356,17 @@ impl Resource<Aws> for HealthCheckResource {
         let aws = ctx.meta()?;
         let id = prior.get("id").as_str().unwrap_or_default().to_string();
         let span = tracing::debug_span!("route53.DeleteHealthCheck", health_check_id = %id);
-        match aws
+        let res = aws
             .route53()
             .delete_health_check()
             .health_check_id(&id)
             .send()
             .instrument(span)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = aws_error(&e);
-                if e.is(find::NO_HEALTH_CHECK) {
-                    Ok(())
-                } else {
-                    Err(
-                        Route53Error::aws(format!("deleting Route 53 health check ({id})"), e)
-                            .into(),
-                    )
-                }
-            }
-        }
+            .await;
+        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| {
+            e.is(find::NO_HEALTH_CHECK)
+        })
+        .map_err(|e| Route53Error::aws(format!("deleting Route 53 health check ({id})"), e).into())
     }
 
     async fn import(&self, _ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {

@@ -13,7 +13,7 @@ use tfplugin6::{
 };
 use tracing::Instrument;
 
-use crate::aws::{aws_error, Aws};
+use crate::aws::{aws_error, ok_if_gone, Aws};
 
 use super::error::Route53Error;
 use super::find::{self, ZoneInfo};
@@ -304,25 +304,19 @@ impl Resource<Aws> for ZoneResource {
             empty_zone(client, &id, &zone_name).await?;
         }
         let span = tracing::debug_span!("route53.DeleteHostedZone", zone_id = %id);
-        match client
+        let res = client
             .delete_hosted_zone()
             .id(&id)
             .send()
             .instrument(span)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = aws_error(&e);
-                if e.is(find::NO_ZONE) {
-                    Ok(())
-                } else if e.is(&["HostedZoneNotEmpty"]) {
-                    Err(Route53Error::NotEmpty { doing }.into())
-                } else {
-                    Err(Route53Error::aws(doing, e).into())
-                }
+            .await;
+        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| e.is(find::NO_ZONE)).map_err(|e| {
+            if e.is(&["HostedZoneNotEmpty"]) {
+                Route53Error::NotEmpty { doing }.into()
+            } else {
+                Route53Error::aws(doing, e).into()
             }
-        }
+        })
     }
 
     async fn import(&self, _ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {

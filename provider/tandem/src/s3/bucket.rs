@@ -20,7 +20,7 @@ use super::{
 };
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::tags::{plan_tags_all, tags_all_attribute, tags_attribute, tags_state};
-use crate::aws::{aws_error, tags, Aws, AwsError};
+use crate::aws::{aws_error, ok_if_gone, tags, Aws, AwsError};
 
 /// The resource.
 pub struct BucketResource;
@@ -389,21 +389,15 @@ impl Resource<Aws> for BucketResource {
                 }
             }
         }
-        match s3.delete_bucket().bucket(&bucket).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = aws_error(&e);
-                if e.is(&["NoSuchBucket"]) {
-                    return Ok(());
-                }
-                let summary = if e.is(&["BucketNotEmpty"]) {
-                    "S3 bucket is not empty: set force_destroy = true (and apply) to delete its objects too"
-                } else {
-                    "Destroying S3 bucket"
-                };
-                Err(call("deleting", &bucket, &region, e).diag(summary))
-            }
-        }
+        let res = s3.delete_bucket().bucket(&bucket).send().await;
+        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| e.is(&["NoSuchBucket"])).map_err(|e| {
+            let summary = if e.is(&["BucketNotEmpty"]) {
+                "S3 bucket is not empty: set force_destroy = true (and apply) to delete its objects too"
+            } else {
+                "Destroying S3 bucket"
+            };
+            call("deleting", &bucket, &region, e).diag(summary)
+        })
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {

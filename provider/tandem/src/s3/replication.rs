@@ -24,7 +24,7 @@ use super::{
 };
 use crate::aws::retry::{retry_while, wait_for, RetryError, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_versioning::versioning_status;
-use crate::aws::{aws_error, Aws, AwsError};
+use crate::aws::{aws_error, ok_if_gone, Aws, AwsError};
 
 /// The resource.
 pub struct ReplicationResource;
@@ -731,24 +731,18 @@ impl Resource<Aws> for ReplicationResource {
     ) -> Result<(), Diagnostics> {
         let aws = ctx.meta()?;
         let (bucket, region) = target(prior, aws);
-        match aws
+        let res = aws
             .s3(&region)
             .delete_bucket_replication()
             .bucket(&bucket)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = aws_error(&e);
-                if e.is_not_found(&["NoSuchBucket", "ReplicationConfigurationNotFoundError"]) {
-                    Ok(())
-                } else {
-                    Err(call("deleting replication of", &bucket, &region, e)
-                        .diag("Deleting S3 replication"))
-                }
-            }
-        }
+            .await;
+        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| {
+            e.is_not_found(&["NoSuchBucket", "ReplicationConfigurationNotFoundError"])
+        })
+        .map_err(|e| {
+            call("deleting replication of", &bucket, &region, e).diag("Deleting S3 replication")
+        })
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {

@@ -12,7 +12,7 @@ use tfplugin6::{
 use super::{check_bucket_name, import_target, plan_region, region_attribute, target, S3Error};
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_versioning::versioning_status;
-use crate::aws::{aws_error, Aws, AwsError};
+use crate::aws::{aws_error, ok_if_gone, Aws, AwsError};
 
 /// The resource.
 pub struct VersioningResource;
@@ -176,23 +176,14 @@ impl Resource<Aws> for VersioningResource {
         let conf = VersioningConfiguration::builder()
             .status(BucketVersioningStatus::Suspended)
             .build();
-        match s3
+        let res = s3
             .put_bucket_versioning()
             .bucket(&bucket)
             .versioning_configuration(conf)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = aws_error(&e);
-                if e.is(&["NoSuchBucket"]) {
-                    Ok(())
-                } else {
-                    Err(call(&bucket, &region, e).diag("Suspending S3 bucket versioning"))
-                }
-            }
-        }
+            .await;
+        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| e.is(&["NoSuchBucket"]))
+            .map_err(|e| call(&bucket, &region, e).diag("Suspending S3 bucket versioning"))
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
