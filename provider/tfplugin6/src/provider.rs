@@ -162,6 +162,16 @@ pub enum ReadResult {
     Gone,
 }
 
+impl From<Option<Value>> for ReadResult {
+    /// `None` (not found) is [`ReadResult::Gone`].
+    fn from(state: Option<Value>) -> ReadResult {
+        match state {
+            Some(s) => ReadResult::Found(s.into()),
+            None => ReadResult::Gone,
+        }
+    }
+}
+
 /// A managed resource type.
 #[async_trait]
 pub trait Resource<M>: Send + Sync {
@@ -176,9 +186,20 @@ pub trait Resource<M>: Send + Sync {
         None
     }
 
-    /// Identity of an object from its state; needed with `identity_schema`.
-    fn identity(&self, _state: &Value) -> Option<Value> {
-        None
+    /// Identity of an object from its state. The default takes each
+    /// identity attribute from the state attribute of the same name, and
+    /// gives none while any of them is unset or unknown.
+    fn identity(&self, state: &Value) -> Option<Value> {
+        let schema = self.identity_schema()?;
+        let mut out = Vec::with_capacity(schema.attributes.len());
+        for a in &schema.attributes {
+            let v = state.get(&a.name);
+            if v.is_null() || !v.is_wholly_known() {
+                return None;
+            }
+            out.push((a.name.clone(), v.clone()));
+        }
+        Some(Value::object(out))
     }
 
     /// Plan-time checks of the configuration; add every problem, each
@@ -229,8 +250,12 @@ pub trait Resource<M>: Send + Sync {
     }
 
     /// Turns identity data into an import ID, for `import { identity = ... }`.
-    fn import_id_from_identity(&self, _identity: &Value) -> Option<String> {
-        None
+    /// The default handles single-attribute identities, whose value is the ID.
+    fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
+        match self.identity_schema()?.attributes.as_slice() {
+            [only] => identity.get(&only.name).as_str().map(str::to_string),
+            _ => None,
+        }
     }
 
     /// Upgrades state written under an older schema version (as JSON) to the

@@ -502,6 +502,22 @@ pub struct IdentitySchema {
 }
 
 impl IdentitySchema {
+    /// A version-0 identity of string attributes, all required for import.
+    pub fn strings(attrs: &[(&str, &str)]) -> IdentitySchema {
+        IdentitySchema {
+            version: 0,
+            attributes: attrs
+                .iter()
+                .map(|(name, description)| IdentityAttribute {
+                    name: (*name).to_string(),
+                    ty: Type::String,
+                    required_for_import: true,
+                    description: (*description).to_string(),
+                })
+                .collect(),
+        }
+    }
+
     /// The object type of identity values.
     pub fn value_type(&self) -> Type {
         Type::Object(

@@ -13,9 +13,8 @@ use aws_sdk_route53::types::{
 };
 use aws_sdk_route53::Client;
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics,
-    IdentityAttribute, IdentitySchema, NestedBlock, Plan, ReadResult, Resource, Schema, Type,
-    Value,
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics, IdentitySchema,
+    NestedBlock, Plan, ReadResult, Resource, Schema, Type, Value,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -291,23 +290,14 @@ impl Resource<Aws> for FailoverRecordResource {
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
-        let attr = |name: &str, description: &str| IdentityAttribute {
-            name: name.into(),
-            ty: Type::String,
-            required_for_import: true,
-            description: description.into(),
-        };
-        Some(IdentitySchema {
-            version: 0,
-            attributes: vec![
-                attr("zone_id", "The hosted zone ID."),
-                attr(
-                    "name",
-                    "The record name, normalised (lowercase, no trailing dot).",
-                ),
-                attr("type", "The record type, e.g. `A`."),
-            ],
-        })
+        Some(IdentitySchema::strings(&[
+            ("zone_id", "The hosted zone ID."),
+            (
+                "name",
+                "The record name, normalised (lowercase, no trailing dot).",
+            ),
+            ("type", "The record type, e.g. `A`."),
+        ]))
     }
 
     fn identity(&self, state: &Value) -> Option<Value> {
@@ -486,10 +476,7 @@ impl Resource<Aws> for FailoverRecordResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        Ok(match refresh(aws.route53(), state).await? {
-            Some(s) => ReadResult::Found(s.into()),
-            None => ReadResult::Gone,
-        })
+        Ok(refresh(aws.route53(), state).await?.into())
     }
 
     async fn update(

@@ -12,8 +12,8 @@ use aws_sdk_route53::types::{
     TagResourceType,
 };
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, IdentityAttribute,
-    IdentitySchema, Plan, ReadResult, Resource, Schema, Type, Value,
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, IdentitySchema, Plan,
+    ReadResult, Resource, Schema, Type, Value,
 };
 use tracing::Instrument;
 
@@ -70,24 +70,7 @@ impl Resource<Aws> for HealthCheckResource {
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
-        Some(IdentitySchema {
-            version: 0,
-            attributes: vec![IdentityAttribute {
-                name: "id".into(),
-                ty: Type::String,
-                required_for_import: true,
-                description: "The health check ID.".into(),
-            }],
-        })
-    }
-
-    fn identity(&self, state: &Value) -> Option<Value> {
-        let id = state.get("id").as_str()?;
-        Some(Value::object([("id", Value::string(id))]))
-    }
-
-    fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
-        identity.get("id").as_str().map(str::to_string)
+        Some(IdentitySchema::strings(&[("id", "The health check ID.")]))
     }
 
     fn schema(&self) -> Schema {
@@ -287,10 +270,7 @@ impl Resource<Aws> for HealthCheckResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        Ok(match refresh(ctx, aws, state).await? {
-            Some(s) => ReadResult::Found(s.into()),
-            None => ReadResult::Gone,
-        })
+        Ok(refresh(ctx, aws, state).await?.into())
     }
 
     async fn update(

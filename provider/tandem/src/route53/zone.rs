@@ -8,8 +8,8 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, TagResourceType,
 };
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostics,
-    IdentityAttribute, IdentitySchema, Plan, ReadResult, Resource, Schema, Type, Value,
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostics, IdentitySchema,
+    Plan, ReadResult, Resource, Schema, Type, Value,
 };
 use tracing::Instrument;
 
@@ -52,24 +52,10 @@ impl Resource<Aws> for ZoneResource {
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
-        Some(IdentitySchema {
-            version: 0,
-            attributes: vec![IdentityAttribute {
-                name: "zone_id".into(),
-                ty: Type::String,
-                required_for_import: true,
-                description: "The hosted zone ID, e.g. `Z123EXAMPLE`.".into(),
-            }],
-        })
-    }
-
-    fn identity(&self, state: &Value) -> Option<Value> {
-        let id = state.get("id").as_str()?;
-        Some(Value::object([("zone_id", Value::string(id))]))
-    }
-
-    fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
-        identity.get("zone_id").as_str().map(str::to_string)
+        Some(IdentitySchema::strings(&[(
+            "zone_id",
+            "The hosted zone ID, e.g. `Z123EXAMPLE`.",
+        )]))
     }
 
     fn schema(&self) -> Schema {
@@ -237,10 +223,7 @@ impl Resource<Aws> for ZoneResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        Ok(match refresh(ctx, aws, state).await? {
-            Some(s) => ReadResult::Found(s.into()),
-            None => ReadResult::Gone,
-        })
+        Ok(refresh(ctx, aws, state).await?.into())
     }
 
     async fn update(
@@ -655,6 +638,23 @@ impl DataSource<Aws> for ZoneDataSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_round_trips_to_the_import_id() {
+        let state = Value::object([
+            ("id", Value::string("Z1")),
+            ("zone_id", Value::string("Z1")),
+        ]);
+        let ident = ZoneResource.identity(&state).unwrap();
+        assert_eq!(ident, Value::object([("zone_id", Value::string("Z1"))]));
+        assert_eq!(
+            ZoneResource.import_id_from_identity(&ident).as_deref(),
+            Some("Z1")
+        );
+        assert!(ZoneResource
+            .identity(&Value::object([("zone_id", Value::Unknown)]))
+            .is_none());
+    }
 
     #[test]
     fn zone_names_are_validated() {
