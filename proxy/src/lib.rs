@@ -1,13 +1,31 @@
 //! tandem-proxy: an S3 read-through caching proxy that fails over between
 //! replica buckets.
 //!
-//! This first part provides the config check that operators and CI run
-//! (`tandem-proxy check --config FILE`); it is the same `validate()` the
-//! Terraform provider runs at plan time, from `tandem-fleet-config`. The
-//! data path, cache and admin listeners are the subject of issue 5.
+//! One concern per module: request parsing ([`request`]), range and
+//! precondition arithmetic ([`range`], [`conditional`]), the breaker
+//! ([`breaker`]), origins and failover ([`origin`]), the cache and request
+//! coalescing ([`cache`]), the data path ([`serve`]), the admin endpoints
+//! ([`admin`]) and the process lifecycle ([`server`]). The config format and
+//! its `validate()` come from `tandem-fleet-config`, the same code the
+//! Terraform provider runs at plan time.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
+
+pub mod admin;
+pub mod body;
+pub mod breaker;
+pub mod cache;
+pub mod conditional;
+pub mod error;
+pub mod metrics;
+pub mod origin;
+pub mod range;
+pub mod request;
+pub mod runtime;
+pub mod serve;
+pub mod server;
+pub mod state;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
-//! `tandem-proxy`: `check --config FILE` validates a fleet config and lists
-//! every problem with its path (exit 1), or prints the `config_version` the
-//! proxy would report (exit 0).
+//! `tandem-proxy --config FILE` serves; `tandem-proxy check --config FILE`
+//! validates a fleet config and lists every problem with its path (exit 1),
+//! or prints the `config_version` the proxy would report (exit 0).
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -9,31 +9,69 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use tandem_proxy::{check_file, CheckOutcome};
 
-const USAGE: &str = "usage: tandem-proxy check --config FILE";
+const USAGE: &str = "usage: tandem-proxy [check] --config FILE [--log-format text|json]
+
+  tandem-proxy --config FILE         serve (SIGHUP or a file change reloads; SIGTERM drains)
+  tandem-proxy check --config FILE   validate and print the config_version, or every problem
+
+Logging: RUST_LOG sets the filter (default info); TANDEM_LOG_FORMAT=json or
+--log-format json writes one JSON object per line.";
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let mut sub = None;
+    let mut check = false;
     let mut config = None;
+    let mut log_format = std::env::var("TANDEM_LOG_FORMAT").unwrap_or_else(|_| "text".into());
     while let Some(a) = args.next() {
         match a.as_str() {
-            "check" => sub = Some("check"),
+            "check" => check = true,
+            "serve" => {}
             "--config" | "-c" => config = Some(PathBuf::from(args.next().context(USAGE)?)),
+            "--log-format" => log_format = args.next().context(USAGE)?,
             "-h" | "--help" => {
                 println!("{USAGE}");
+                return Ok(());
+            }
+            "-V" | "--version" => {
+                println!("tandem-proxy {}", env!("CARGO_PKG_VERSION"));
                 return Ok(());
             }
             other => bail!("unexpected argument {other:?}\n{USAGE}"),
         }
     }
     let config = config.context(USAGE)?;
-    if sub != Some("check") {
-        // Serving is the data-path work of issue 5; say so plainly rather
-        // than pretend to serve.
-        eprintln!("tandem-proxy: serving is not built yet; only `check` is available.\n{USAGE}");
-        std::process::exit(2);
+    if check {
+        return run_check(&config);
     }
-    match check_file(&config) {
+    init_logging(&log_format)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    if let Err(e) = rt.block_on(tandem_proxy::server::run(config)) {
+        tracing::error!(error = %e, "tandem-proxy stopped");
+        eprintln!("tandem-proxy: {e}");
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn init_logging(format: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "json" => b.json().flatten_event(true).init(),
+        "text" => b.init(),
+        other => bail!("--log-format {other:?}: expected text or json"),
+    }
+    Ok(())
+}
+
+fn run_check(config: &std::path::Path) -> anyhow::Result<()> {
+    match check_file(config) {
         CheckOutcome::Valid {
             config_version,
             routes,

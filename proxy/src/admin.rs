@@ -1,0 +1,202 @@
+//! The admin listener: /health (liveness), /ready (readiness), /metrics
+//! (Prometheus text) and /status (everything an operator asks during an
+//! incident). Separate from the data port so probes never queue behind
+//! downloads and metrics are never exposed to object clients.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use crate::body::{self, ProxyBody};
+use crate::metrics::{gauge, labels};
+use crate::state::{health, State};
+
+/// Serves one admin request.
+pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    }
+    match req.uri().path() {
+        "/health" | "/healthz" | "/livez" => json_resp(StatusCode::OK, &health(&state)),
+        "/ready" | "/readyz" => {
+            let h = health(&state);
+            let code = if h.status == "unavailable" {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::OK
+            };
+            json_resp(code, &h)
+        }
+        "/metrics" => {
+            let rt = state.runtime.load_full();
+            rt.cache.sync().await;
+            let mut g = String::new();
+            let (bytes, entries) = rt.cache.usage();
+            gauge(
+                &mut g,
+                "tandem_cache_bytes",
+                "Bytes held by the memory cache (bodies plus header overhead).",
+                &[(String::new(), bytes as f64)],
+            );
+            gauge(
+                &mut g,
+                "tandem_cache_max_bytes",
+                "Capacity of the memory cache.",
+                &[(String::new(), rt.cache.max_bytes as f64)],
+            );
+            gauge(
+                &mut g,
+                "tandem_cache_entries",
+                "Objects in the memory cache.",
+                &[(String::new(), entries as f64)],
+            );
+            let mut up = Vec::new();
+            let mut br = Vec::new();
+            for r in &rt.routes {
+                for o in &r.origins {
+                    let s = o.breaker.state();
+                    let l = labels(&[
+                        ("route", &r.config.name),
+                        ("replica", &o.name),
+                        ("region", &o.region),
+                    ]);
+                    up.push((
+                        l.clone(),
+                        if s == crate::breaker::State::Closed {
+                            1.0
+                        } else {
+                            0.0
+                        },
+                    ));
+                    br.push((l, f64::from(s.gauge())));
+                }
+            }
+            gauge(
+                &mut g,
+                "tandem_replica_up",
+                "1 while the replica's circuit breaker is closed.",
+                &up,
+            );
+            gauge(
+                &mut g,
+                "tandem_breaker_state",
+                "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+                &br,
+            );
+            gauge(
+                &mut g,
+                "tandem_config_info",
+                "The config being served.",
+                &[(labels(&[("config_version", &rt.version)]), 1.0)],
+            );
+            gauge(
+                &mut g,
+                "tandem_draining",
+                "1 after SIGTERM.",
+                &[(
+                    String::new(),
+                    if state.draining.load(Ordering::SeqCst) {
+                        1.0
+                    } else {
+                        0.0
+                    },
+                )],
+            );
+            gauge(
+                &mut g,
+                "tandem_uptime_seconds",
+                "Seconds since the process started.",
+                &[(String::new(), state.started.elapsed().as_secs_f64())],
+            );
+            let t = state.metrics.render(&g);
+            Response::builder()
+                .header(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+                .body(body::full(Bytes::from(t)))
+                .expect("static response")
+        }
+        "/status" => {
+            let rt = state.runtime.load_full();
+            rt.cache.sync().await;
+            let h = health(&state);
+            let m = &state.metrics;
+            let (bytes, entries) = rt.cache.usage();
+            let routes: Vec<_> = rt
+                .routes
+                .iter()
+                .map(|r| {
+                    json!({
+                        "name": r.config.name,
+                        "path_prefix": r.config.path_prefix,
+                        "cache_enabled": r.config.cache.enabled,
+                        "requests": m.requests.sum_first(&r.config.name),
+                        "failovers": m.failovers.sum_first(&r.config.name),
+                        "cache_hits": m.cache_hits.get(&[&r.config.name]),
+                        "cache_misses": m.cache_misses.get(&[&r.config.name]),
+                        "coalesced": m.coalesced.get(&[&r.config.name]),
+                        "replicas": r.origins.iter().map(|o| json!({
+                            "name": o.name,
+                            "bucket": o.bucket,
+                            "region": o.region,
+                            "endpoint": o.endpoint,
+                            "priority": o.priority,
+                            "timeout_ms": o.timeout.as_millis() as u64,
+                            "breaker": o.breaker.state().as_str(),
+                            "failovers_from": m.failovers.get(&[&r.config.name, &o.name]),
+                        })).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            let last_err = state
+                .last_reload_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let body = json!({
+                "status": h.status,
+                "version": h.version,
+                "uptime_seconds": h.uptime_seconds,
+                "config_version": h.config_version,
+                "draining": h.draining,
+                "timestamp": h.timestamp,
+                "replicas": h.replicas,
+                "routes": routes,
+                "cache": {"bytes": bytes, "entries": entries, "max_bytes": rt.cache.max_bytes},
+                "reloads": {
+                    "ok": m.reloads.get(&["ok"]),
+                    "invalid": m.reloads.get(&["invalid"]),
+                    "last_error": last_err,
+                },
+            });
+            json_resp(StatusCode::OK, &body)
+        }
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found: try /health, /ready, /metrics or /status\n",
+        ),
+    }
+}
+
+fn json_resp<T: serde::Serialize>(code: StatusCode, v: &T) -> Response<ProxyBody> {
+    let b = serde_json::to_vec_pretty(v)
+        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}").into_bytes());
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(body::full(Bytes::from(b)))
+        .expect("static response")
+}
+
+fn text(code: StatusCode, t: &'static str) -> Response<ProxyBody> {
+    Response::builder()
+        .status(code)
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(body::full(Bytes::from_static(t.as_bytes())))
+        .expect("static response")
+}

@@ -1,0 +1,114 @@
+//! A loaded config turned into something that serves: routes with their
+//! replicas, breakers and the cache. Built fresh on every reload, keeping
+//! breaker state and cached objects where the config did not change them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tandem_fleet_config::FleetConfig;
+
+use crate::breaker::CircuitBreaker;
+use crate::cache::Cache;
+use crate::origin::{Origin, Route};
+
+/// Everything one config version serves with.
+pub struct Runtime {
+    /// The config.
+    pub config: FleetConfig,
+    /// Its `config_version`.
+    pub version: String,
+    /// Routes in config order.
+    pub routes: Vec<Route>,
+    /// The memory cache.
+    pub cache: Arc<Cache>,
+}
+
+impl Runtime {
+    /// Validates `config` and builds it. `prev` lends breakers (same route,
+    /// replica and settings) and the cache (same size limits); `env`
+    /// resolves credential variables. Returns every problem found.
+    pub fn build(
+        config: FleetConfig,
+        prev: Option<&Runtime>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Runtime, Vec<String>> {
+        let mut problems: Vec<String> = config.validate().iter().map(ToString::to_string).collect();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let mut old_breakers: HashMap<
+            (&str, &str),
+            (&Arc<CircuitBreaker>, &tandem_fleet_config::Breaker),
+        > = HashMap::new();
+        if let Some(p) = prev {
+            for r in &p.routes {
+                for o in &r.origins {
+                    old_breakers.insert((&r.config.name, &o.name), (&o.breaker, &r.config.breaker));
+                }
+            }
+        }
+        let mut routes = Vec::with_capacity(config.buckets.len());
+        for (ri, b) in config.buckets.iter().enumerate() {
+            let mut order: Vec<usize> = (0..b.replicas.len()).collect();
+            // Stable: equal priorities keep config order.
+            order.sort_by_key(|&i| b.replicas[i].priority);
+            let mut origins = Vec::with_capacity(order.len());
+            for pi in order {
+                let r = &b.replicas[pi];
+                let breaker = match old_breakers.get(&(b.name.as_str(), r.name.as_str())) {
+                    Some((br, settings)) if **settings == b.breaker => Arc::clone(br),
+                    _ => Arc::new(CircuitBreaker::new(&b.breaker)),
+                };
+                match Origin::new((ri, pi), r, breaker, env) {
+                    Ok(o) => origins.push(o),
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+            let identity: String = b
+                .replicas
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}|{}|{}|{}|{};",
+                        r.bucket,
+                        r.region,
+                        r.endpoint.as_deref().unwrap_or(""),
+                        r.path_style,
+                        r.name
+                    )
+                })
+                .collect();
+            let generation = format!(
+                "{}:{}",
+                b.name,
+                tandem_fleet_config::version_of(identity.as_bytes())
+            );
+            routes.push(Route {
+                config: b.clone(),
+                origins,
+                generation,
+            });
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let cache = match prev {
+            Some(p)
+                if p.cache.max_bytes == config.cache.max_bytes.0
+                    && p.cache.max_object_bytes == config.cache.max_object_bytes.0 =>
+            {
+                Arc::clone(&p.cache)
+            }
+            _ => Arc::new(Cache::new(
+                config.cache.max_bytes.0,
+                config.cache.max_object_bytes.0,
+            )),
+        };
+        Ok(Runtime {
+            version: config.config_version(),
+            config,
+            routes,
+            cache,
+        })
+    }
+}

@@ -1,0 +1,546 @@
+//! The data path: one request in, one S3-shaped response out. Hits are
+//! answered from memory; misses are coalesced per key and fetched with
+//! failover; everything not cacheable streams straight through.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::body::{self, ProxyBody};
+use crate::cache::{self, Answer, CachedObject, Flight, FlightResult, Leader};
+use crate::conditional::{evaluate, if_range_holds, Precondition, Validators};
+use crate::error::{Attempt, ProxyError};
+use crate::origin::{self, object_headers, Route};
+use crate::range::{self, Resolved};
+use crate::request::{self, ObjectRequest};
+use crate::runtime::Runtime;
+use crate::state::State;
+
+/// Error bodies from an origin are small XML documents; anything larger is
+/// not an S3 error and is cut off rather than buffered.
+const MAX_ANSWER_BODY: usize = 64 << 10;
+
+/// Request headers forwarded to the origin on pass-through.
+const FORWARDED: [header::HeaderName; 6] = [
+    header::RANGE,
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
+    header::IF_MODIFIED_SINCE,
+    header::IF_UNMODIFIED_SINCE,
+    header::IF_RANGE,
+];
+
+static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
+
+/// A request id unique within this process, prefixed by the start time so
+/// ids from restarted proxies do not collide in logs.
+fn request_id() -> String {
+    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let e = *EPOCH.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    });
+    format!("{e:X}{:08X}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Serves one data-plane request. Never fails: every error becomes an
+/// S3-style response.
+pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<ProxyBody> {
+    let started = Instant::now();
+    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let rt = state.runtime.load_full();
+    let id = request_id();
+    let head = req.method() == Method::HEAD;
+    let mut route_name = "-".to_string();
+    let result = serve(&state, &rt, &req, head, &mut route_name).await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if matches!(e, ProxyError::Internal(_) | ProxyError::Unavailable { .. }) {
+                tracing::error!(request_id = %id, route = %route_name, path = req.uri().path(), error = %e, "request failed");
+            }
+            e.into_response(req.uri().path(), &id, head)
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-amz-request-id", v);
+    }
+    state
+        .metrics
+        .observe(&route_name, resp.status().as_u16(), started.elapsed());
+    state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status = resp.status().as_u16(), route = %route_name, elapsed_us = started.elapsed().as_micros() as u64, "served");
+    resp
+}
+
+async fn serve(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    req: &Request<Incoming>,
+    head: bool,
+    route_name: &mut String,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(ProxyError::MethodNotAllowed(req.method().to_string()));
+    }
+    let or = request::parse(
+        req.uri().path(),
+        req.uri().query(),
+        rt.routes.iter().map(|r| r.config.path_prefix.as_str()),
+    )?;
+    let route = &rt.routes[or.route];
+    route_name.clone_from(&route.config.name);
+    let m = &state.metrics;
+    let rname = route.config.name.as_str();
+    if !route.config.cache.enabled {
+        return passthrough(state, rt, route, &or, req.headers(), req.method(), "BYPASS").await;
+    }
+    let ck = cache::key(&route.generation, &or.key, or.version_id.as_deref());
+    if let Some(obj) = rt.cache.get(&ck).await {
+        m.cache_hits.inc(&[rname]);
+        let r = from_object(&obj, req.headers(), head, "HIT")?;
+        if !head {
+            m.cache_hit_bytes.add(
+                &[rname],
+                http_body::Body::size_hint(r.body()).exact().unwrap_or(0),
+            );
+        }
+        return Ok(r);
+    }
+    m.cache_misses.inc(&[rname]);
+    // HEAD and Range requests join a fetch in progress but never start a
+    // whole-object fetch themselves; a Range miss starts one in the
+    // background so the next range is a hit.
+    if head || req.headers().contains_key(header::RANGE) {
+        if let Some(rx) = rt.cache.existing_flight(&ck) {
+            m.coalesced.inc(&[rname]);
+            if let Some(r) = cache::wait(rx).await {
+                return from_result(state, rt, route, &or, req, head, r).await;
+            }
+        } else if !head {
+            spawn_fill(state.clone(), rt.clone(), or.clone(), ck.clone());
+        }
+        return passthrough(state, rt, route, &or, req.headers(), req.method(), "MISS").await;
+    }
+    match rt.cache.flight(ck) {
+        Flight::Leader(l) => lead(state, rt, route, &or, req.headers(), false, l).await,
+        Flight::Follower(rx) => {
+            m.coalesced.inc(&[rname]);
+            match cache::wait(rx).await {
+                Some(r) => from_result(state, rt, route, &or, req, head, r).await,
+                None => {
+                    passthrough(state, rt, route, &or, req.headers(), req.method(), "MISS").await
+                }
+            }
+        }
+    }
+}
+
+/// Answers a waiter from the leader's result.
+async fn from_result(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    route: &Route,
+    or: &ObjectRequest,
+    req: &Request<Incoming>,
+    head: bool,
+    r: FlightResult,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    match r {
+        FlightResult::Object(o) => from_object(&o, req.headers(), head, "MISS"),
+        FlightResult::Answer(a) => Ok(from_answer(&a, head)),
+        FlightResult::Uncacheable => {
+            passthrough(state, rt, route, or, req.headers(), req.method(), "MISS").await
+        }
+        FlightResult::Failed(e) => Err(e),
+    }
+}
+
+/// Fills the cache for a key in the background (after a Range miss).
+fn spawn_fill(state: Arc<State>, rt: Arc<Runtime>, or: ObjectRequest, ck: Arc<str>) {
+    tokio::spawn(async move {
+        let route = &rt.routes[or.route];
+        if let Flight::Leader(l) = rt.cache.flight(ck) {
+            let _ = lead(&state, &rt, route, &or, &HeaderMap::new(), true, l).await;
+        }
+    });
+}
+
+/// The one origin fetch for a key: whole object, no preconditions, so the
+/// result can answer any waiter. Cacheable objects are read fully before
+/// anyone is answered, which is what lets a stalled or reset replica fail
+/// over even mid-body; others stream through to this request only.
+async fn lead(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    route: &Route,
+    or: &ObjectRequest,
+    client_headers: &HeaderMap,
+    head: bool,
+    leader: Leader<'_>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let m = &state.metrics;
+    let mut tried = Vec::new();
+    let mut attempts: Vec<Attempt> = Vec::new();
+    loop {
+        let served = match origin::fetch(
+            &state.client,
+            route,
+            &Method::GET,
+            &or.key,
+            or.version_id.as_deref(),
+            &HeaderMap::new(),
+            m,
+            &mut tried,
+            &mut attempts,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(e) => {
+                leader.finish(FlightResult::Failed(e.clone())).await;
+                return Err(e);
+            }
+        };
+        let replica = &route.origins[served.replica];
+        let resp = served.response;
+        let status = resp.status();
+        if status != StatusCode::OK {
+            let (parts, b) = resp.into_parts();
+            let body = match read_limited(b, MAX_ANSWER_BODY, replica.timeout).await {
+                Ok(b) => b,
+                Err(reason) => {
+                    origin::record_late_failure(route, served.replica, m, &reason);
+                    attempts.push(Attempt {
+                        replica: replica.name.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            let mut headers = object_headers(&parts.headers);
+            headers.remove(header::ACCEPT_RANGES);
+            let a = Arc::new(Answer {
+                status,
+                headers,
+                body,
+                replica: replica.name.clone(),
+            });
+            leader.finish(FlightResult::Answer(a.clone())).await;
+            return Ok(from_answer(&a, head));
+        }
+        let len = resp
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let cacheable =
+            len.is_some_and(|l| l <= rt.cache.max_object_bytes) && storable(resp.headers());
+        if !cacheable {
+            leader.finish(FlightResult::Uncacheable).await;
+            return streamed(rt, resp, client_headers, head, "MISS", &replica.name);
+        }
+        let (parts, b) = resp.into_parts();
+        let len = len.unwrap_or(0) as usize;
+        match read_exact(b, len, replica.timeout, rt.config.limits.body_timeout.0).await {
+            Ok(body) => {
+                let headers = object_headers(&parts.headers);
+                let obj = Arc::new(CachedObject {
+                    etag: headers
+                        .get(header::ETAG)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string),
+                    last_modified: headers
+                        .get(header::LAST_MODIFIED)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| httpdate::parse_http_date(v).ok()),
+                    headers,
+                    body,
+                    replica: replica.name.clone(),
+                    ttl: route.config.cache.ttl.unwrap_or(rt.config.cache.ttl).0,
+                    stored: Instant::now(),
+                });
+                leader.finish(FlightResult::Object(obj.clone())).await;
+                return from_object(&obj, client_headers, head, "MISS");
+            }
+            Err(reason) => {
+                origin::record_late_failure(route, served.replica, m, &reason);
+                attempts.push(Attempt {
+                    replica: replica.name.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+/// Whether the origin allows a shared cache to store this response.
+fn storable(h: &HeaderMap) -> bool {
+    if h.contains_key(header::SET_COOKIE) {
+        return false;
+    }
+    h.get_all(header::CACHE_CONTROL).iter().all(|v| {
+        let v = v.to_str().unwrap_or("").to_ascii_lowercase();
+        !v.split(',')
+            .any(|d| matches!(d.trim(), "no-store" | "private" | "no-cache"))
+    })
+}
+
+/// Reads a body of known length, failing on a stall longer than `idle`
+/// between chunks, on the overall limit, or on a short body.
+async fn read_exact(
+    mut b: Incoming,
+    len: usize,
+    idle: Duration,
+    total: Duration,
+) -> Result<Bytes, String> {
+    let deadline = tokio::time::Instant::now() + total;
+    let mut buf = BytesMut::with_capacity(len);
+    loop {
+        let next = tokio::time::timeout(idle, b.frame());
+        let frame = match tokio::time::timeout_at(deadline, next).await {
+            Err(_) => return Err(format!("body not received within {total:?}")),
+            Ok(Err(_)) => {
+                return Err(format!(
+                    "body stalled for {idle:?} after {} of {len} bytes",
+                    buf.len()
+                ))
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(Err(e)))) => {
+                return Err(format!(
+                    "body failed after {} of {len} bytes: {e}",
+                    buf.len()
+                ))
+            }
+            Ok(Ok(Some(Ok(f)))) => f,
+        };
+        if let Ok(d) = frame.into_data() {
+            if buf.len() + d.len() > len {
+                return Err(format!("body longer than its Content-Length {len}"));
+            }
+            buf.extend_from_slice(&d);
+        }
+    }
+    if buf.len() != len {
+        return Err(format!("body ended after {} of {len} bytes", buf.len()));
+    }
+    Ok(buf.freeze())
+}
+
+async fn read_limited(mut b: Incoming, max: usize, idle: Duration) -> Result<Bytes, String> {
+    let mut buf = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, b.frame()).await {
+            Err(_) => return Err(format!("error body stalled for {idle:?}")),
+            Ok(None) => return Ok(buf.freeze()),
+            Ok(Some(Err(e))) => return Err(format!("error body failed: {e}")),
+            Ok(Some(Ok(f))) => {
+                if let Ok(d) = f.into_data() {
+                    let room = max.saturating_sub(buf.len());
+                    buf.extend_from_slice(&d[..d.len().min(room)]);
+                }
+            }
+        }
+    }
+}
+
+/// Sends the request's own Range and preconditions to the origin and relays
+/// its answer, streaming the body.
+async fn passthrough(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    route: &Route,
+    or: &ObjectRequest,
+    h: &HeaderMap,
+    method: &Method,
+    cache_status: &'static str,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let mut fwd = HeaderMap::new();
+    for n in &FORWARDED {
+        for v in h.get_all(n) {
+            fwd.append(n.clone(), v.clone());
+        }
+    }
+    let mut tried = Vec::new();
+    let mut attempts = Vec::new();
+    let served = origin::fetch(
+        &state.client,
+        route,
+        method,
+        &or.key,
+        or.version_id.as_deref(),
+        &fwd,
+        &state.metrics,
+        &mut tried,
+        &mut attempts,
+    )
+    .await?;
+    let resp = served.response;
+    let status = resp.status();
+    let mut headers = object_headers(resp.headers());
+    for n in [header::CONTENT_LENGTH, header::CONTENT_RANGE] {
+        if let Some(v) = resp.headers().get(&n) {
+            headers.insert(n, v.clone());
+        }
+    }
+    if !status.is_success()
+        && status != StatusCode::NOT_MODIFIED
+        && status != StatusCode::PARTIAL_CONTENT
+    {
+        headers.remove(header::ACCEPT_RANGES);
+    }
+    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
+    if let Ok(v) = HeaderValue::from_str(&route.origins[served.replica].name) {
+        headers.insert("x-tandem-replica", v);
+    }
+    let body = if *method == Method::HEAD {
+        body::empty()
+    } else {
+        body::streamed(resp.into_body(), rt.config.limits.body_timeout.0)
+    };
+    let mut out = Response::new(body);
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// Relays a whole-object origin response to the leader's client after
+/// evaluating its preconditions locally (the leader fetched without them).
+fn streamed(
+    rt: &Runtime,
+    resp: Response<Incoming>,
+    h: &HeaderMap,
+    head: bool,
+    cache_status: &'static str,
+    replica: &str,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let mut headers = object_headers(resp.headers());
+    let v = Validators {
+        etag: headers.get(header::ETAG).and_then(|v| v.to_str().ok()),
+        last_modified: headers
+            .get(header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok()),
+    };
+    match evaluate(h, v) {
+        Precondition::Failed => return Err(ProxyError::PreconditionFailed),
+        Precondition::NotModified => return Ok(not_modified(&headers)),
+        Precondition::Proceed => {}
+    }
+    if let Some(l) = resp.headers().get(header::CONTENT_LENGTH) {
+        headers.insert(header::CONTENT_LENGTH, l.clone());
+    }
+    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
+    if let Ok(v) = HeaderValue::from_str(replica) {
+        headers.insert("x-tandem-replica", v);
+    }
+    let limit = rt.config.limits.body_timeout.0;
+    let body = if head {
+        body::empty()
+    } else {
+        body::streamed(resp.into_body(), limit)
+    };
+    let mut out = Response::new(body);
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// Answers from a whole object in memory: preconditions, then Range, with
+/// the object's own headers, identical on hits and misses.
+pub fn from_object(
+    o: &CachedObject,
+    h: &HeaderMap,
+    head: bool,
+    cache_status: &'static str,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let v = Validators {
+        etag: o.etag.as_deref(),
+        last_modified: o.last_modified,
+    };
+    match evaluate(h, v) {
+        Precondition::Failed => return Err(ProxyError::PreconditionFailed),
+        Precondition::NotModified => return Ok(not_modified(&o.headers)),
+        Precondition::Proceed => {}
+    }
+    let len = o.body.len() as u64;
+    let spec = if if_range_holds(h, v) {
+        h.get(header::RANGE)
+            .and_then(|r| r.to_str().ok())
+            .and_then(range::parse)
+    } else {
+        None
+    };
+    let mut headers = o.headers.clone();
+    let (status, body) = match range::resolve(spec, len) {
+        Resolved::Full => (StatusCode::OK, o.body.clone()),
+        Resolved::Partial { start, end } => {
+            headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&range::content_range(start, end, len))
+                    .map_err(|e| ProxyError::Internal(e.to_string()))?,
+            );
+            (
+                StatusCode::PARTIAL_CONTENT,
+                o.body.slice(start as usize..=end as usize),
+            )
+        }
+        Resolved::Unsatisfiable => return Err(ProxyError::RangeNotSatisfiable { len }),
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(header::AGE, HeaderValue::from(o.stored.elapsed().as_secs()));
+    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
+    if let Ok(v) = HeaderValue::from_str(&o.replica) {
+        headers.insert("x-tandem-replica", v);
+    }
+    let mut out = Response::new(if head {
+        body::empty()
+    } else {
+        body::full(body)
+    });
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// A 304 carries the validators and caching headers, no body (RFC 9110
+/// §15.4.5).
+fn not_modified(h: &HeaderMap) -> Response<ProxyBody> {
+    let mut out = Response::new(body::empty());
+    *out.status_mut() = StatusCode::NOT_MODIFIED;
+    for n in [
+        header::ETAG,
+        header::LAST_MODIFIED,
+        header::CACHE_CONTROL,
+        header::EXPIRES,
+        header::VARY,
+        header::CONTENT_LOCATION,
+    ] {
+        if let Some(v) = h.get(&n) {
+            out.headers_mut().insert(n, v.clone());
+        }
+    }
+    out
+}
+
+fn from_answer(a: &Answer, head: bool) -> Response<ProxyBody> {
+    let mut headers = a.headers.clone();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(a.body.len()));
+    if let Ok(v) = HeaderValue::from_str(&a.replica) {
+        headers.insert("x-tandem-replica", v);
+    }
+    let mut out = Response::new(if head {
+        body::empty()
+    } else {
+        body::full(a.body.clone())
+    });
+    *out.status_mut() = a.status;
+    *out.headers_mut() = headers;
+    out
+}

@@ -1,0 +1,281 @@
+//! Listeners and lifecycle: the data and admin listeners, the background
+//! breaker prober, config reload on SIGHUP or file change, and the SIGTERM
+//! drain (/ready 503 at once, stop accepting after `drain.delay`, let
+//! in-flight requests finish within `drain.grace`, exit 0).
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tandem_fleet_config::FleetConfig;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::runtime::Runtime;
+use crate::state::State;
+
+/// How often open breakers are checked for a due probe.
+const PROBE_TICK: Duration = Duration::from_millis(250);
+/// How often the config file is re-read for changes; cheap (a few KiB) and
+/// robust to editors and ConfigMap symlink swaps that mtime checks miss.
+const CONFIG_POLL: Duration = Duration::from_secs(1);
+/// A client must send its request headers within this long, so idle or
+/// slow-loris connections cannot pin sockets.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// hyper refuses buffers smaller than this.
+const MIN_HEADER_BUF: usize = 8192;
+
+/// Why the proxy could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The config is unusable; one line per problem.
+    #[error("{path}: {} problem(s):\n{}", .problems.len(), .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Config {
+        /// Config file.
+        path: String,
+        /// Every problem.
+        problems: Vec<String>,
+    },
+    /// A listener could not bind.
+    #[error("listening on {addr} ({which}): {source}")]
+    Bind {
+        /// data or admin.
+        which: &'static str,
+        /// Address.
+        addr: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS setup of the origin client failed.
+    #[error("setting up the origin TLS client: {0}")]
+    Tls(#[from] rustls::Error),
+    /// Installing a signal handler failed.
+    #[error("installing signal handlers: {0}")]
+    Signal(std::io::Error),
+}
+
+fn env_lookup(v: &str) -> Option<String> {
+    std::env::var(v).ok()
+}
+
+/// Loads and builds the config at `path`.
+pub fn load(path: &Path, prev: Option<&Runtime>) -> Result<Runtime, Vec<String>> {
+    let cfg = FleetConfig::load_file(path).map_err(|e| match e {
+        tandem_fleet_config::LoadError::Invalid(p) => p.iter().map(ToString::to_string).collect(),
+        other => vec![other.to_string()],
+    })?;
+    Runtime::build(cfg, prev, &env_lookup)
+}
+
+/// Runs the proxy until SIGTERM/SIGINT and the drain complete.
+pub async fn run(config: PathBuf) -> Result<(), ServeError> {
+    let rt = load(&config, None).map_err(|problems| ServeError::Config {
+        path: config.display().to_string(),
+        problems,
+    })?;
+    let listen = rt.config.listen.clone();
+    let limits = rt.config.limits.clone();
+    let state = State::new(rt, crate::origin::client()?);
+    let bind = |which: &'static str, addr: String| async move {
+        TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                which,
+                addr,
+                source,
+            })
+    };
+    let data = bind("data", listen.data.clone()).await?;
+    let admin = bind("admin", listen.admin.clone()).await?;
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    let hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+    tracing::info!(
+        data = %listen.data,
+        admin = %listen.admin,
+        config_version = %state.runtime.load().version,
+        routes = state.runtime.load().routes.len(),
+        "tandem-proxy serving"
+    );
+
+    tokio::spawn(admin_loop(state.clone(), admin));
+    tokio::spawn(prober(state.clone()));
+    tokio::spawn(reloader(state.clone(), config.clone(), hup));
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size((limits.max_header_bytes.0 as usize).max(MIN_HEADER_BUF));
+    builder
+        .http2()
+        .max_header_list_size(u32::try_from(limits.max_header_bytes.0).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+
+    let signal_name = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            accepted = data.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let st = state.clone();
+                let svc = service_fn(move |req| {
+                    let st = st.clone();
+                    async move { Ok::<_, Infallible>(crate::serve::handle(st, req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    };
+
+    // Drain: readiness fails first so load balancers stop sending, while
+    // we keep accepting what they still send during `delay`.
+    let drain = state.runtime.load().config.drain.clone();
+    state.draining.store(true, Ordering::SeqCst);
+    tracing::info!(signal = signal_name, delay = ?drain.delay.0, grace = ?drain.grace.0, "draining: /ready now 503");
+    let accept_until = tokio::time::sleep(drain.delay.0);
+    tokio::pin!(accept_until);
+    loop {
+        tokio::select! {
+            _ = &mut accept_until => break,
+            accepted = data.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    let _ = stream.set_nodelay(true);
+                    let st = state.clone();
+                    let svc = service_fn(move |req| {
+                        let st = st.clone();
+                        async move { Ok::<_, Infallible>(crate::serve::handle(st, req).await) }
+                    });
+                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
+                    tokio::spawn(async move { let _ = conn.await; });
+                }
+            }
+        }
+    }
+    drop(data);
+    tracing::info!(
+        in_flight = state.metrics.in_flight.load(Ordering::Relaxed),
+        "stopped accepting; waiting for in-flight requests"
+    );
+    match tokio::time::timeout(drain.grace.0, graceful.shutdown()).await {
+        Ok(()) => tracing::info!("drained; exiting"),
+        Err(_) => {
+            tracing::warn!(grace = ?drain.grace.0, "grace period over; closing remaining connections")
+        }
+    }
+    Ok(())
+}
+
+async fn admin_loop(state: Arc<State>, listener: TcpListener) {
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let st = state.clone();
+        let svc = service_fn(move |req| {
+            let st = st.clone();
+            async move { Ok::<_, Infallible>(crate::admin::handle(st, req).await) }
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+    }
+}
+
+async fn prober(state: Arc<State>) {
+    let mut tick = tokio::time::interval(PROBE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let rt = state.runtime.load_full();
+        for r in &rt.routes {
+            crate::origin::probe_due(&state.client, r, &state.metrics).await;
+        }
+    }
+}
+
+async fn reloader(state: Arc<State>, path: PathBuf, mut hup: tokio::signal::unix::Signal) {
+    let mut last = std::fs::read(&path).ok();
+    let mut tick = tokio::time::interval(CONFIG_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let why = tokio::select! {
+            _ = hup.recv() => "SIGHUP",
+            _ = tick.tick() => {
+                let now = std::fs::read(&path).ok();
+                if now.is_none() || now == last {
+                    continue;
+                }
+                last = now;
+                "file change"
+            }
+        };
+        reload(&state, &path, why);
+    }
+}
+
+/// Reloads the config; an invalid one is refused, logged and counted, and
+/// the current one keeps serving.
+pub fn reload(state: &State, path: &Path, why: &str) {
+    let cur = state.runtime.load_full();
+    match load(path, Some(&cur)) {
+        Ok(rt) if rt.version == cur.version => {
+            state.metrics.reloads.inc(&["unchanged"]);
+            tracing::info!(trigger = why, config_version = %rt.version, "config unchanged");
+        }
+        Ok(rt) => {
+            if rt.config.listen != cur.config.listen {
+                tracing::warn!(
+                    trigger = why,
+                    "listen addresses changed; they take effect at the next restart"
+                );
+            }
+            let v = rt.version.clone();
+            state.runtime.store(Arc::new(rt));
+            *state
+                .last_reload_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+            state.metrics.reloads.inc(&["ok"]);
+            tracing::info!(trigger = why, from = %cur.version, to = %v, "config reloaded");
+        }
+        Err(problems) => {
+            state.metrics.reloads.inc(&["invalid"]);
+            for p in &problems {
+                tracing::error!(trigger = why, problem = %p, "config reload refused; still serving config_version {}", cur.version);
+            }
+            *state
+                .last_reload_error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(problems.join("; "));
+        }
+    }
+}

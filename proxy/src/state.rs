@@ -1,0 +1,126 @@
+//! Process-wide state shared by the listeners, and the health report that
+//! /health, /ready and /status are built from.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use crate::breaker::State as BreakerState;
+use crate::metrics::Metrics;
+use crate::origin::HttpClient;
+use crate::runtime::Runtime;
+
+/// Shared by every connection.
+pub struct State {
+    /// The serving config; swapped whole on reload.
+    pub runtime: ArcSwap<Runtime>,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Origin client.
+    pub client: HttpClient,
+    /// Set at SIGTERM: /ready turns 503 at once.
+    pub draining: AtomicBool,
+    /// Process start.
+    pub started: Instant,
+    /// Why the last reload was refused, until one succeeds.
+    pub last_reload_error: Mutex<Option<String>>,
+}
+
+impl State {
+    /// State serving `rt`.
+    pub fn new(rt: Runtime, client: HttpClient) -> Arc<State> {
+        Arc::new(State {
+            runtime: ArcSwap::from_pointee(rt),
+            metrics: Metrics::default(),
+            client,
+            draining: AtomicBool::new(false),
+            started: Instant::now(),
+            last_reload_error: Mutex::new(None),
+        })
+    }
+}
+
+/// One replica's health, as /ready and /status report it.
+#[derive(Debug, Serialize)]
+pub struct ReplicaHealth {
+    /// Route name.
+    pub route: String,
+    /// Replica name.
+    pub name: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// Priority.
+    pub priority: u32,
+    /// Breaker state: closed, half_open or open.
+    pub breaker: &'static str,
+    /// True while the breaker is closed.
+    pub healthy: bool,
+}
+
+/// The JSON body of /health and /ready.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// ok (all breakers closed), degraded (some replica open or half-open,
+    /// every route still servable) or unavailable (draining, or a route
+    /// with every breaker open).
+    pub status: &'static str,
+    /// Proxy version.
+    pub version: &'static str,
+    /// Seconds since start.
+    pub uptime_seconds: u64,
+    /// The config being served.
+    pub config_version: String,
+    /// True after SIGTERM.
+    pub draining: bool,
+    /// Every replica of every route.
+    pub replicas: Vec<ReplicaHealth>,
+    /// RFC 3339 time of the report.
+    pub timestamp: String,
+}
+
+/// Builds the health report.
+pub fn health(state: &State) -> Health {
+    let rt = state.runtime.load();
+    let draining = state.draining.load(Ordering::SeqCst);
+    let mut replicas = Vec::new();
+    let mut any_route_dead = false;
+    let mut any_unhealthy = false;
+    for r in &rt.routes {
+        let mut servable = false;
+        for o in &r.origins {
+            let s = o.breaker.state();
+            servable |= s != BreakerState::Open;
+            any_unhealthy |= s != BreakerState::Closed;
+            replicas.push(ReplicaHealth {
+                route: r.config.name.clone(),
+                name: o.name.clone(),
+                bucket: o.bucket.clone(),
+                region: o.region.clone(),
+                priority: o.priority,
+                breaker: s.as_str(),
+                healthy: s == BreakerState::Closed,
+            });
+        }
+        any_route_dead |= !servable;
+    }
+    Health {
+        status: if draining || any_route_dead {
+            "unavailable"
+        } else if any_unhealthy {
+            "degraded"
+        } else {
+            "ok"
+        },
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: state.started.elapsed().as_secs(),
+        config_version: rt.version.clone(),
+        draining,
+        replicas,
+        timestamp: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+    }
+}
