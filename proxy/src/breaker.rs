@@ -96,9 +96,16 @@ impl CircuitBreaker {
         }
     }
 
-    /// True when an open breaker is due for a trial.
+    /// True when a trial may be sent now: an open breaker whose timeout
+    /// has passed, or a half-open one with a free probe slot. The
+    /// background prober uses this so a breaker closes without waiting for
+    /// client traffic.
     pub fn probe_due(&self, now: Instant) -> bool {
-        matches!(*self.lock(), Inner::Open { until } if now >= until)
+        match *self.lock() {
+            Inner::Open { until } => now >= until,
+            Inner::HalfOpen { in_flight, .. } => in_flight < self.probes,
+            Inner::Closed { .. } => false,
+        }
     }
 
     /// Asks to send a request now. `None` means skip this replica.

@@ -26,6 +26,14 @@ pub enum ProxyError {
         /// The request path.
         path: String,
     },
+    /// The request headers exceed `limits.max_header_bytes`.
+    #[error("request headers are {size} bytes; the limit is {limit} (limits.max_header_bytes)")]
+    HeadersTooLarge {
+        /// Bytes of header names and values.
+        size: usize,
+        /// The configured limit.
+        limit: u64,
+    },
     /// Only GET and HEAD are served.
     #[error("method {0} is not allowed; this proxy serves GET and HEAD of objects")]
     MethodNotAllowed(String),
@@ -73,6 +81,10 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute { .. } => (StatusCode::NOT_FOUND, "NoSuchBucket"),
             ProxyError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ProxyError::HeadersTooLarge { .. } => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "RequestHeaderSectionTooLarge",
+            ),
             ProxyError::InvalidKey(_) => (StatusCode::BAD_REQUEST, "InvalidURI"),
             ProxyError::KeyTooLong(_) => (StatusCode::BAD_REQUEST, "KeyTooLongError"),
             ProxyError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "NotImplemented"),

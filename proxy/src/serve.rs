@@ -89,6 +89,18 @@ async fn serve(
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(ProxyError::MethodNotAllowed(req.method().to_string()));
     }
+    // hyper bounds its read buffer, not the header block itself (a reused
+    // connection's buffer may already be larger), so the limit is checked
+    // here too.
+    let limit = rt.config.limits.max_header_bytes.0;
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if size as u64 > limit {
+        return Err(ProxyError::HeadersTooLarge { size, limit });
+    }
     let or = request::parse(
         req.uri().path(),
         req.uri().query(),

@@ -1,0 +1,409 @@
+//! Real processes for the proxy's integration tests: SeaweedFS origins
+//! (signature-checking S3 servers) and the tandem-proxy binary, each killed
+//! when its handle drops. Everything listens on 127.0.0.1 only.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+
+/// Credentials every SeaweedFS in these tests checks signatures against.
+pub const KEY: &str = "tandemtestkey";
+/// The matching secret.
+pub const SECRET: &str = "tandemtestsecret";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `weed` from the bootstrap venv, or `$TANDEM_WEED`.
+pub fn weed_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("TANDEM_WEED") {
+        return p.into();
+    }
+    let p = repo_root().join(".cache/venv/bin/weed");
+    assert!(
+        p.exists(),
+        "{} is missing: run scripts/bootstrap (or make test)",
+        p.display()
+    );
+    p
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `f` until it returns `Some` or the deadline passes.
+pub fn poll<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid}");
+}
+
+/// One SeaweedFS (`weed mini`) with every port moved to a free one.
+pub struct Seaweed {
+    child: Option<Child>,
+    pub s3_port: u16,
+    pub metrics_port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl Seaweed {
+    pub fn start() -> Seaweed {
+        let dir = tempfile::tempdir().unwrap();
+        let p: Vec<u16> = (0..11).map(|_| free_port()).collect();
+        let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
+        let child = Command::new(weed_bin())
+            .arg("mini")
+            .arg(format!("-dir={}", dir.path().display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-admin.ui=false",
+                "-webdav=false",
+            ])
+            // Never phone home: tests talk to loopback only.
+            .arg("-master.telemetry=false")
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-master.port={}", p[0]))
+            .arg(format!("-master.port.grpc={}", p[1]))
+            .arg(format!("-volume.port={}", p[2]))
+            .arg(format!("-volume.port.grpc={}", p[3]))
+            .arg(format!("-filer.port={}", p[4]))
+            .arg(format!("-filer.port.grpc={}", p[5]))
+            .arg(format!("-s3.port={}", p[6]))
+            .arg(format!("-s3.port.grpc={}", p[7]))
+            .arg(format!("-admin.port={}", p[8]))
+            .arg(format!("-admin.port.grpc={}", p[9]))
+            .arg(format!("-metricsPort={}", p[10]))
+            .arg(format!("-s3.localSocket={}/s3.sock", dir.path().display()))
+            .arg(format!(
+                "-filer.localSocket={}/filer.sock",
+                dir.path().display()
+            ))
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting weed");
+        let w = Seaweed {
+            child: Some(child),
+            s3_port: p[6],
+            metrics_port: p[10],
+            dir,
+        };
+        poll("SeaweedFS S3 to answer", Duration::from_secs(60), || {
+            reqwest::blocking::get(format!("http://127.0.0.1:{}/", w.s3_port)).ok()
+        });
+        w
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.s3_port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        let conf = aws_sdk_s3::config::Builder::new()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .endpoint_url(self.endpoint())
+            .force_path_style(true)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                KEY, SECRET, None, None, "test",
+            ))
+            .build();
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// Creates a bucket, retrying while the filer finishes starting.
+    pub fn bucket(&self, name: &str) {
+        let c = self.client();
+        block_on(async {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                match c.create_bucket().bucket(name).send().await {
+                    Ok(_) => return,
+                    Err(_) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => panic!("creating bucket {name}: {e:?}"),
+                }
+            }
+        })
+    }
+
+    /// Uploads an object; returns its version id when versioning is on.
+    pub fn put(&self, bucket: &str, key: &str, body: Vec<u8>) -> Option<String> {
+        self.put_with(bucket, key, body, |r| r)
+    }
+
+    pub fn put_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        f: impl FnOnce(
+            aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
+        ) -> aws_sdk_s3::operation::put_object::builders::PutObjectFluentBuilder,
+    ) -> Option<String> {
+        let req = f(self
+            .client()
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/octet-stream")
+            .body(ByteStream::from(body)));
+        block_on(req.send())
+            .unwrap_or_else(|e| panic!("put {bucket}/{key}: {e:?}"))
+            .version_id
+    }
+
+    /// GET requests SeaweedFS itself counted for `bucket` (an origin-side
+    /// count independent of the proxy's own metrics).
+    pub fn gets(&self, bucket: &str) -> u64 {
+        let t = reqwest::blocking::get(format!("http://127.0.0.1:{}/metrics", self.metrics_port))
+            .unwrap()
+            .text()
+            .unwrap();
+        t.lines()
+            .filter(|l| {
+                l.starts_with("SeaweedFS_s3_request_total{")
+                    && l.contains(&format!("bucket=\"{bucket}\""))
+                    && l.contains("type=\"GET\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Seaweed {
+    fn drop(&mut self) {
+        if let Some(c) = &self.child {
+            // A SIGSTOPped process must be continued to die promptly.
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(c.id().to_string())
+                .status();
+        }
+        self.kill();
+    }
+}
+
+/// Runs a future to completion on a private runtime (tests are
+/// synchronous so blocking HTTP clients and threads stay simple).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// A replica block for a proxy config.
+pub fn replica(name: &str, w: &Seaweed, bucket: &str, priority: u32, timeout: &str) -> String {
+    format!(
+        "      - name: {name}\n        bucket: {bucket}\n        region: us-east-1\n        endpoint: {}\n        path_style: true\n        priority: {priority}\n        timeout: {timeout}\n        credentials: {{access_key_id_env: T_KEY, secret_access_key_env: T_SECRET}}\n",
+        w.endpoint()
+    )
+}
+
+/// A running tandem-proxy.
+pub struct Proxy {
+    child: Option<Child>,
+    pub data: String,
+    pub admin: String,
+    pub config: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// Starts the proxy with `body` (the config after `listen:`) and waits
+    /// for /health.
+    pub fn start(body: &str) -> Proxy {
+        let dir = tempfile::tempdir().unwrap();
+        let (dp, ap) = (free_port(), free_port());
+        let config = dir.path().join("proxy.yaml");
+        std::fs::write(
+            &config,
+            format!("listen:\n  data: 127.0.0.1:{dp}\n  admin: 127.0.0.1:{ap}\n{body}"),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
+            .arg("--config")
+            .arg(&config)
+            .env("T_KEY", KEY)
+            .env("T_SECRET", SECRET)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting tandem-proxy");
+        let p = Proxy {
+            child: Some(child),
+            data: format!("http://127.0.0.1:{dp}"),
+            admin: format!("http://127.0.0.1:{ap}"),
+            config,
+            dir,
+        };
+        poll("tandem-proxy /health", Duration::from_secs(30), || {
+            reqwest::blocking::get(format!("{}/health", p.admin))
+                .ok()
+                .filter(|r| r.status() == 200)
+        });
+        p
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
+    }
+
+    /// Rewrites the config file body (listen block kept).
+    pub fn rewrite(&self, body: &str) {
+        let cur = std::fs::read_to_string(&self.config).unwrap();
+        let listen: String = cur.lines().take(3).map(|l| format!("{l}\n")).collect();
+        let tmp = self.config.with_extension("tmp");
+        std::fs::write(&tmp, format!("{listen}{body}")).unwrap();
+        std::fs::rename(tmp, &self.config).unwrap();
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        reqwest::blocking::get(format!("{}/status", self.admin))
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    pub fn metrics(&self) -> String {
+        reqwest::blocking::get(format!("{}/metrics", self.admin))
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    /// Sum of a metric's series whose line contains every `filters` text.
+    pub fn metric(&self, name: &str, filters: &[&str]) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|l| {
+                l.starts_with(name)
+                    && (l[name.len()..].starts_with('{') || l[name.len()..].starts_with(' '))
+            })
+            .filter(|l| filters.iter().all(|f| l.contains(f)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Waits for exit and returns the exit code.
+    pub fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let mut c = self.child.take().unwrap();
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                return s.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                panic!("tandem-proxy did not exit within {limit:?}\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (so failures are reproducible).
+pub fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407)
+        | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Sends a request line exactly as written (HTTP clients normalise paths
+/// such as `%2e%2e`, which is precisely what these tests must not do) and
+/// returns the status and body.
+pub fn raw_get(base: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
