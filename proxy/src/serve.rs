@@ -25,6 +25,10 @@ use crate::state::State;
 /// not an S3 error and is cut off rather than buffered.
 const MAX_ANSWER_BODY: usize = 64 << 10;
 
+/// Pass-through bodies up to this size are read whole before the response
+/// starts, so they can fail over mid-body (see `passthrough`).
+const SMALL_BODY: usize = 64 << 10;
+
 /// Request headers forwarded to the origin on pass-through.
 const FORWARDED: [header::HeaderName; 6] = [
     header::RANGE,
@@ -382,23 +386,59 @@ async fn passthrough(
     }
     let mut tried = Vec::new();
     let mut attempts = Vec::new();
-    let served = origin::fetch(
-        &state.client,
-        route,
-        method,
-        &or.key,
-        or.version_id.as_deref(),
-        &fwd,
-        &state.metrics,
-        &mut tried,
-        &mut attempts,
-    )
-    .await?;
-    let resp = served.response;
-    let status = resp.status();
-    let mut headers = object_headers(resp.headers());
+    let (parts, replica_idx, small, stream) = loop {
+        let served = origin::fetch(
+            &state.client,
+            route,
+            method,
+            &or.key,
+            or.version_id.as_deref(),
+            &fwd,
+            &state.metrics,
+            &mut tried,
+            &mut attempts,
+        )
+        .await?;
+        let len = served
+            .response
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let small_ok = *method == Method::GET
+            && served.response.status().is_success()
+            && len.is_some_and(|l| l <= SMALL_BODY);
+        if !small_ok {
+            let (parts, b) = served.response.into_parts();
+            break (parts, served.replica, None, Some(b));
+        }
+        // Small bodies are read whole before answering: it costs nothing
+        // (they arrive in a read or two) and a replica that dies before the
+        // last byte then fails over instead of truncating the response.
+        let (parts, b) = served.response.into_parts();
+        let replica = &route.origins[served.replica];
+        match read_exact(
+            b,
+            len.unwrap_or(0),
+            replica.timeout,
+            rt.config.limits.body_timeout.0,
+        )
+        .await
+        {
+            Ok(bytes) => break (parts, served.replica, Some(bytes), None),
+            Err(reason) => {
+                origin::record_late_failure(route, served.replica, &state.metrics, &reason);
+                attempts.push(Attempt {
+                    replica: replica.name.clone(),
+                    reason,
+                });
+            }
+        }
+    };
+    let status = parts.status;
+    let mut headers = object_headers(&parts.headers);
     for n in [header::CONTENT_LENGTH, header::CONTENT_RANGE] {
-        if let Some(v) = resp.headers().get(&n) {
+        if let Some(v) = parts.headers.get(&n) {
             headers.insert(n, v.clone());
         }
     }
@@ -409,13 +449,15 @@ async fn passthrough(
         headers.remove(header::ACCEPT_RANGES);
     }
     headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
-    if let Ok(v) = HeaderValue::from_str(&route.origins[served.replica].name) {
+    if let Ok(v) = HeaderValue::from_str(&route.origins[replica_idx].name) {
         headers.insert("x-tandem-replica", v);
     }
-    let body = if *method == Method::HEAD {
-        body::empty()
-    } else {
-        body::streamed(resp.into_body(), rt.config.limits.body_timeout.0)
+    let body = match (small, stream) {
+        (Some(b), _) => body::full(b),
+        (None, Some(b)) if *method != Method::HEAD => {
+            body::streamed(b, rt.config.limits.body_timeout.0)
+        }
+        _ => body::empty(),
     };
     let mut out = Response::new(body);
     *out.status_mut() = status;
