@@ -1,0 +1,145 @@
+//! Process lifecycle against a real SeaweedFS: config reload (file change
+//! and SIGHUP; a bad config refused while the old one keeps serving) and
+//! the SIGTERM drain completing an in-flight large download.
+
+mod common;
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn route(name: &str, prefix: &str, w: &Seaweed, bucket: &str) -> String {
+    format!(
+        "  - name: {name}\n    path_prefix: {prefix}\n    replicas:\n{}",
+        replica("sw", w, bucket, 1, "2s")
+    )
+}
+
+#[test]
+fn good_reload_applies_and_bad_reload_is_refused() {
+    let w = Seaweed::start();
+    w.bucket("one");
+    w.bucket("two");
+    w.put("one", "a.txt", b"from one".to_vec());
+    w.put("two", "b.txt", b"from two".to_vec());
+    let p = Proxy::start(&format!("buckets:\n{}", route("one", "/one/", &w, "one")));
+    let v1 = p.status()["config_version"].as_str().unwrap().to_string();
+    let get = |path: &str| reqwest::blocking::get(format!("{}{path}", p.data)).unwrap();
+    assert_eq!(get("/one/a.txt").text().unwrap(), "from one");
+    assert_eq!(get("/two/b.txt").status(), 404);
+
+    // A good change to the file is picked up without a signal.
+    p.rewrite(&format!(
+        "buckets:\n{}{}",
+        route("one", "/one/", &w, "one"),
+        route("two", "/two/", &w, "two")
+    ));
+    let v2 = poll("the new config_version", Duration::from_secs(10), || {
+        let v = p.status()["config_version"].as_str().unwrap().to_string();
+        (v != v1).then_some(v)
+    });
+    assert_eq!(get("/two/b.txt").text().unwrap(), "from two");
+    assert_eq!(
+        p.metric("tandem_config_reloads_total", &["result=\"ok\""]),
+        1.0
+    );
+    // The cache survived the reload: route one's object is still a hit.
+    get("/one/a.txt");
+    assert_eq!(get("/one/a.txt").headers()["x-tandem-cache"], "HIT");
+
+    // A bad config (two mistakes) is refused, logged and counted; the old
+    // one keeps serving.
+    p.rewrite(&format!(
+        "buckets:\n{}  - name: bad\n    path_prefix: nope\n    replicas: []\n",
+        route("one", "/one/", &w, "one")
+    ));
+    poll(
+        "the refused reload to be counted",
+        Duration::from_secs(10),
+        || (p.metric("tandem_config_reloads_total", &["result=\"invalid\""]) >= 1.0).then_some(()),
+    );
+    assert_eq!(p.status()["config_version"], v2.as_str());
+    let err = p.status()["reloads"]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("buckets[1].path_prefix") && err.contains("buckets[1].replicas"),
+        "{err}"
+    );
+    assert!(p.log().contains("config reload refused"), "{}", p.log());
+    assert_eq!(get("/two/b.txt").text().unwrap(), "from two");
+
+    // SIGHUP reloads too; a replica whose credentials variable is unset is
+    // refused with the variable named.
+    std::fs::write(
+        &p.config,
+        std::fs::read_to_string(&p.config).unwrap().replace("nope", "/bad/").replace("replicas: []", "replicas:\n      - {name: x, bucket: two, region: us-east-1, credentials: {access_key_id_env: NOT_SET_ANYWHERE, secret_access_key_env: T_SECRET}}"),
+    )
+    .unwrap();
+    signal(p.pid(), "HUP");
+    poll("the second refused reload", Duration::from_secs(10), || {
+        (p.metric("tandem_config_reloads_total", &["result=\"invalid\""]) >= 2.0).then_some(())
+    });
+    let err = p.status()["reloads"]["last_error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("NOT_SET_ANYWHERE"), "{err}");
+    assert_eq!(p.status()["config_version"], v2.as_str());
+    // Secrets never reach the log.
+    assert!(!p.log().contains(SECRET));
+}
+
+#[test]
+fn sigterm_drains_and_completes_an_in_flight_large_download() {
+    let w = Seaweed::start();
+    w.bucket("big");
+    // Larger than max_object_bytes, so it streams through uncached.
+    let body = bytes(24 << 20, 7);
+    w.put("big", "video.bin", body.clone());
+    let mut p = Proxy::start(&format!(
+        "cache:\n  max_object_bytes: 1MiB\ndrain:\n  delay: 300ms\n  grace: 20s\nbuckets:\n{}",
+        route("big", "/big/", &w, "big")
+    ));
+    let mut resp = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .get(format!("{}/big/video.bin", p.data))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Read slowly: the download is still in flight when SIGTERM arrives.
+    let mut got = vec![0u8; 1 << 20];
+    resp.read_exact(&mut got).unwrap();
+    let signalled = Instant::now();
+    signal(p.pid(), "TERM");
+    poll("/ready to turn 503", Duration::from_secs(2), || {
+        let r = reqwest::blocking::get(format!("{}/ready", p.admin)).ok()?;
+        (r.status() == 503).then_some(())
+    });
+    assert!(
+        signalled.elapsed() < Duration::from_millis(300),
+        "/ready turned 503 at once"
+    );
+    let mut chunk = vec![0u8; 256 << 10];
+    loop {
+        let n = resp.read(&mut chunk).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        signalled.elapsed() > Duration::from_millis(300),
+        "the download outlived the drain delay"
+    );
+    assert_eq!(got.len(), body.len(), "the in-flight download completed");
+    assert!(got == body);
+    // After the delay, new connections are refused.
+    assert!(reqwest::blocking::get(format!("{}/big/video.bin", p.data)).is_err());
+    assert_eq!(p.wait(Duration::from_secs(25)), Some(0), "{}", p.log());
+}
