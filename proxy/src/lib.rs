@@ -25,6 +25,7 @@ pub mod request;
 pub mod runtime;
 pub mod serve;
 pub mod server;
+pub mod source;
 pub mod state;
 
 use std::path::Path;

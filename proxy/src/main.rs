@@ -7,12 +7,20 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use tandem_proxy::source::{S3Source, Source};
 use tandem_proxy::{check_file, CheckOutcome};
 
-const USAGE: &str = "usage: tandem-proxy [check] --config FILE [--log-format text|json]
+const USAGE: &str = "usage: tandem-proxy [check] --config FILE|s3://BUCKET/KEY [options]
 
   tandem-proxy --config FILE         serve (SIGHUP or a file change reloads; SIGTERM drains)
+  tandem-proxy --config s3://B/K     serve the document tandem_proxy_fleet publishes, polling it
   tandem-proxy check --config FILE   validate and print the config_version, or every problem
+
+Options for an s3:// config:
+  --config-region REGION    region of the config bucket (default $AWS_REGION, else us-east-1)
+  --config-endpoint URL     custom S3 endpoint (path-style), e.g. http://127.0.0.1:9000
+  --state-dir DIR           where the last good document is kept (default $STATE_DIRECTORY,
+                            else /var/lib/tandem-proxy); credentials come from the AWS chain
 
 Logging: RUST_LOG sets the filter (default info); TANDEM_LOG_FORMAT=json or
 --log-format json writes one JSON object per line.";
@@ -22,11 +30,17 @@ fn main() -> anyhow::Result<()> {
     let mut check = false;
     let mut config = None;
     let mut log_format = std::env::var("TANDEM_LOG_FORMAT").unwrap_or_else(|_| "text".into());
+    let mut region = None;
+    let mut endpoint = None;
+    let mut state_dir = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "check" => check = true,
             "serve" => {}
-            "--config" | "-c" => config = Some(PathBuf::from(args.next().context(USAGE)?)),
+            "--config" | "-c" => config = Some(args.next().context(USAGE)?),
+            "--config-region" => region = Some(args.next().context(USAGE)?),
+            "--config-endpoint" => endpoint = Some(args.next().context(USAGE)?),
+            "--state-dir" => state_dir = Some(PathBuf::from(args.next().context(USAGE)?)),
             "--log-format" => log_format = args.next().context(USAGE)?,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -41,14 +55,33 @@ fn main() -> anyhow::Result<()> {
     }
     let config = config.context(USAGE)?;
     if check {
-        return run_check(&config);
+        return run_check(std::path::Path::new(&config));
     }
     init_logging(&log_format)?;
+    let source = if config.starts_with("s3://") {
+        let region = region
+            .or_else(|| std::env::var("AWS_REGION").ok())
+            .unwrap_or_else(|| "us-east-1".into());
+        let state_dir = state_dir
+            .or_else(|| std::env::var_os("STATE_DIRECTORY").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("/var/lib/tandem-proxy"));
+        Source::S3(Box::new(S3Source::new(
+            &config,
+            &region,
+            endpoint.as_deref(),
+            Some(&state_dir),
+        )?))
+    } else {
+        if region.is_some() || endpoint.is_some() {
+            bail!("--config-region and --config-endpoint apply to an s3:// config only");
+        }
+        Source::File(PathBuf::from(config))
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    if let Err(e) = rt.block_on(tandem_proxy::server::run(config)) {
+    if let Err(e) = rt.block_on(tandem_proxy::server::run(source)) {
         tracing::error!(error = %e, "tandem-proxy stopped");
         eprintln!("tandem-proxy: {e}");
         std::process::exit(1);

@@ -103,7 +103,7 @@ static CHAIN: OnceCell<SharedCredentialsProvider> = OnceCell::const_new();
 const CREDENTIAL_REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 impl Creds {
-    async fn get(&self) -> Result<Credentials, String> {
+    async fn get(&self, region: &str) -> Result<Credentials, String> {
         match self {
             Creds::Static(c) => Ok(c.clone()),
             Creds::Chain(cache) => {
@@ -117,8 +117,13 @@ impl Creds {
                 }
                 let chain = CHAIN
                     .get_or_init(|| async {
+                        // An explicit region keeps the chain from asking IMDS
+                        // for one; any region works for finding credentials.
                         SharedCredentialsProvider::new(
-                            aws_config::default_provider::credentials::default_provider().await,
+                            aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                                .region(aws_config::Region::new(region.to_string()))
+                                .build()
+                                .await,
                         )
                     })
                     .await;
@@ -246,7 +251,7 @@ impl Origin {
             uri.push_str("?versionId=");
             uri.push_str(&encode_query_value(v));
         }
-        let creds = self.creds.get().await?;
+        let creds = self.creds.get(&self.region).await?;
         let identity = creds.into();
         let mut settings = SigningSettings::default();
         settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;

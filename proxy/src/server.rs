@@ -13,11 +13,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tandem_fleet_config::FleetConfig;
+use tandem_fleet_config::{FleetConfig, Format, DEFAULT_POLL_INTERVAL};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::origin::HttpClient;
 use crate::runtime::Runtime;
+use crate::source::{Fetched, S3Source, Source};
 use crate::state::State;
 
 /// How often open breakers are checked for a due probe.
@@ -65,24 +67,116 @@ fn env_lookup(v: &str) -> Option<String> {
     std::env::var(v).ok()
 }
 
-/// Loads and builds the config at `path`.
-pub fn load(path: &Path, prev: Option<&Runtime>) -> Result<Runtime, Vec<String>> {
-    let cfg = FleetConfig::load_file(path).map_err(|e| match e {
+fn problems(e: tandem_fleet_config::LoadError) -> Vec<String> {
+    match e {
         tandem_fleet_config::LoadError::Invalid(p) => p.iter().map(ToString::to_string).collect(),
         other => vec![other.to_string()],
-    })?;
+    }
+}
+
+/// Loads and builds the config at `path`.
+pub fn load(path: &Path, prev: Option<&Runtime>) -> Result<Runtime, Vec<String>> {
+    let cfg = FleetConfig::load_file(path).map_err(problems)?;
     Runtime::build(cfg, prev, &env_lookup)
 }
 
+/// Builds a config document fetched from S3 (JSON as published, or YAML).
+pub fn load_text(text: &str, prev: Option<&Runtime>) -> Result<Runtime, Vec<String>> {
+    let format = if text.trim_start().starts_with('{') {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
+    let cfg = FleetConfig::load_str(text, format).map_err(problems)?;
+    Runtime::build(cfg, prev, &env_lookup)
+}
+
+/// How many times the S3 config is tried at startup before falling back
+/// to the copy on disk.
+const STARTUP_ATTEMPTS: u32 = 3;
+
+/// Startup from S3: the object if it can be read and is valid, else the
+/// last good copy on disk, else an error.
+async fn initial_s3(src: &mut S3Source, client: &HttpClient) -> Result<Runtime, ServeError> {
+    let mut why = Vec::new();
+    for attempt in 1..=STARTUP_ATTEMPTS {
+        match src.fetch(client).await {
+            Ok(Fetched::Changed(text)) => match load_text(&text, None) {
+                Ok(rt) => {
+                    if let Err(e) = src.save_last_good(&text) {
+                        tracing::warn!(error = %e, file = ?src.state_file(), "could not store the last good config on disk");
+                    }
+                    return Ok(rt);
+                }
+                Err(p) => {
+                    why.extend(p);
+                    break;
+                }
+            },
+            // The first fetch sends no ETag, so a 304 cannot happen.
+            Ok(Fetched::Unchanged) => break,
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "config source not readable yet");
+                why.push(e.to_string());
+                if attempt < STARTUP_ATTEMPTS {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+    src.forget_etag();
+    if let Some(text) = src.last_good() {
+        match load_text(&text, None) {
+            Ok(rt) => {
+                tracing::warn!(url = %src.url, file = ?src.state_file(), config_version = %rt.version, "config source unusable; serving the last good config from disk");
+                return Ok(rt);
+            }
+            Err(p) => why.extend(
+                p.into_iter()
+                    .map(|x| format!("last good copy on disk: {x}")),
+            ),
+        }
+    }
+    Err(ServeError::Config {
+        path: src.url.clone(),
+        problems: why,
+    })
+}
+
+/// Drain settings may be overridden by the environment, so the Kubernetes
+/// manifests can keep them equal to the pod's termination grace period.
+fn drain_overrides(d: &mut tandem_fleet_config::Drain) -> Result<(), ServeError> {
+    for (var, slot) in [
+        ("TANDEM_DRAIN_DELAY", &mut d.delay),
+        ("TANDEM_DRAIN_GRACE", &mut d.grace),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            let parsed = humantime::parse_duration(v.trim()).map_err(|e| ServeError::Config {
+                path: var.into(),
+                problems: vec![format!("{var}={v:?}: {e}")],
+            })?;
+            slot.0 = parsed;
+        }
+    }
+    Ok(())
+}
+
 /// Runs the proxy until SIGTERM/SIGINT and the drain complete.
-pub async fn run(config: PathBuf) -> Result<(), ServeError> {
-    let rt = load(&config, None).map_err(|problems| ServeError::Config {
-        path: config.display().to_string(),
-        problems,
-    })?;
+pub async fn run(source: Source) -> Result<(), ServeError> {
+    let client = crate::origin::client()?;
+    let (rt, source) = match source {
+        Source::File(path) => {
+            let rt = load(&path, None).map_err(|problems| ServeError::Config {
+                path: path.display().to_string(),
+                problems,
+            })?;
+            (rt, Source::File(path))
+        }
+        Source::S3(mut src) => (initial_s3(&mut src, &client).await?, Source::S3(src)),
+    };
     let listen = rt.config.listen.clone();
     let limits = rt.config.limits.clone();
-    let state = State::new(rt, crate::origin::client()?);
+    let state = State::new(rt, client);
     let bind = |which: &'static str, addr: String| async move {
         TcpListener::bind(&addr)
             .await
@@ -107,7 +201,10 @@ pub async fn run(config: PathBuf) -> Result<(), ServeError> {
 
     tokio::spawn(admin_loop(state.clone(), admin));
     tokio::spawn(prober(state.clone()));
-    tokio::spawn(reloader(state.clone(), config.clone(), hup));
+    match source {
+        Source::File(path) => tokio::spawn(reloader(state.clone(), path, hup)),
+        Source::S3(src) => tokio::spawn(poller(state.clone(), *src, hup)),
+    };
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -153,7 +250,8 @@ pub async fn run(config: PathBuf) -> Result<(), ServeError> {
 
     // Drain: readiness fails first so load balancers stop sending, while
     // we keep accepting what they still send during `delay`.
-    let drain = state.runtime.load().config.drain.clone();
+    let mut drain = state.runtime.load().config.drain.clone();
+    drain_overrides(&mut drain)?;
     state.draining.store(true, Ordering::SeqCst);
     tracing::info!(signal = signal_name, delay = ?drain.delay.0, grace = ?drain.grace.0, "draining: /ready now 503");
     let accept_until = tokio::time::sleep(drain.delay.0);
@@ -242,11 +340,53 @@ async fn reloader(state: Arc<State>, path: PathBuf, mut hup: tokio::signal::unix
     }
 }
 
-/// Reloads the config; an invalid one is refused, logged and counted, and
-/// the current one keeps serving.
+/// Reloads the config file.
 pub fn reload(state: &State, path: &Path, why: &str) {
     let cur = state.runtime.load_full();
-    match load(path, Some(&cur)) {
+    apply(state, load(path, Some(&cur)), why);
+}
+
+/// Polls the S3 object at the config's `source.poll_interval` (or at once
+/// on SIGHUP). An unreachable source is logged and counted; the running
+/// config keeps serving.
+async fn poller(state: Arc<State>, mut src: S3Source, mut hup: tokio::signal::unix::Signal) {
+    loop {
+        let every = state
+            .runtime
+            .load()
+            .config
+            .source
+            .as_ref()
+            .map_or(DEFAULT_POLL_INTERVAL.0, |s| s.poll_interval.0);
+        let why = tokio::select! {
+            _ = hup.recv() => "SIGHUP",
+            _ = tokio::time::sleep(every) => "poll",
+        };
+        match src.fetch(&state.client).await {
+            Ok(Fetched::Unchanged) => {}
+            Ok(Fetched::Changed(text)) => {
+                let cur = state.runtime.load_full();
+                let built = load_text(&text, Some(&cur));
+                if built.is_ok() {
+                    if let Err(e) = src.save_last_good(&text) {
+                        tracing::warn!(error = %e, "could not store the last good config on disk");
+                    }
+                }
+                apply(&state, built, why);
+            }
+            Err(e) => {
+                state.metrics.reloads.inc(&["source_error"]);
+                tracing::warn!(trigger = why, error = %e, "config source unreachable; still serving config_version {}", state.runtime.load().version);
+            }
+        }
+    }
+}
+
+/// Swaps in a newly built config; an invalid one is refused, logged and
+/// counted, and the current one keeps serving.
+fn apply(state: &State, built: Result<Runtime, Vec<String>>, why: &str) {
+    let cur = state.runtime.load_full();
+    match built {
         Ok(rt) if rt.version == cur.version => {
             state.metrics.reloads.inc(&["unchanged"]);
             tracing::info!(trigger = why, config_version = %rt.version, "config unchanged");

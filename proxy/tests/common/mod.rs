@@ -270,10 +270,27 @@ impl Proxy {
             format!("listen:\n  data: 127.0.0.1:{dp}\n  admin: 127.0.0.1:{ap}\n{body}"),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("proxy.log")).unwrap();
+        let args = vec!["--config".to_string(), config.display().to_string()];
+        Proxy::spawn(dir, config, (dp, ap), &args, &[])
+    }
+
+    /// Starts the proxy with explicit arguments (e.g. an s3:// config);
+    /// `ports` must match the listen block the config will have.
+    pub fn spawn(
+        dir: tempfile::TempDir,
+        config: PathBuf,
+        (dp, ap): (u16, u16),
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Proxy {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("proxy.log"))
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
-            .arg("--config")
-            .arg(&config)
+            .args(args)
+            .envs(env.iter().copied())
             .env("T_KEY", KEY)
             .env("T_SECRET", SECRET)
             .env("RUST_LOG", "info")
@@ -282,19 +299,33 @@ impl Proxy {
             .stderr(log)
             .spawn()
             .expect("starting tandem-proxy");
-        let p = Proxy {
+        let mut p = Proxy {
             child: Some(child),
             data: format!("http://127.0.0.1:{dp}"),
             admin: format!("http://127.0.0.1:{ap}"),
             config,
             dir,
         };
-        poll("tandem-proxy /health", Duration::from_secs(30), || {
-            reqwest::blocking::get(format!("{}/health", p.admin))
-                .ok()
-                .filter(|r| r.status() == 200)
-        });
-        p
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let up = reqwest::blocking::get(format!("{}/health", p.admin))
+                .is_ok_and(|r| r.status() == 200);
+            if up {
+                return p;
+            }
+            if let Some(status) = p.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "tandem-proxy exited ({status}) before serving:\n{}",
+                    p.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tandem-proxy /health not up within 30s:\n{}",
+                p.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn pid(&self) -> u32 {
