@@ -16,6 +16,10 @@ const USAGE: &str = "usage: tandem-proxy [check] --config FILE|s3://BUCKET/KEY [
   tandem-proxy --config s3://B/K     serve the document tandem_proxy_fleet publishes, polling it
   tandem-proxy check --config FILE   validate and print the config_version, or every problem
 
+Options:
+  --data-listen ADDR        override listen.data (e.g. several proxies sharing one document)
+  --admin-listen ADDR       override listen.admin
+
 Options for an s3:// config:
   --config-region REGION    region of the config bucket (default $AWS_REGION, else us-east-1)
   --config-endpoint URL     custom S3 endpoint (path-style), e.g. http://127.0.0.1:9000
@@ -33,6 +37,7 @@ fn main() -> anyhow::Result<()> {
     let mut region = None;
     let mut endpoint = None;
     let mut state_dir = None;
+    let mut listen = tandem_proxy::server::ListenOverride::default();
     while let Some(a) = args.next() {
         match a.as_str() {
             "check" => check = true,
@@ -40,6 +45,8 @@ fn main() -> anyhow::Result<()> {
             "--config" | "-c" => config = Some(args.next().context(USAGE)?),
             "--config-region" => region = Some(args.next().context(USAGE)?),
             "--config-endpoint" => endpoint = Some(args.next().context(USAGE)?),
+            "--data-listen" => listen.data = Some(args.next().context(USAGE)?),
+            "--admin-listen" => listen.admin = Some(args.next().context(USAGE)?),
             "--state-dir" => state_dir = Some(PathBuf::from(args.next().context(USAGE)?)),
             "--log-format" => log_format = args.next().context(USAGE)?,
             "-h" | "--help" => {
@@ -81,7 +88,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    if let Err(e) = rt.block_on(tandem_proxy::server::run(source)) {
+    if let Err(e) = rt.block_on(tandem_proxy::server::run(source, listen)) {
         tracing::error!(error = %e, "tandem-proxy stopped");
         eprintln!("tandem-proxy: {e}");
         std::process::exit(1);

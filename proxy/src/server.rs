@@ -161,8 +161,19 @@ fn drain_overrides(d: &mut tandem_fleet_config::Drain) -> Result<(), ServeError>
     Ok(())
 }
 
+/// Listen addresses given on the command line, overriding the document's
+/// `listen` (several proxies on one host can then share one published
+/// document).
+#[derive(Debug, Default, Clone)]
+pub struct ListenOverride {
+    /// Data listener.
+    pub data: Option<String>,
+    /// Admin listener.
+    pub admin: Option<String>,
+}
+
 /// Runs the proxy until SIGTERM/SIGINT and the drain complete.
-pub async fn run(source: Source) -> Result<(), ServeError> {
+pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError> {
     let client = crate::origin::client()?;
     let (rt, source) = match source {
         Source::File(path) => {
@@ -174,7 +185,13 @@ pub async fn run(source: Source) -> Result<(), ServeError> {
         }
         Source::S3(mut src) => (initial_s3(&mut src, &client).await?, Source::S3(src)),
     };
-    let listen = rt.config.listen.clone();
+    let mut listen = rt.config.listen.clone();
+    if let Some(d) = over.data {
+        listen.data = d;
+    }
+    if let Some(a) = over.admin {
+        listen.admin = a;
+    }
     let limits = rt.config.limits.clone();
     let state = State::new(rt, client);
     let bind = |which: &'static str, addr: String| async move {
