@@ -268,6 +268,9 @@ pub fn inputs(c: &Value) -> Result<Inputs, Diagnostics> {
     })
 }
 
+/// Where the proxy keeps the last good config (its `--state-dir` default).
+const STATE_DIR: &str = "/var/lib/tandem-proxy";
+
 fn args(i: &Inputs) -> Vec<String> {
     let mut a = vec!["--config".to_string(), i.config_source.clone()];
     if let Some(r) = &i.config_region {
@@ -298,7 +301,10 @@ pub fn deployment(i: &Inputs) -> Json {
         .iter()
         .map(|(k, v)| json!({"name": k, "value": v}))
         .collect();
-    env.push(json!({"name": "TANDEM_DRAIN_DELAY", "value": humantime::format_duration(i.drain_delay).to_string()}));
+    // The preStop sleep already holds SIGTERM back for drain_delay while
+    // Kubernetes removes the pod from its Service; waiting again inside the
+    // proxy would overrun terminationGracePeriodSeconds.
+    env.push(json!({"name": "TANDEM_DRAIN_DELAY", "value": "0s"}));
     env.push(json!({"name": "TANDEM_DRAIN_GRACE", "value": humantime::format_duration(i.drain_grace).to_string()}));
     let mut container = json!({
         "name": "tandem-proxy",
@@ -331,6 +337,9 @@ pub fn deployment(i: &Inputs) -> Json {
     if let Some(secret) = &i.credentials_secret {
         container["envFrom"] = json!([{"secretRef": {"name": secret}}]);
     }
+    // The root filesystem is read-only; the proxy keeps its last good
+    // config here, so a container restart while S3 is unreachable serves.
+    container["volumeMounts"] = json!([{"name": "state", "mountPath": STATE_DIR}]);
     json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -354,7 +363,8 @@ pub fn deployment(i: &Inputs) -> Json {
                         "weight": 100,
                         "podAffinityTerm": {"topologyKey": "topology.kubernetes.io/zone", "labelSelector": {"matchLabels": sel}}
                     }]}},
-                    "containers": [container]
+                    "containers": [container],
+                    "volumes": [{"name": "state", "emptyDir": {"sizeLimit": "16Mi"}}]
                 }
             }
         }
@@ -656,8 +666,20 @@ mod tests {
             pod["containers"][0]["livenessProbe"]["httpGet"]["path"],
             "/health"
         );
+        let env = &pod["containers"][0]["env"];
+        assert!(
+            env.as_array()
+                .unwrap()
+                .contains(&json!({"name": "TANDEM_DRAIN_DELAY", "value": "0s"})),
+            "{env}"
+        );
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"][0]["mountPath"],
+            STATE_DIR
+        );
         let (unit, env) = systemd(&i);
         assert!(unit.contains("TimeoutStopSec=72"));
+        assert!(env.contains("TANDEM_DRAIN_DELAY=7s"));
         assert!(env.contains("TANDEM_DRAIN_GRACE=1m"));
     }
 
