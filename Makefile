@@ -37,7 +37,7 @@ docs: bootstrap
 	scripts/docs write
 
 demo: bootstrap
-	$(CARGO) build -p terraform-provider-tandem -p tandem-review
+	$(CARGO) build -p terraform-provider-tandem -p tandem-review -p tandem-proxy
 	scripts/demo
 
 bench: bootstrap

@@ -55,10 +55,14 @@ module "region" {
   source   = "../../modules/regional-stack"
   for_each = local.regions
 
-  name                 = var.name
-  region               = each.key
-  bucket               = each.value
-  peers                = [for r, b in local.regions : { bucket = b, region = r } if r != each.key]
+  name   = var.name
+  region = each.key
+  bucket = each.value
+  peers = [for r, b in local.regions : {
+    bucket   = b
+    region   = r
+    endpoint = var.data_endpoints == null ? null : var.data_endpoints[r]
+  } if r != each.key]
   replication_role_arn = var.replication_role_arn
   config_bucket        = tandem_s3_bucket_versioning.config.bucket
   config_region        = tandem_s3_bucket_versioning.config.region

@@ -2,7 +2,7 @@
 locals {
   sides = { primary = var.primary, secondary = var.secondary }
   # Only sides that asked for a health check get one.
-  checks = { for side, s in local.sides : side => s.health_check if s.health_check != null }
+  checks       = { for side, s in local.sides : side => s.health_check if s.health_check != null }
   uses_records = var.primary.records != null || var.secondary.records != null
 }
 

@@ -48,7 +48,15 @@ module "fleet" {
     path_prefix = "/${var.name}/"
     replicas = concat(
       [{ name = var.region, bucket = tandem_s3_bucket.data.bucket, region = var.region, endpoint = var.s3_endpoint, path_style = var.s3_endpoint != null }],
-      [for p in var.peers : { name = p.region, bucket = p.bucket, region = p.region, endpoint = var.s3_endpoint, path_style = var.s3_endpoint != null }],
+      # A peer's own endpoint when given (each region's S3-compatible
+      # store in the demo); otherwise this region's, or real S3 when null.
+      [for p in var.peers : {
+        name       = p.region
+        bucket     = p.bucket
+        region     = p.region
+        endpoint   = p.endpoint != null ? p.endpoint : var.s3_endpoint
+        path_style = (p.endpoint != null ? p.endpoint : var.s3_endpoint) != null
+      }],
     )
   }]
   rollout_endpoints = var.proxy_endpoints

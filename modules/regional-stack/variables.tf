@@ -19,10 +19,11 @@ variable "bucket" {
 }
 
 variable "peers" {
-  description = "The other regions' data buckets, in failover order: this region replicates to each and its proxies fall back to them."
+  description = "The other regions' data buckets, in failover order: this region replicates to each and its proxies fall back to them. `endpoint` is the S3 endpoint the proxies read that bucket from (default: `s3_endpoint`, or real S3)."
   type = list(object({
-    bucket = string
-    region = string
+    bucket   = string
+    region   = string
+    endpoint = optional(string)
   }))
   default = []
 
