@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod origin;
 pub mod range;
 pub mod request;
+pub mod resume;
 pub mod runtime;
 pub mod serve;
 pub mod server;

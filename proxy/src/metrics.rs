@@ -107,6 +107,8 @@ pub struct Metrics {
     pub failovers: CounterVec,
     /// Breaker transitions by route, replica and new state.
     pub breaker_transitions: CounterVec,
+    /// Mid-stream resumes by route and result (ok, failed).
+    pub resumes: CounterVec,
     /// Config reloads by result.
     pub reloads: CounterVec,
     /// Requests currently being served.
@@ -208,6 +210,7 @@ impl Metrics {
             "Circuit breaker state changes.",
             &["route", "replica", "to"],
         );
+        self.resumes.render(&mut o, "tandem_body_resumes_total", "Bodies continued from another replica after the streaming one failed (ok), or cut off (failed).", &["route", "result"]);
         self.reloads.render(
             &mut o,
             "tandem_config_reloads_total",

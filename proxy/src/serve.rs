@@ -18,6 +18,7 @@ use crate::error::{Attempt, ProxyError};
 use crate::origin::{self, object_headers, Route};
 use crate::range::{self, Resolved};
 use crate::request::{self, ObjectRequest};
+use crate::resume::{self, Resume};
 use crate::runtime::Runtime;
 use crate::state::State;
 
@@ -260,7 +261,17 @@ async fn lead(
             len.is_some_and(|l| l <= rt.cache.max_object_bytes) && storable(resp.headers());
         if !cacheable {
             leader.finish(FlightResult::Uncacheable).await;
-            return streamed(rt, resp, client_headers, head, "MISS", &replica.name);
+            return streamed(
+                state,
+                rt,
+                or,
+                served.replica,
+                tried,
+                resp,
+                client_headers,
+                head,
+                "MISS",
+            );
         }
         let (parts, b) = resp.into_parts();
         let len = len.unwrap_or(0) as usize;
@@ -455,7 +466,7 @@ async fn passthrough(
     let body = match (small, stream) {
         (Some(b), _) => body::full(b),
         (None, Some(b)) if *method != Method::HEAD => {
-            body::streamed(b, rt.config.limits.body_timeout.0)
+            stream_body(state, rt, or, replica_idx, tried, status, &parts.headers, b)
         }
         _ => body::empty(),
     };
@@ -467,14 +478,19 @@ async fn passthrough(
 
 /// Relays a whole-object origin response to the leader's client after
 /// evaluating its preconditions locally (the leader fetched without them).
+#[allow(clippy::too_many_arguments)]
 fn streamed(
-    rt: &Runtime,
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    or: &ObjectRequest,
+    replica_idx: usize,
+    tried: Vec<bool>,
     resp: Response<Incoming>,
     h: &HeaderMap,
     head: bool,
     cache_status: &'static str,
-    replica: &str,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let replica = rt.routes[or.route].origins[replica_idx].name.as_str();
     let mut headers = object_headers(resp.headers());
     let v = Validators {
         etag: headers.get(header::ETAG).and_then(|v| v.to_str().ok()),
@@ -495,15 +511,69 @@ fn streamed(
     if let Ok(v) = HeaderValue::from_str(replica) {
         headers.insert("x-tandem-replica", v);
     }
-    let limit = rt.config.limits.body_timeout.0;
+    let (parts, b) = resp.into_parts();
     let body = if head {
         body::empty()
     } else {
-        body::streamed(resp.into_body(), limit)
+        stream_body(
+            state,
+            rt,
+            or,
+            replica_idx,
+            tried,
+            parts.status,
+            &parts.headers,
+            b,
+        )
     };
     let mut out = Response::new(body);
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// A streamed origin body: object bodies (200, 206) resume from another
+/// replica if this one fails mid-stream; anything else streams plainly.
+#[allow(clippy::too_many_arguments)]
+fn stream_body(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    or: &ObjectRequest,
+    replica: usize,
+    tried: Vec<bool>,
+    status: StatusCode,
+    h: &HeaderMap,
+    b: Incoming,
+) -> ProxyBody {
+    let limit = rt.config.limits.body_timeout.0;
+    let text = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok());
+    let span = match status {
+        StatusCode::OK => text(header::CONTENT_LENGTH)
+            .and_then(|l| l.parse::<u64>().ok())
+            .map(|l| (0, l.checked_sub(1))),
+        StatusCode::PARTIAL_CONTENT => text(header::CONTENT_RANGE)
+            .and_then(range::parse_content_range)
+            .map(|(s, e, _)| (s, Some(e))),
+        _ => None,
+    };
+    match span {
+        Some((start, end)) => resume::body(
+            b,
+            Resume {
+                state: state.clone(),
+                rt: rt.clone(),
+                route: or.route,
+                key: or.key.clone(),
+                version_id: or.version_id.clone(),
+                etag: text(header::ETAG).map(str::to_string),
+                start,
+                end,
+                replica,
+                tried,
+            },
+            limit,
+        ),
+        None => body::streamed(b, limit),
+    }
 }
 
 /// Answers from a whole object in memory: preconditions, then Range, with
