@@ -16,6 +16,9 @@ use crate::state::{health, State};
 
 /// Serves one admin request.
 pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody> {
+    if req.uri().path() == "/purge" {
+        return purge(&state, &req).await;
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }
@@ -199,4 +202,91 @@ fn text(code: StatusCode, t: &'static str) -> Response<ProxyBody> {
         .header(header::CONTENT_TYPE, "text/plain")
         .body(body::full(Bytes::from_static(t.as_bytes())))
         .expect("static response")
+}
+
+/// `POST /purge?route=NAME&key=KEY` (every version of one object) or
+/// `POST /purge?route=NAME&prefix=PREFIX`, with `Authorization: Bearer`
+/// the token named by `admin.purge_token_env`. Without a configured token
+/// purge is disabled: an unauthenticated purge would let anyone who reaches
+/// the admin port empty the cache onto the origin.
+async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
+    let m = &state.metrics;
+    if req.method() != Method::POST && req.method() != Method::DELETE {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "purge takes POST or DELETE\n",
+        );
+    }
+    let rt = state.runtime.load_full();
+    let Some(token) = rt.purge_token.as_deref() else {
+        m.purges.inc(&["disabled"]);
+        return json_resp(
+            StatusCode::FORBIDDEN,
+            &json!({"error": "purge is disabled: set admin.purge_token_env"}),
+        );
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        m.purges.inc(&["unauthorized"]);
+        let mut r = json_resp(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "a valid bearer token is required"}),
+        );
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+        return r;
+    }
+    let mut route = None;
+    let mut target = None;
+    for pair in req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned();
+        match k {
+            "route" => route = Some(v),
+            "key" => target = Some((v, false)),
+            "prefix" => target = Some((v, true)),
+            _ => {}
+        }
+    }
+    let (Some(route), Some((key, prefix))) = (route, target) else {
+        m.purges.inc(&["bad_request"]);
+        return json_resp(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "give route= and key= or prefix="}),
+        );
+    };
+    let Some(r) = rt.routes.iter().find(|r| r.config.name == route) else {
+        m.purges.inc(&["bad_request"]);
+        return json_resp(
+            StatusCode::NOT_FOUND,
+            &json!({"error": format!("no route named {route:?}")}),
+        );
+    };
+    let purged = rt.cache.purge(&r.generation, &key, prefix).await;
+    m.purges.inc(&["ok"]);
+    tracing::info!(route = %route, key = %key, prefix, purged, "purged");
+    json_resp(
+        StatusCode::OK,
+        &json!({"route": route, if prefix { "prefix" } else { "key" }: key, "purged": purged}),
+    )
+}
+
+/// Compares without an early exit, so response timing does not reveal how
+/// much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -29,11 +29,33 @@ pub struct CachedObject {
     pub replica: String,
     /// Freshness lifetime.
     pub ttl: Duration,
+    /// How long past `ttl` the copy is kept: for revalidation with
+    /// If-None-Match and for stale-if-error.
+    pub keep: Duration,
     /// When it was stored.
     pub stored: Instant,
 }
 
 impl CachedObject {
+    /// Still within its freshness lifetime.
+    pub fn is_fresh(&self) -> bool {
+        self.stored.elapsed() <= self.ttl
+    }
+
+    /// The same object, stored again now (after a 304 revalidation).
+    pub fn refreshed(&self) -> CachedObject {
+        CachedObject {
+            headers: self.headers.clone(),
+            body: self.body.clone(),
+            etag: self.etag.clone(),
+            last_modified: self.last_modified,
+            replica: self.replica.clone(),
+            ttl: self.ttl,
+            keep: self.keep,
+            stored: Instant::now(),
+        }
+    }
+
     /// Bytes charged against `cache.max_bytes`: body plus headers, so a
     /// cache of tiny objects is not unbounded by its metadata.
     pub fn weight(&self) -> u32 {
@@ -83,7 +105,7 @@ impl Expiry<Arc<str>, Arc<CachedObject>> for PerEntryTtl {
         value: &Arc<CachedObject>,
         _now: Instant,
     ) -> Option<Duration> {
-        Some(value.ttl)
+        Some(value.ttl + value.keep)
     }
 }
 
@@ -199,6 +221,33 @@ impl Cache {
             .remove(key);
     }
 
+    /// Removes every cached object whose key is `generation`, `key` (any
+    /// version) or, with `prefix`, every key starting with `key`. Returns
+    /// how many objects were removed.
+    pub async fn purge(&self, generation: &str, key: &str, prefix: bool) -> usize {
+        let head = format!("{generation}\0{key}");
+        let victims: Vec<Arc<str>> = self
+            .store
+            .iter()
+            .map(|(k, _)| k)
+            .filter(|k| {
+                let k: &str = k.as_ref();
+                if prefix {
+                    k.starts_with(&head)
+                } else {
+                    k == head
+                        || k.strip_prefix(&head)
+                            .is_some_and(|rest| rest.starts_with('\0'))
+                }
+            })
+            .map(|k| Arc::clone(&*k))
+            .collect();
+        for k in &victims {
+            self.store.invalidate(k).await;
+        }
+        victims.len()
+    }
+
     /// Bytes currently charged, and entry count (for /metrics).
     pub fn usage(&self) -> (u64, u64) {
         (self.store.weighted_size(), self.store.entry_count())
@@ -238,6 +287,7 @@ mod tests {
             last_modified: None,
             replica: "r".into(),
             ttl,
+            keep: Duration::ZERO,
             stored: Instant::now(),
         })
     }
@@ -289,6 +339,26 @@ mod tests {
             .await;
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(c.get(&key("g", "short", None)).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn purge_by_key_takes_every_version_and_by_prefix_only_the_prefix() {
+        let c = Cache::new(1 << 20, 1 << 20);
+        for (k, v) in [
+            ("a/1", None),
+            ("a/1", Some("v1")),
+            ("a/10", None),
+            ("b/1", None),
+        ] {
+            c.store
+                .insert(key("g", k, v), obj(1, Duration::from_secs(60)))
+                .await;
+        }
+        assert_eq!(c.purge("g", "a/1", false).await, 2);
+        assert!(c.get(&key("g", "a/10", None)).await.is_some());
+        assert_eq!(c.purge("g", "a/", true).await, 1);
+        assert_eq!(c.purge("other", "b/", true).await, 0);
+        assert!(c.get(&key("g", "b/1", None)).await.is_some());
     }
 
     proptest! {

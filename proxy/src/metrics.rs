@@ -107,8 +107,14 @@ pub struct Metrics {
     pub failovers: CounterVec,
     /// Breaker transitions by route, replica and new state.
     pub breaker_transitions: CounterVec,
+    /// Stale copies served because every replica failed, by route.
+    pub stale_served: CounterVec,
+    /// Stale copies confirmed unchanged by the origin (304), by route.
+    pub revalidated: CounterVec,
     /// Mid-stream resumes by route and result (ok, failed).
     pub resumes: CounterVec,
+    /// Purge requests by result (ok, unauthorized, disabled, bad_request).
+    pub purges: CounterVec,
     /// Config reloads by result.
     pub reloads: CounterVec,
     /// Requests currently being served.
@@ -210,7 +216,25 @@ impl Metrics {
             "Circuit breaker state changes.",
             &["route", "replica", "to"],
         );
+        self.stale_served.render(
+            &mut o,
+            "tandem_cache_stale_served_total",
+            "Stale copies served because every replica failed (stale-if-error).",
+            &["route"],
+        );
+        self.revalidated.render(
+            &mut o,
+            "tandem_cache_revalidated_total",
+            "Expired copies the origin confirmed unchanged (304 to If-None-Match).",
+            &["route"],
+        );
         self.resumes.render(&mut o, "tandem_body_resumes_total", "Bodies continued from another replica after the streaming one failed (ok), or cut off (failed).", &["route", "result"]);
+        self.purges.render(
+            &mut o,
+            "tandem_purge_requests_total",
+            "Purge API requests by result.",
+            &["result"],
+        );
         self.reloads.render(
             &mut o,
             "tandem_config_reloads_total",

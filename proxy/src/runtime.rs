@@ -21,6 +21,9 @@ pub struct Runtime {
     pub routes: Vec<Route>,
     /// The memory cache.
     pub cache: Arc<Cache>,
+    /// Bearer token of the purge API, read from `admin.purge_token_env`;
+    /// purge is disabled without it.
+    pub purge_token: Option<String>,
 }
 
 impl Runtime {
@@ -89,6 +92,18 @@ impl Runtime {
                 generation,
             });
         }
+        let purge_token = match &config.admin.purge_token_env {
+            Some(var) => match env(var) {
+                Some(t) if !t.is_empty() => Some(t),
+                _ => {
+                    problems.push(format!(
+                        "admin.purge_token_env: environment variable {var} is not set"
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -109,6 +124,7 @@ impl Runtime {
             config,
             routes,
             cache,
+            purge_token,
         })
     }
 }

@@ -119,9 +119,10 @@ async fn serve(
         return passthrough(state, rt, route, &or, req.headers(), req.method(), "BYPASS").await;
     }
     let ck = cache::key(&route.generation, &or.key, or.version_id.as_deref());
-    if let Some(obj) = rt.cache.get(&ck).await {
+    let cached = rt.cache.get(&ck).await;
+    if let Some(obj) = cached.as_ref().filter(|o| o.is_fresh()) {
         m.cache_hits.inc(&[rname]);
-        let r = from_object(&obj, req.headers(), head, "HIT")?;
+        let r = from_object(obj, req.headers(), head, "HIT")?;
         if !head {
             m.cache_hit_bytes.add(
                 &[rname],
@@ -131,6 +132,44 @@ async fn serve(
         return Ok(r);
     }
     m.cache_misses.inc(&[rname]);
+    let result = miss(state, rt, route, &or, req, head, ck, cached.clone()).await;
+    match (result, cached) {
+        // stale-if-error: every replica failed, but a copy within
+        // ttl + cache.stale_if_error is better than a 503.
+        (Err(ProxyError::Unavailable { route: r, attempts }), Some(stale)) => {
+            let window = rt.config.cache.stale_if_error.map(|d| d.0);
+            match window.filter(|w| stale.stored.elapsed() <= stale.ttl + *w) {
+                Some(_) => {
+                    m.stale_served.inc(&[rname]);
+                    tracing::warn!(route = rname, key = %or.key, age_s = stale.stored.elapsed().as_secs(), "every replica failed; serving a stale copy");
+                    let mut resp = from_object(&stale, req.headers(), head, "STALE")?;
+                    resp.headers_mut().insert(
+                        header::WARNING,
+                        HeaderValue::from_static("110 - \"Response is Stale\""),
+                    );
+                    Ok(resp)
+                }
+                None => Err(ProxyError::Unavailable { route: r, attempts }),
+            }
+        }
+        (other, _) => other,
+    }
+}
+
+/// A cache miss, or a stale copy to revalidate.
+#[allow(clippy::too_many_arguments)]
+async fn miss(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    route: &Route,
+    or: &ObjectRequest,
+    req: &Request<Incoming>,
+    head: bool,
+    ck: Arc<str>,
+    stale: Option<Arc<CachedObject>>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let m = &state.metrics;
+    let rname = route.config.name.as_str();
     // HEAD and Range requests join a fetch in progress but never start a
     // whole-object fetch themselves; a Range miss starts one in the
     // background so the next range is a hit.
@@ -138,21 +177,21 @@ async fn serve(
         if let Some(rx) = rt.cache.existing_flight(&ck) {
             m.coalesced.inc(&[rname]);
             if let Some(r) = cache::wait(rx).await {
-                return from_result(state, rt, route, &or, req, head, r).await;
+                return from_result(state, rt, route, or, req, head, r).await;
             }
         } else if !head {
-            spawn_fill(state.clone(), rt.clone(), or.clone(), ck.clone());
+            spawn_fill(state.clone(), rt.clone(), or.clone(), ck.clone(), stale);
         }
-        return passthrough(state, rt, route, &or, req.headers(), req.method(), "MISS").await;
+        return passthrough(state, rt, route, or, req.headers(), req.method(), "MISS").await;
     }
     match rt.cache.flight(ck) {
-        Flight::Leader(l) => lead(state, rt, route, &or, req.headers(), false, l).await,
+        Flight::Leader(l) => lead(state, rt, route, or, req.headers(), false, stale, l).await,
         Flight::Follower(rx) => {
             m.coalesced.inc(&[rname]);
             match cache::wait(rx).await {
-                Some(r) => from_result(state, rt, route, &or, req, head, r).await,
+                Some(r) => from_result(state, rt, route, or, req, head, r).await,
                 None => {
-                    passthrough(state, rt, route, &or, req.headers(), req.method(), "MISS").await
+                    passthrough(state, rt, route, or, req.headers(), req.method(), "MISS").await
                 }
             }
         }
@@ -180,11 +219,17 @@ async fn from_result(
 }
 
 /// Fills the cache for a key in the background (after a Range miss).
-fn spawn_fill(state: Arc<State>, rt: Arc<Runtime>, or: ObjectRequest, ck: Arc<str>) {
+fn spawn_fill(
+    state: Arc<State>,
+    rt: Arc<Runtime>,
+    or: ObjectRequest,
+    ck: Arc<str>,
+    stale: Option<Arc<CachedObject>>,
+) {
     tokio::spawn(async move {
         let route = &rt.routes[or.route];
         if let Flight::Leader(l) = rt.cache.flight(ck) {
-            let _ = lead(&state, &rt, route, &or, &HeaderMap::new(), true, l).await;
+            let _ = lead(&state, &rt, route, &or, &HeaderMap::new(), true, stale, l).await;
         }
     });
 }
@@ -193,6 +238,7 @@ fn spawn_fill(state: Arc<State>, rt: Arc<Runtime>, or: ObjectRequest, ck: Arc<st
 /// result can answer any waiter. Cacheable objects are read fully before
 /// anyone is answered, which is what lets a stalled or reset replica fail
 /// over even mid-body; others stream through to this request only.
+#[allow(clippy::too_many_arguments)]
 async fn lead(
     state: &Arc<State>,
     rt: &Arc<Runtime>,
@@ -200,11 +246,22 @@ async fn lead(
     or: &ObjectRequest,
     client_headers: &HeaderMap,
     head: bool,
+    stale: Option<Arc<CachedObject>>,
     leader: Leader<'_>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let m = &state.metrics;
     let mut tried = Vec::new();
     let mut attempts: Vec<Attempt> = Vec::new();
+    // A stale copy is revalidated rather than fetched again: a 304 costs
+    // the origin no body.
+    let mut revalidate = HeaderMap::new();
+    if let Some(e) = stale
+        .as_ref()
+        .and_then(|s| s.etag.as_deref())
+        .and_then(|e| HeaderValue::from_str(e).ok())
+    {
+        revalidate.insert(header::IF_NONE_MATCH, e);
+    }
     loop {
         let served = match origin::fetch(
             &state.client,
@@ -212,7 +269,7 @@ async fn lead(
             &Method::GET,
             &or.key,
             or.version_id.as_deref(),
-            &HeaderMap::new(),
+            &revalidate,
             m,
             &mut tried,
             &mut attempts,
@@ -228,6 +285,12 @@ async fn lead(
         let replica = &route.origins[served.replica];
         let resp = served.response;
         let status = resp.status();
+        if let (StatusCode::NOT_MODIFIED, Some(s)) = (status, stale.as_ref()) {
+            let obj = Arc::new(s.refreshed());
+            m.revalidated.inc(&[&route.config.name]);
+            leader.finish(FlightResult::Object(obj.clone())).await;
+            return from_object(&obj, client_headers, head, "REVALIDATED");
+        }
         if status != StatusCode::OK {
             let (parts, b) = resp.into_parts();
             let body = match read_limited(b, MAX_ANSWER_BODY, replica.timeout).await {
@@ -275,6 +338,7 @@ async fn lead(
         }
         let (parts, b) = resp.into_parts();
         let len = len.unwrap_or(0) as usize;
+        let ttl = route.config.cache.ttl.unwrap_or(rt.config.cache.ttl).0;
         match read_exact(b, len, replica.timeout, rt.config.limits.body_timeout.0).await {
             Ok(body) => {
                 let headers = object_headers(&parts.headers);
@@ -290,7 +354,8 @@ async fn lead(
                     headers,
                     body,
                     replica: replica.name.clone(),
-                    ttl: route.config.cache.ttl.unwrap_or(rt.config.cache.ttl).0,
+                    ttl,
+                    keep: rt.config.cache.stale_if_error.map_or(ttl, |d| d.0.max(ttl)),
                     stored: Instant::now(),
                 });
                 leader.finish(FlightResult::Object(obj.clone())).await;

@@ -262,6 +262,11 @@ impl Proxy {
     /// Starts the proxy with `body` (the config after `listen:`) and waits
     /// for /health.
     pub fn start(body: &str) -> Proxy {
+        Proxy::start_env(body, &[])
+    }
+
+    /// Like [`Proxy::start`], with extra environment variables.
+    pub fn start_env(body: &str, env: &[(&str, &str)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let (dp, ap) = (free_port(), free_port());
         let config = dir.path().join("proxy.yaml");
@@ -271,7 +276,7 @@ impl Proxy {
         )
         .unwrap();
         let args = vec!["--config".to_string(), config.display().to_string()];
-        Proxy::spawn(dir, config, (dp, ap), &args, &[])
+        Proxy::spawn(dir, config, (dp, ap), &args, env)
     }
 
     /// Starts the proxy with explicit arguments (e.g. an s3:// config);
