@@ -34,6 +34,18 @@ pub enum ProxyError {
         /// The configured limit.
         limit: u64,
     },
+    /// No valid token for a route with `auth` (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A valid token that does not allow this key (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The client exceeded `limits.rate_limit`.
+    #[error("request rate limit exceeded; retry in {retry_after_secs}s")]
+    RateLimited {
+        /// Whole seconds until a token is available (at least 1).
+        retry_after_secs: u64,
+    },
     /// Only GET and HEAD are served.
     #[error("method {0} is not allowed; this proxy serves GET and HEAD of objects")]
     MethodNotAllowed(String),
@@ -81,6 +93,9 @@ impl ProxyError {
         match self {
             ProxyError::NoRoute { .. } => (StatusCode::NOT_FOUND, "NoSuchBucket"),
             ProxyError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            ProxyError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "SlowDown"),
+            ProxyError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "AccessDenied"),
+            ProxyError::Forbidden(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
             ProxyError::HeadersTooLarge { .. } => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "RequestHeaderSectionTooLarge",
@@ -128,6 +143,12 @@ impl ProxyError {
             }
             ProxyError::Unavailable { .. } => {
                 b = b.header(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ProxyError::Unauthorized(_) => {
+                b = b.header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ProxyError::RateLimited { retry_after_secs } => {
+                b = b.header(header::RETRY_AFTER, *retry_after_secs);
             }
             _ => {}
         }

@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod admin;
+pub mod auth;
 pub mod body;
 pub mod breaker;
 pub mod cache;
@@ -21,6 +22,7 @@ pub mod error;
 pub mod metrics;
 pub mod origin;
 pub mod range;
+pub mod ratelimit;
 pub mod request;
 pub mod resume;
 pub mod runtime;

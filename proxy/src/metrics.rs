@@ -113,6 +113,10 @@ pub struct Metrics {
     pub revalidated: CounterVec,
     /// Mid-stream resumes by route and result (ok, failed).
     pub resumes: CounterVec,
+    /// Requests refused by JWT auth, by route.
+    pub auth_refused: CounterVec,
+    /// Requests refused by the rate limit.
+    pub rate_limited: CounterVec,
     /// Purge requests by result (ok, unauthorized, disabled, bad_request).
     pub purges: CounterVec,
     /// Config reloads by result.
@@ -229,6 +233,18 @@ impl Metrics {
             &["route"],
         );
         self.resumes.render(&mut o, "tandem_body_resumes_total", "Bodies continued from another replica after the streaming one failed (ok), or cut off (failed).", &["route", "result"]);
+        self.auth_refused.render(
+            &mut o,
+            "tandem_auth_refused_total",
+            "Requests refused by JWT authentication (401 or 403).",
+            &["route"],
+        );
+        self.rate_limited.render(
+            &mut o,
+            "tandem_rate_limited_total",
+            "Requests refused with 429 by limits.rate_limit.",
+            &[],
+        );
         self.purges.render(
             &mut o,
             "tandem_purge_requests_total",

@@ -301,6 +301,8 @@ pub struct Route {
     /// Changes when the route's replica set changes, so cached objects
     /// from another bucket are never served after a reload.
     pub generation: String,
+    /// JWT verification, when the route has `auth`.
+    pub auth: Option<crate::auth::Verifier>,
 }
 
 /// How a replica answered (or didn't).

@@ -21,6 +21,8 @@ pub struct Runtime {
     pub routes: Vec<Route>,
     /// The memory cache.
     pub cache: Arc<Cache>,
+    /// Per-client rate limiting, when configured.
+    pub limiter: Option<crate::ratelimit::Limiter>,
     /// Bearer token of the purge API, read from `admin.purge_token_env`;
     /// purge is disabled without it.
     pub purge_token: Option<String>,
@@ -86,10 +88,21 @@ impl Runtime {
                 b.name,
                 tandem_fleet_config::version_of(identity.as_bytes())
             );
+            let auth = match &b.auth {
+                Some(a) => match crate::auth::Verifier::new(ri, a, env) {
+                    Ok(v) => Some(v),
+                    Err(p) => {
+                        problems.push(p);
+                        None
+                    }
+                },
+                None => None,
+            };
             routes.push(Route {
                 config: b.clone(),
                 origins,
                 generation,
+                auth,
             });
         }
         let purge_token = match &config.admin.purge_token_env {
@@ -119,7 +132,13 @@ impl Runtime {
                 config.cache.max_object_bytes.0,
             )),
         };
+        let limiter = config
+            .limits
+            .rate_limit
+            .as_ref()
+            .map(|r| crate::ratelimit::Limiter::new(r.requests_per_second, r.burst));
         Ok(Runtime {
+            limiter,
             version: config.config_version(),
             config,
             routes,

@@ -11,6 +11,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use crate::auth::AuthError;
 use crate::body::{self, ProxyBody};
 use crate::cache::{self, Answer, CachedObject, Flight, FlightResult, Leader};
 use crate::conditional::{evaluate, if_range_holds, Precondition, Validators};
@@ -21,6 +22,7 @@ use crate::request::{self, ObjectRequest};
 use crate::resume::{self, Resume};
 use crate::runtime::Runtime;
 use crate::state::State;
+use tandem_fleet_config::RateKey;
 
 /// Error bodies from an origin are small XML documents; anything larger is
 /// not an S3 error and is cut off rather than buffered.
@@ -56,14 +58,18 @@ fn request_id() -> String {
 
 /// Serves one data-plane request. Never fails: every error becomes an
 /// S3-style response.
-pub async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<ProxyBody> {
+pub async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    peer: std::net::IpAddr,
+) -> Response<ProxyBody> {
     let started = Instant::now();
     state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let rt = state.runtime.load_full();
     let id = request_id();
     let head = req.method() == Method::HEAD;
     let mut route_name = "-".to_string();
-    let result = serve(&state, &rt, &req, head, &mut route_name).await;
+    let result = serve(&state, &rt, &req, head, peer, &mut route_name).await;
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -89,6 +95,7 @@ async fn serve(
     rt: &Arc<Runtime>,
     req: &Request<Incoming>,
     head: bool,
+    peer: std::net::IpAddr,
     route_name: &mut String,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -115,6 +122,31 @@ async fn serve(
     route_name.clone_from(&route.config.name);
     let m = &state.metrics;
     let rname = route.config.name.as_str();
+    // Auth before anything touches the cache, so a cached object is as
+    // protected as the bucket.
+    let claims = match &route.auth {
+        Some(v) => Some(v.check(req.headers(), &or.key).map_err(|e| {
+            m.auth_refused.inc(&[rname]);
+            match e {
+                AuthError::Forbidden(_) => ProxyError::Forbidden(e.to_string()),
+                other => ProxyError::Unauthorized(other.to_string()),
+            }
+        })?),
+        None => None,
+    };
+    if let (Some(l), Some(rl)) = (&rt.limiter, &rt.config.limits.rate_limit) {
+        let ip = peer.to_string();
+        let client = match rl.key {
+            RateKey::Subject => claims.as_ref().and_then(|c| c.subject()).unwrap_or(&ip),
+            RateKey::Ip => &ip,
+        };
+        if let Err(wait) = l.check(client, Instant::now()) {
+            m.rate_limited.inc(&[]);
+            return Err(ProxyError::RateLimited {
+                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+            });
+        }
+    }
     if !route.config.cache.enabled {
         return passthrough(state, rt, route, &or, req.headers(), req.method(), "BYPASS").await;
     }

@@ -161,6 +161,23 @@ fn drain_overrides(d: &mut tandem_fleet_config::Drain) -> Result<(), ServeError>
     Ok(())
 }
 
+/// Says which configured features this build does not run yet, so an
+/// operator is never left guessing why a setting has no effect.
+fn warn_unsupported(rt: &Runtime) {
+    if rt.config.redis.is_some() {
+        tracing::warn!("redis: the shared cache tier is not built into this tandem-proxy yet; serving from memory and origin only");
+    }
+    if rt
+        .config
+        .limits
+        .rate_limit
+        .as_ref()
+        .is_some_and(|r| r.global)
+    {
+        tracing::warn!("limits.rate_limit.global: needs the Redis tier, not built yet; limiting per proxy instead");
+    }
+}
+
 /// Listen addresses given on the command line, overriding the document's
 /// `listen` (several proxies on one host can then share one published
 /// document).
@@ -185,6 +202,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
         }
         Source::S3(mut src) => (initial_s3(&mut src, &client).await?, Source::S3(src)),
     };
+    warn_unsupported(&rt);
     let mut listen = rt.config.listen.clone();
     if let Some(d) = over.data {
         listen.data = d;
@@ -239,7 +257,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             accepted = data.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(x) => x,
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
@@ -250,9 +268,10 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
                 };
                 let _ = stream.set_nodelay(true);
                 let st = state.clone();
+                let ip = peer.ip();
                 let svc = service_fn(move |req| {
                     let st = st.clone();
-                    async move { Ok::<_, Infallible>(crate::serve::handle(st, req).await) }
+                    async move { Ok::<_, Infallible>(crate::serve::handle(st, req, ip).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
                 let conn = graceful.watch(conn);
@@ -277,12 +296,13 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
         tokio::select! {
             _ = &mut accept_until => break,
             accepted = data.accept() => {
-                if let Ok((stream, _)) = accepted {
+                if let Ok((stream, peer)) = accepted {
                     let _ = stream.set_nodelay(true);
                     let st = state.clone();
+                    let ip = peer.ip();
                     let svc = service_fn(move |req| {
                         let st = st.clone();
-                        async move { Ok::<_, Infallible>(crate::serve::handle(st, req).await) }
+                        async move { Ok::<_, Infallible>(crate::serve::handle(st, req, ip).await) }
                     });
                     let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
                     tokio::spawn(async move { let _ = conn.await; });
@@ -415,6 +435,7 @@ fn apply(state: &State, built: Result<Runtime, Vec<String>>, why: &str) {
                     "listen addresses changed; they take effect at the next restart"
                 );
             }
+            warn_unsupported(&rt);
             let v = rt.version.clone();
             state.runtime.store(Arc::new(rt));
             *state

@@ -220,3 +220,29 @@ fn fallback_on_404_is_opt_in_and_ordered() {
     assert_eq!(r.status(), 404);
     assert!(r.text().unwrap().contains("NoSuchKey"));
 }
+
+#[test]
+fn a_burst_over_the_rate_limit_gets_429_with_retry_after() {
+    let (a, _b) = pair();
+    a.bucket("site");
+    a.put("site", "x.txt", b"x".to_vec());
+    let p = Proxy::start(&format!(
+        "limits:\n  rate_limit: {{requests_per_second: 1, burst: 3, key: ip}}\nbuckets:\n  - name: site\n    path_prefix: /site/\n    replicas:\n{}",
+        replica("a", &a, "site", 1, "2s")
+    ));
+    let codes: Vec<u16> = (0..6)
+        .map(|_| get(&p, "/site/x.txt").status().as_u16())
+        .collect();
+    assert_eq!(&codes[..3], &[200, 200, 200], "{codes:?}");
+    assert!(codes[3..].iter().all(|c| *c == 429), "{codes:?}");
+    let r = get(&p, "/site/x.txt");
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(r.text().unwrap().contains("<Code>SlowDown</Code>"));
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        get(&p, "/site/x.txt").status(),
+        200,
+        "a token came back after a second"
+    );
+    assert!(p.metric("tandem_rate_limited_total", &[]) >= 4.0);
+}
