@@ -17,21 +17,95 @@ fn digest(b: &[u8]) -> u64 {
     })
 }
 
-/// Reads `n` bytes, then calls `mid`, then reads the rest (slowly enough
-/// that the proxy is still streaming when `mid` runs).
-fn read_with_pause(mut r: reqwest::blocking::Response, n: usize, mid: impl FnOnce()) -> Vec<u8> {
-    let mut got = vec![0u8; n];
-    r.read_exact(&mut got).unwrap();
-    mid();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(k) => got.extend_from_slice(&buf[..k]),
-            Err(e) => panic!("body cut off after {} bytes: {e}", got.len()),
+/// A GET over a socket with a 64 KiB receive buffer. Linux autotunes
+/// loopback buffers up to 32 MiB, so with an ordinary client a whole test
+/// object can sit in kernel buffers before the replica is killed, and
+/// nothing would be left to resume; a small client window keeps most of
+/// the body unsent until the client reads it.
+struct SlowClient {
+    s: std::net::TcpStream,
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    left: Vec<u8>,
+}
+
+impl SlowClient {
+    fn get(base: &str, path: &str, range: Option<&str>) -> SlowClient {
+        use socket2::{Domain, Socket, Type};
+        use std::io::Write;
+        let addr: std::net::SocketAddr = base.trim_start_matches("http://").parse().unwrap();
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        sock.set_recv_buffer_size(64 << 10).unwrap();
+        sock.connect(&addr.into()).unwrap();
+        let mut s: std::net::TcpStream = sock.into();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let range = range.map(|r| format!("Range: {r}\r\n")).unwrap_or_default();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{range}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let end = loop {
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed before the headers");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_string();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        SlowClient {
+            s,
+            status,
+            headers,
+            left: buf[end + 4..].to_vec(),
         }
     }
-    got
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    /// Reads `n` body bytes, calls `mid`, then reads to the end; the error
+    /// says how many bytes arrived when the body was cut off.
+    fn body_with_pause(mut self, n: usize, mid: impl FnOnce()) -> Result<Vec<u8>, (usize, String)> {
+        let len: usize = self.header("content-length").parse().unwrap();
+        let mut got = std::mem::take(&mut self.left);
+        let mut chunk = vec![0u8; 64 << 10];
+        let mut mid = Some(mid);
+        while got.len() < len {
+            if got.len() >= n {
+                if let Some(f) = mid.take() {
+                    f();
+                }
+            }
+            match self.s.read(&mut chunk) {
+                Ok(0) => return Err((got.len(), "connection closed early".into())),
+                Ok(k) => got.extend_from_slice(&chunk[..k]),
+                Err(e) => return Err((got.len(), e.to_string())),
+            }
+        }
+        Ok(got)
+    }
 }
 
 #[test]
@@ -51,28 +125,21 @@ fn a_dead_or_hung_replica_mid_body_is_resumed_from_the_next() {
         replica("primary", &a, "media", 1, "1s"),
         replica("backup", &b, "media", 2, "1s"),
     ));
-    let http = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(120))
-        .build()
-        .unwrap();
-
-    // A ranged download; the primary hangs a third of the way in.
-    let r = http
-        .get(format!("{}/media/movie.bin", p.data))
-        .header("range", "bytes=1000000-40999999")
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 206);
-    assert_eq!(r.headers()["x-tandem-replica"], "primary");
+    // A ranged download; the primary hangs early on.
+    let r = SlowClient::get(&p.data, "/media/movie.bin", Some("bytes=1000000-60999999"));
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("x-tandem-replica"), "primary");
     assert_eq!(
-        r.headers()["content-range"],
-        format!("bytes 1000000-40999999/{}", body.len())
+        r.header("content-range"),
+        format!("bytes 1000000-60999999/{}", body.len())
     );
-    let got = read_with_pause(r, 12 << 20, || signal(a.pid(), "STOP"));
+    let got = r
+        .body_with_pause(4 << 20, || signal(a.pid(), "STOP"))
+        .unwrap_or_else(|(n, e)| panic!("cut off after {n} bytes: {e}"));
     signal(a.pid(), "CONT");
-    assert_eq!(got.len(), 40_000_000);
+    assert_eq!(got.len(), 60_000_000);
     assert!(
-        digest(&got) == digest(&body[1_000_000..41_000_000]),
+        digest(&got) == digest(&body[1_000_000..61_000_000]),
         "ranged bytes differ after a resume"
     );
     assert_eq!(
@@ -80,18 +147,14 @@ fn a_dead_or_hung_replica_mid_body_is_resumed_from_the_next() {
         1.0
     );
 
-    // A whole 64 MiB download; the primary is SIGKILLed halfway.
-    let r = http
-        .get(format!("{}/media/movie.bin", p.data))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["x-tandem-replica"], "primary");
-    assert_eq!(
-        r.headers()["content-length"],
-        body.len().to_string().as_str()
-    );
-    let got = read_with_pause(r, 32 << 20, || a.kill());
+    // A whole 64 MiB download; the primary is SIGKILLed along the way.
+    let r = SlowClient::get(&p.data, "/media/movie.bin", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-tandem-replica"), "primary");
+    assert_eq!(r.header("content-length"), body.len().to_string());
+    let got = r
+        .body_with_pause(8 << 20, || a.kill())
+        .unwrap_or_else(|(n, e)| panic!("cut off after {n} bytes: {e}"));
     assert_eq!(got.len(), body.len());
     assert!(digest(&got) == digest(&body), "bytes differ after a resume");
     assert_eq!(
@@ -108,8 +171,6 @@ fn a_resume_never_splices_another_version() {
         let b = s.spawn(Seaweed::start);
         (a.join().unwrap(), b.join().unwrap())
     });
-    // Large enough that the kill lands mid-body: the rest cannot sit in
-    // socket buffers.
     let v1 = bytes(64 << 20, 12);
     let v2 = bytes(64 << 20, 13);
     a.bucket("media");
