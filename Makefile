@@ -7,7 +7,7 @@ export TANDEM_TERRAFORM ?= $(CURDIR)/scripts/terraform
 # Rust backtraces never belong in Terraform diagnostics or test logs.
 export RUST_LIB_BACKTRACE := 0
 
-.PHONY: all bootstrap build test unit acceptance lint fmt docs docs-check demo bench release clean
+.PHONY: all bootstrap build test unit acceptance lint fmt docs docs-check demo bench fuzz release clean
 
 all: build
 
@@ -40,9 +40,18 @@ demo: bootstrap
 	$(CARGO) build -p terraform-provider-tandem -p tandem-review -p tandem-proxy
 	scripts/demo
 
+# Not part of `make test`: measurements need a quiet machine. Results and
+# their method go to docs/benchmarks.md by hand, from the scripts' output.
 bench: bootstrap
 	$(CARGO) build --release --workspace
 	scripts/bench-plan
+	scripts/bench-proxy
+
+# Long property-test runs of request parsing, key validation, range
+# arithmetic, the breaker, cache keys and the rate limiter (make test runs
+# the same properties with proptest's default 256 cases each).
+fuzz: bootstrap
+	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release -p tandem-proxy --lib
 
 release: bootstrap
 	scripts/release
