@@ -8,19 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tandem_acceptance::{free_port, repo_root, skip_unless_acc, unique, Moto, TfDir};
+mod support;
 
-fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "test");
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(moto.endpoint())
-        .force_path_style(true)
-        .credentials_provider(creds)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
+use tandem_acceptance::{free_port, repo_root, skip_unless_acc, unique, Moto, TfDir};
 
 fn fleet(moto: &Moto, cfg: &str, data: &str, ttl: &str, rollout: &str) -> String {
     let e = moto.endpoint();
@@ -148,21 +138,10 @@ impl Drop for Proxy {
 async fn rollout_to_two_real_proxies() {
     skip_unless_acc!();
     let moto = Moto::shared();
-    let c = s3(moto);
+    let c = support::s3(moto, "us-east-1");
     let (cfg, data) = (unique("fleet-cfg"), unique("fleet-data"));
-    for b in [&cfg, &data] {
-        c.create_bucket().bucket(b).send().await.unwrap();
-    }
-    c.put_bucket_versioning()
-        .bucket(&cfg)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::versioned_bucket(&c, &cfg).await;
+    c.create_bucket().bucket(&data).send().await.unwrap();
     c.put_object()
         .bucket(&data)
         .key("index.html")

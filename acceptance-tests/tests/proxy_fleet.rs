@@ -7,32 +7,13 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+mod support;
+
+use support::versioned_bucket;
 use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
 
 fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "test");
-    let conf = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .endpoint_url(moto.endpoint())
-        .force_path_style(true)
-        .credentials_provider(creds)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
-}
-
-async fn versioned_bucket(c: &aws_sdk_s3::Client, bucket: &str) {
-    c.create_bucket().bucket(bucket).send().await.unwrap();
-    c.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    support::s3(moto, "us-east-1")
 }
 
 fn fleet(moto: &Moto, bucket: &str, ttl: &str, extra: &str) -> String {

@@ -3,20 +3,10 @@
 //! empty plans after apply, updates, imports, out-of-band drift, and a
 //! destroy in the right order that leaves nothing behind.
 
-use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
+mod support;
 
-fn client(moto: &Moto, region: &str) -> aws_sdk_s3::Client {
-    let creds = aws_credential_types::Credentials::new("test", "test", None, None, "test");
-    aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(aws_sdk_s3::config::Region::new(region.to_string()))
-            .endpoint_url(moto.endpoint())
-            .force_path_style(true)
-            .credentials_provider(creds)
-            .build(),
-    )
-}
+use support::s3 as client;
+use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
 
 fn stack(
     moto: &Moto,

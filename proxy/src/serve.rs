@@ -556,10 +556,7 @@ async fn passthrough(
     {
         headers.remove(header::ACCEPT_RANGES);
     }
-    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
-    if let Ok(v) = HeaderValue::from_str(&route.origins[replica_idx].name) {
-        headers.insert("x-tandem-replica", v);
-    }
+    tag(&mut headers, cache_status, &route.origins[replica_idx].name);
     let body = match (small, stream) {
         (Some(b), _) => body::full(b),
         (None, Some(b)) if *method != Method::HEAD => {
@@ -604,10 +601,7 @@ fn streamed(
     if let Some(l) = resp.headers().get(header::CONTENT_LENGTH) {
         headers.insert(header::CONTENT_LENGTH, l.clone());
     }
-    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
-    if let Ok(v) = HeaderValue::from_str(replica) {
-        headers.insert("x-tandem-replica", v);
-    }
+    tag(&mut headers, cache_status, replica);
     let (parts, b) = resp.into_parts();
     let body = if head {
         body::empty()
@@ -716,10 +710,7 @@ pub fn from_object(
     };
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     headers.insert(header::AGE, HeaderValue::from(o.stored.elapsed().as_secs()));
-    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
-    if let Ok(v) = HeaderValue::from_str(&o.replica) {
-        headers.insert("x-tandem-replica", v);
-    }
+    tag(&mut headers, cache_status, &o.replica);
     let mut out = Response::new(if head {
         body::empty()
     } else {
@@ -728,6 +719,15 @@ pub fn from_object(
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+/// Tells the client where its answer came from: the cache state and the
+/// replica (operators debugging a failover ask exactly this).
+fn tag(headers: &mut HeaderMap, cache_status: &'static str, replica: &str) {
+    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
+    if let Ok(v) = HeaderValue::from_str(replica) {
+        headers.insert("x-tandem-replica", v);
+    }
 }
 
 /// A 304 carries the validators and caching headers, no body (RFC 9110

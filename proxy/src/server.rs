@@ -266,20 +266,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
                         continue;
                     }
                 };
-                let _ = stream.set_nodelay(true);
-                let st = state.clone();
-                let ip = peer.ip();
-                let svc = service_fn(move |req| {
-                    let st = st.clone();
-                    async move { Ok::<_, Infallible>(crate::serve::handle(st, req, ip).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with an error");
-                    }
-                });
+                serve_data_conn(&state, &builder, &graceful, stream, peer);
             }
         }
     };
@@ -297,15 +284,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
             _ = &mut accept_until => break,
             accepted = data.accept() => {
                 if let Ok((stream, peer)) = accepted {
-                    let _ = stream.set_nodelay(true);
-                    let st = state.clone();
-                    let ip = peer.ip();
-                    let svc = service_fn(move |req| {
-                        let st = st.clone();
-                        async move { Ok::<_, Infallible>(crate::serve::handle(st, req, ip).await) }
-                    });
-                    let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned());
-                    tokio::spawn(async move { let _ = conn.await; });
+                    serve_data_conn(&state, &builder, &graceful, stream, peer);
                 }
             }
         }
@@ -322,6 +301,33 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
         }
     }
     Ok(())
+}
+
+/// Serves one accepted data connection, watched by the drain.
+fn serve_data_conn(
+    state: &Arc<State>,
+    builder: &auto::Builder<TokioExecutor>,
+    graceful: &GracefulShutdown,
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+) {
+    let _ = stream.set_nodelay(true);
+    let st = state.clone();
+    let ip = peer.ip();
+    let svc = service_fn(move |req| {
+        let st = st.clone();
+        async move { Ok::<_, Infallible>(crate::serve::handle(st, req, ip).await) }
+    });
+    let conn = graceful.watch(
+        builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned(),
+    );
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "connection ended with an error");
+        }
+    });
 }
 
 async fn admin_loop(state: Arc<State>, listener: TcpListener) {
