@@ -63,13 +63,12 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: std::net::IpAddr,
 ) -> Response<ProxyBody> {
-    let started = Instant::now();
-    state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let mut guard = InFlight::new(&state.metrics);
     let rt = state.runtime.load_full();
     let id = request_id();
     let head = req.method() == Method::HEAD;
-    let mut route_name = "-".to_string();
-    let result = serve(&state, &rt, &req, head, peer, &mut route_name).await;
+    let result = serve(&state, &rt, &req, head, peer, &mut guard.route).await;
+    let route_name = guard.route.clone();
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -82,12 +81,47 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
-    state
-        .metrics
-        .observe(&route_name, resp.status().as_u16(), started.elapsed());
-    state.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status = resp.status().as_u16(), route = %route_name, elapsed_us = started.elapsed().as_micros() as u64, "served");
+    let elapsed = guard.finish(resp.status().as_u16());
+    tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status = resp.status().as_u16(), route = %route_name, elapsed_us = elapsed.as_micros() as u64, "served");
     resp
+}
+
+/// Counts a request in flight until it is answered, or until hyper drops
+/// it because the client went away first; that case is recorded as 499
+/// (nginx's "client closed request"), so the gauge never leaks.
+struct InFlight<'a> {
+    metrics: &'a crate::metrics::Metrics,
+    started: Instant,
+    route: String,
+    done: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn new(metrics: &'a crate::metrics::Metrics) -> InFlight<'a> {
+        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            metrics,
+            started: Instant::now(),
+            route: "-".to_string(),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, status: u16) -> std::time::Duration {
+        let elapsed = self.started.elapsed();
+        if !self.done {
+            self.done = true;
+            self.metrics.observe(&self.route, status, elapsed);
+            self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        }
+        elapsed
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.finish(499);
+    }
 }
 
 async fn serve(

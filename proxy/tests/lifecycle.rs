@@ -143,3 +143,33 @@ fn sigterm_drains_and_completes_an_in_flight_large_download() {
     assert!(reqwest::blocking::get(format!("{}/big/video.bin", p.data)).is_err());
     assert_eq!(p.wait(Duration::from_secs(25)), Some(0), "{}", p.log());
 }
+
+#[test]
+fn requests_abandoned_by_their_client_leave_no_in_flight_count() {
+    let w = Seaweed::start();
+    w.bucket("site");
+    w.put("site", "a.txt", b"a".to_vec());
+    let p = Proxy::start(&format!(
+        "buckets:\n{}",
+        route("site", "/site/", &w, "site")
+    ));
+    // The origin hangs; clients give up before any answer.
+    signal(w.pid(), "STOP");
+    let impatient = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    for i in 0..4 {
+        assert!(impatient
+            .get(format!("{}/site/k{i}.txt", p.data))
+            .send()
+            .is_err());
+    }
+    signal(w.pid(), "CONT");
+    poll(
+        "the in-flight gauge to return to 0",
+        Duration::from_secs(10),
+        || (p.metric("tandem_in_flight_requests", &[]) == 0.0).then_some(()),
+    );
+    assert_eq!(p.metric("tandem_requests_total", &["status=\"499\""]), 4.0);
+}
