@@ -19,6 +19,7 @@ const USAGE: &str = "usage: tandem-proxy [check] --config FILE|s3://BUCKET/KEY [
 Options:
   --data-listen ADDR        override listen.data (e.g. several proxies sharing one document)
   --admin-listen ADDR       override listen.admin
+  --workers N               data-path threads, each with its own event loop (default: one per CPU)
 
 Options for an s3:// config:
   --config-region REGION    region of the config bucket (default $AWS_REGION, else us-east-1)
@@ -47,6 +48,13 @@ fn main() -> anyhow::Result<()> {
             "--config-endpoint" => endpoint = Some(args.next().context(USAGE)?),
             "--data-listen" => listen.data = Some(args.next().context(USAGE)?),
             "--admin-listen" => listen.admin = Some(args.next().context(USAGE)?),
+            "--workers" => {
+                let n = args.next().context(USAGE)?;
+                listen.workers = Some(
+                    n.parse()
+                        .with_context(|| format!("--workers {n:?}: expected a number"))?,
+                );
+            }
             "--state-dir" => state_dir = Some(PathBuf::from(args.next().context(USAGE)?)),
             "--log-format" => log_format = args.next().context(USAGE)?,
             "-h" | "--help" => {
@@ -84,7 +92,9 @@ fn main() -> anyhow::Result<()> {
         }
         Source::File(PathBuf::from(config))
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    // The control runtime (signals, admin, reload, breaker probes); the
+    // data path runs on the worker threads `server::run` starts.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;

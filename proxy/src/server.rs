@@ -61,6 +61,9 @@ pub enum ServeError {
     /// Installing a signal handler failed.
     #[error("installing signal handlers: {0}")]
     Signal(std::io::Error),
+    /// A worker thread could not be started.
+    #[error("starting a worker thread: {0}")]
+    Thread(std::io::Error),
 }
 
 fn env_lookup(v: &str) -> Option<String> {
@@ -187,6 +190,8 @@ pub struct ListenOverride {
     pub data: Option<String>,
     /// Admin listener.
     pub admin: Option<String>,
+    /// Worker threads (default: one per CPU).
+    pub workers: Option<usize>,
 }
 
 /// Runs the proxy until SIGTERM/SIGINT and the drain complete.
@@ -221,14 +226,24 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
                 source,
             })
     };
-    let data = bind("data", listen.data.clone()).await?;
+    // The data listener is bound here (so a bind error stops startup) and
+    // shared by the workers.
+    let data = std::net::TcpListener::bind(&listen.data)
+        .and_then(|l| l.set_nonblocking(true).map(|()| l))
+        .map_err(|source| ServeError::Bind {
+            which: "data",
+            addr: listen.data.clone(),
+            source,
+        })?;
     let admin = bind("admin", listen.admin.clone()).await?;
     let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
     let hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+    let workers = over.workers.unwrap_or_else(default_workers).max(1);
     tracing::info!(
         data = %listen.data,
         admin = %listen.admin,
+        workers,
         config_version = %state.runtime.load().version,
         routes = state.runtime.load().routes.len(),
         "tandem-proxy serving"
@@ -241,66 +256,125 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
         Source::S3(src) => tokio::spawn(poller(state.clone(), *src, hup)),
     };
 
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size((limits.max_header_bytes.0 as usize).max(MIN_HEADER_BUF));
-    builder
-        .http2()
-        .max_header_list_size(u32::try_from(limits.max_header_bytes.0).unwrap_or(u32::MAX));
-    let graceful = GracefulShutdown::new();
+    // One single-threaded runtime per worker thread, each accepting from
+    // the shared listener, as nginx runs one event loop per worker: a
+    // connection stays on one thread, so no work-stealing or cross-thread
+    // wake-ups sit on the request path (with a work-stealing runtime the
+    // 4 KiB hit p99 was 12x nginx's on two shared cores).
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<Duration>);
+    let mut handles = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let l = data.try_clone().map_err(|source| ServeError::Bind {
+            which: "data",
+            addr: listen.data.clone(),
+            source,
+        })?;
+        let (st, rx, limits) = (state.clone(), stop_rx.clone(), limits.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("tandem-worker-{i}"))
+            .spawn(move || worker(st, l, rx, limits))
+            .map_err(ServeError::Thread)?;
+        handles.push(h);
+    }
+    drop(data);
 
-    let signal_name = loop {
-        tokio::select! {
-            _ = term.recv() => break "SIGTERM",
-            _ = int.recv() => break "SIGINT",
-            accepted = data.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                serve_data_conn(&state, &builder, &graceful, stream, peer);
-            }
-        }
+    let signal_name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
     };
 
     // Drain: readiness fails first so load balancers stop sending, while
-    // we keep accepting what they still send during `delay`.
+    // the workers keep accepting what they still send during `delay`.
     let mut drain = state.runtime.load().config.drain.clone();
     drain_overrides(&mut drain)?;
     state.draining.store(true, Ordering::SeqCst);
     tracing::info!(signal = signal_name, delay = ?drain.delay.0, grace = ?drain.grace.0, "draining: /ready now 503");
-    let accept_until = tokio::time::sleep(drain.delay.0);
-    tokio::pin!(accept_until);
-    loop {
-        tokio::select! {
-            _ = &mut accept_until => break,
-            accepted = data.accept() => {
-                if let Ok((stream, peer)) = accepted {
-                    serve_data_conn(&state, &builder, &graceful, stream, peer);
-                }
-            }
-        }
-    }
-    drop(data);
+    tokio::time::sleep(drain.delay.0).await;
+    let _ = stop_tx.send(Some(drain.grace.0));
     tracing::info!(
         in_flight = state.metrics.in_flight.load(Ordering::Relaxed),
         "stopped accepting; waiting for in-flight requests"
     );
-    match tokio::time::timeout(drain.grace.0, graceful.shutdown()).await {
-        Ok(()) => tracing::info!("drained; exiting"),
-        Err(_) => {
-            tracing::warn!(grace = ?drain.grace.0, "grace period over; closing remaining connections")
-        }
+    // Each worker gives its connections `grace`; wait a little longer for
+    // the threads themselves.
+    let deadline = tokio::time::Instant::now() + drain.grace.0 + Duration::from_secs(1);
+    while handles.iter().any(|h| !h.is_finished()) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let stuck = handles.iter().filter(|h| !h.is_finished()).count();
+    if stuck == 0 {
+        tracing::info!("drained; exiting");
+    } else {
+        tracing::warn!(grace = ?drain.grace.0, "grace period over; closing remaining connections");
     }
     Ok(())
+}
+
+/// One worker per available CPU, the way nginx's `worker_processes auto`
+/// sizes itself.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// A worker thread: its own runtime, accepting until told to stop, then
+/// giving in-flight requests the grace period.
+fn worker(
+    state: Arc<State>,
+    listener: std::net::TcpListener,
+    mut stop: tokio::sync::watch::Receiver<Option<Duration>>,
+    limits: tandem_fleet_config::Limits,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "a worker could not start its runtime");
+            return;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(error = %e, "a worker could not register the listener");
+                return;
+            }
+        };
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size((limits.max_header_bytes.0 as usize).max(MIN_HEADER_BUF));
+        builder
+            .http2()
+            .max_header_list_size(u32::try_from(limits.max_header_bytes.0).unwrap_or(u32::MAX));
+        let graceful = GracefulShutdown::new();
+        let grace = loop {
+            tokio::select! {
+                changed = stop.changed() => {
+                    let g = *stop.borrow();
+                    match (changed, g) {
+                        (_, Some(g)) => break g,
+                        (Err(_), None) => break Duration::ZERO,
+                        (Ok(()), None) => continue,
+                    }
+                }
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => serve_data_conn(&state, &builder, &graceful, stream, peer),
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        };
+        drop(listener);
+        let _ = tokio::time::timeout(grace, graceful.shutdown()).await;
+    });
 }
 
 /// Serves one accepted data connection, watched by the drain.
