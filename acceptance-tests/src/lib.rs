@@ -119,12 +119,59 @@ pub fn free_port() -> u16 {
         .unwrap_or(0)
 }
 
-/// A moto server on loopback. The process is wrapped so that it also dies
-/// when the test binary exits, even for the shared `static` instance that
-/// is never dropped: the wrapper waits on our stdin pipe.
-pub struct Moto {
+/// A server process tied to the test process: a shell wrapper starts it in
+/// the background and waits on our stdin pipe, then stops it. When the
+/// test binary exits (even with a `static` that is never dropped) the pipe
+/// closes and the server goes too; dropping the handle closes the pipe
+/// first, so the wrapper, not a SIGKILL that would orphan the server, does
+/// the stopping.
+pub struct Tethered {
     child: Child,
-    _stdin: ChildStdin,
+    stdin: Option<ChildStdin>,
+}
+
+/// How long a tethered server gets to stop before its wrapper is killed.
+const TETHER_STOP_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Tethered {
+    /// Runs `command` (a shell command line) tethered; `what` names it in
+    /// errors.
+    pub fn spawn(command: &str, what: &str) -> Result<Tethered, HarnessError> {
+        let script = format!("{command} >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid");
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| HarnessError::Spawn {
+                what: what.to_string(),
+                source,
+            })?;
+        let stdin = child.stdin.take();
+        Ok(Tethered { child, stdin })
+    }
+}
+
+impl Drop for Tethered {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + TETHER_STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A moto server on loopback, tethered to the test process.
+pub struct Moto {
+    _server: Tethered,
     port: u16,
 }
 
@@ -142,28 +189,15 @@ impl Moto {
             .map(PathBuf::from)
             .unwrap_or_else(|_| repo_root().join(".cache/venv/bin/moto_server"));
         let port = free_port();
-        let script = format!(
-            "{} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid",
-            shell_quote(&bin.display().to_string())
-        );
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|source| HarnessError::Spawn {
-                what: format!("moto ({})", bin.display()),
-                source,
-            })?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| HarnessError::Timeout("moto stdin".into()))?;
+        let server = Tethered::spawn(
+            &format!(
+                "{} -H 127.0.0.1 -p {port}",
+                shell_quote(&bin.display().to_string())
+            ),
+            &format!("moto ({})", bin.display()),
+        )?;
         let moto = Moto {
-            child,
-            _stdin: stdin,
+            _server: server,
             port,
         };
         let deadline = Instant::now() + MOTO_START_TIMEOUT;
@@ -219,13 +253,6 @@ provider "tandem" {{
 }}
 "#
         )
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

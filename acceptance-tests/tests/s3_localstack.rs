@@ -5,24 +5,16 @@
 
 use std::io::Read as _;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tandem_acceptance::{free_port, repo_root, skip_unless_acc, unique, TfDir};
+use tandem_acceptance::{free_port, repo_root, skip_unless_acc, unique, Tethered, TfDir};
 
-/// LocalStack on a loopback port, killed with the test (the wrapper shell
-/// exits when our stdin pipe closes).
+/// LocalStack on a loopback port, stopped with the test. Before
+/// `Tethered`, dropping this SIGKILLed the wrapper shell and left LocalStack
+/// running after every `make test`.
 struct LocalStack {
-    child: Child,
-    _stdin: ChildStdin,
+    _server: Tethered,
     port: u16,
-}
-
-impl Drop for LocalStack {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn python() -> Option<PathBuf> {
@@ -32,20 +24,16 @@ fn python() -> Option<PathBuf> {
 
 fn start(py: &std::path::Path) -> LocalStack {
     let port = free_port();
-    let script = format!(
-        "GATEWAY_LISTEN=127.0.0.1:{port} SERVICES=s3 DNS_ADDRESS=0 '{}' -m localstack.runtime.main >/dev/null 2>&1 & pid=$!; read _; kill $pid; wait $pid",
-        py.display()
-    );
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start LocalStack");
-    let stdin = child.stdin.take().unwrap();
+    let server = Tethered::spawn(
+        &format!(
+            "GATEWAY_LISTEN=127.0.0.1:{port} SERVICES=s3 DNS_ADDRESS=0 '{}' -m localstack.runtime.main",
+            py.display()
+        ),
+        "LocalStack",
+    )
+    .expect("start LocalStack");
     let ls = LocalStack {
-        child,
-        _stdin: stdin,
+        _server: server,
         port,
     };
     let deadline = Instant::now() + Duration::from_secs(90);
