@@ -237,18 +237,22 @@ async fn miss(
     let m = &state.metrics;
     let rname = route.config.name.as_str();
     // HEAD and Range requests join a fetch in progress but never start a
-    // whole-object fetch themselves; a Range miss starts one in the
-    // background so the next range is a hit.
+    // whole-object fetch themselves. A Range miss on an object small enough
+    // to cache fills the cache in the background, so the next range is a
+    // hit; the size comes from the range answer, so a large object (a
+    // video) never costs a whole-object fetch per range.
     if head || req.headers().contains_key(header::RANGE) {
         if let Some(rx) = rt.cache.existing_flight(&ck) {
             m.coalesced.inc(&[rname]);
             if let Some(r) = cache::wait(rx).await {
                 return from_result(state, rt, route, or, req, head, r).await;
             }
-        } else if !head {
-            spawn_fill(state.clone(), rt.clone(), or.clone(), ck.clone(), stale);
         }
-        return passthrough(state, rt, route, or, req.headers(), req.method(), "MISS").await;
+        let resp = passthrough(state, rt, route, or, req.headers(), req.method(), "MISS").await?;
+        if !head && worth_filling(&resp, rt.cache.max_object_bytes) {
+            spawn_fill(state.clone(), rt.clone(), or.clone(), ck, stale);
+        }
+        return Ok(resp);
     }
     match rt.cache.flight(ck) {
         Flight::Leader(l) => lead(state, rt, route, or, req.headers(), false, stale, l).await,
@@ -436,6 +440,24 @@ async fn lead(
             }
         }
     }
+}
+
+/// Whether a pass-through answer shows an object the cache would keep.
+fn worth_filling(resp: &Response<ProxyBody>, max_object_bytes: u64) -> bool {
+    let h = resp.headers();
+    let total = match resp.status() {
+        StatusCode::PARTIAL_CONTENT => h
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(range::parse_content_range)
+            .and_then(|(_, _, len)| len),
+        StatusCode::OK => h
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok()),
+        _ => None,
+    };
+    total.is_some_and(|t| t <= max_object_bytes) && storable(h)
 }
 
 /// Whether the origin allows a shared cache to store this response.

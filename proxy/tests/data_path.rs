@@ -385,3 +385,42 @@ fn hits_and_coalesced_misses_are_counted_at_the_origin() {
         304
     );
 }
+
+#[test]
+fn range_misses_fill_the_cache_only_for_objects_it_would_keep() {
+    let f = fixture();
+    let small = bytes(100_000, 21);
+    let large = bytes(5 << 20, 22); // over max_object_bytes (4 MiB)
+    f.w.put("assets", "small.bin", small.clone());
+    f.w.put("assets", "large.bin", large.clone());
+
+    // A small object: the first range passes through and fills the cache.
+    let r = get(&f, "/assets/small.bin", &[("range", "bytes=0-9")]);
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["x-tandem-cache"].to_str().unwrap()
+        ),
+        (206, "MISS")
+    );
+    assert_eq!(r.bytes().unwrap().as_ref(), &small[..10]);
+    poll("the background fill", Duration::from_secs(10), || {
+        let r = get(&f, "/assets/small.bin", &[("range", "bytes=10-19")]);
+        (r.headers()["x-tandem-cache"] == "HIT").then_some(())
+    });
+
+    // A large one: each range is one origin GET, never a whole-object fetch.
+    let before = f.w.gets("assets");
+    for i in 0..3u64 {
+        let (a, b) = (i * 1000, i * 1000 + 999);
+        let r = get(
+            &f,
+            "/assets/large.bin",
+            &[("range", &format!("bytes={a}-{b}"))],
+        );
+        assert_eq!(r.status(), 206);
+        assert_eq!(r.bytes().unwrap().as_ref(), &large[a as usize..=b as usize]);
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(f.w.gets("assets") - before, 3, "one origin GET per range");
+}
