@@ -61,6 +61,26 @@ pub fn client() -> Result<HttpClient, rustls::Error> {
         .build(https))
 }
 
+thread_local! {
+    static THREAD_CLIENT: std::cell::OnceCell<HttpClient> = const { std::cell::OnceCell::new() };
+}
+
+/// The calling worker thread's own client. A pooled connection is driven
+/// by the runtime that opened it; with one shared pool a worker would often
+/// send through a connection living on another worker's thread, paying a
+/// cross-thread wake-up per request. `fallback` (the process-wide client)
+/// is used only if a client cannot be built here, which `client()` already
+/// ruled out at startup.
+pub fn thread_client(fallback: &HttpClient) -> HttpClient {
+    THREAD_CLIENT.with(|c| match c.get() {
+        Some(c) => c.clone(),
+        None => match client() {
+            Ok(new) => c.get_or_init(|| new).clone(),
+            Err(_) => fallback.clone(),
+        },
+    })
+}
+
 /// Why a replica could not be set up from config.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {

@@ -334,7 +334,7 @@ async fn lead(
     }
     loop {
         let served = match origin::fetch(
-            &state.client,
+            &origin::thread_client(&state.client),
             route,
             &Method::GET,
             &or.key,
@@ -552,7 +552,7 @@ async fn passthrough(
     let mut attempts = Vec::new();
     let (parts, replica_idx, small, stream) = loop {
         let served = origin::fetch(
-            &state.client,
+            &origin::thread_client(&state.client),
             route,
             method,
             &or.key,
