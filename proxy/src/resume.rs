@@ -5,16 +5,17 @@
 //! The client is only cut off (connection aborted, never a short body
 //! passed off as complete) when no replica can continue.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
-use http_body::Frame;
-use http_body_util::{BodyExt, StreamBody};
+use http_body::{Body, Frame};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use tokio::sync::mpsc;
 
 use crate::body::{BoxError, ProxyBody};
 use crate::error::Attempt;
@@ -22,10 +23,6 @@ use crate::origin;
 use crate::range;
 use crate::runtime::Runtime;
 use crate::state::State;
-
-/// Frames buffered between the origin reader and the client writer: enough
-/// to keep both busy, small enough that backpressure reaches the origin.
-const CHANNEL_FRAMES: usize = 8;
 
 /// What is needed to continue a body from another replica.
 pub struct Resume {
@@ -62,62 +59,127 @@ pub struct Cut {
     pub reason: String,
 }
 
-/// A streamed body that resumes from other replicas on failure.
+/// A streamed body that resumes from other replicas on failure. It polls
+/// the origin body directly from the response body (no task or channel in
+/// between, so no extra wake-up per frame); only a resume runs as a future.
 pub fn body(inner: Incoming, r: Resume, limit: Duration) -> ProxyBody {
-    let (tx, rx) = mpsc::channel::<Result<Frame<Bytes>, BoxError>>(CHANNEL_FRAMES);
-    tokio::spawn(pump(inner, r, limit, tx));
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
-    StreamBody::new(stream.boxed()).boxed_unsync()
+    let idle = r.rt.routes[r.route].origins[r.replica].timeout;
+    ResumeBody {
+        st: St::Streaming(inner),
+        r: Some(r),
+        sent: 0,
+        limit,
+        deadline: Box::pin(tokio::time::sleep(limit)),
+        idle,
+        idle_timer: Box::pin(tokio::time::sleep(idle)),
+    }
+    .boxed_unsync()
 }
 
-async fn pump(
-    mut body: Incoming,
-    mut r: Resume,
+type Resuming = Pin<Box<dyn Future<Output = (Resume, Result<Incoming, String>)> + Send>>;
+
+enum St {
+    Streaming(Incoming),
+    Resuming(Resuming),
+    Done,
+}
+
+struct ResumeBody {
+    st: St,
+    r: Option<Resume>,
+    sent: u64,
     limit: Duration,
-    tx: mpsc::Sender<Result<Frame<Bytes>, BoxError>>,
-) {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut sent: u64 = 0;
-    loop {
-        let idle = r.rt.routes[r.route].origins[r.replica].timeout;
-        let next = tokio::time::timeout(idle, body.frame());
-        let failure = match tokio::time::timeout_at(deadline, next).await {
-            Err(_) => {
-                let cut = Cut {
-                    sent,
-                    reason: format!("not finished within {limit:?} (limits.body_timeout)"),
-                };
-                let _ = tx.send(Err(Box::new(cut))).await;
-                return;
-            }
-            Ok(Err(_)) => format!("no data for {idle:?}"),
-            Ok(Ok(None)) => return,
-            Ok(Ok(Some(Err(e)))) => e.to_string(),
-            Ok(Ok(Some(Ok(frame)))) => {
-                if let Some(d) = frame.data_ref() {
-                    sent += d.len() as u64;
-                }
-                if tx.send(Ok(frame)).await.is_err() {
-                    return; // the client went away
-                }
-                continue;
-            }
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    idle: Duration,
+    idle_timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl ResumeBody {
+    /// The streaming replica failed: record it and start asking the next.
+    fn start_resume(&mut self, failure: String) {
+        let Some(mut r) = self.r.take() else {
+            self.st = St::Done;
+            return;
         };
         let rt = r.rt.clone();
-        let route = &rt.routes[r.route];
-        origin::record_late_failure(route, r.replica, &r.state.metrics, &failure);
-        match resume(&mut r, sent).await {
-            Ok(next) => {
-                r.state.metrics.resumes.inc(&[&route.config.name, "ok"]);
-                tracing::warn!(route = %route.config.name, key = %r.key, offset = r.start + sent, replica = %route.origins[r.replica].name, "body resumed from another replica");
-                body = next;
+        origin::record_late_failure(&rt.routes[r.route], r.replica, &r.state.metrics, &failure);
+        let sent = self.sent;
+        self.st = St::Resuming(Box::pin(async move {
+            let res = resume(&mut r, sent).await;
+            (r, res)
+        }));
+    }
+
+    fn cut(&mut self, reason: String) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.st = St::Done;
+        Poll::Ready(Some(Err(Box::new(Cut {
+            sent: self.sent,
+            reason,
+        }))))
+    }
+}
+
+impl Body for ResumeBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        loop {
+            if !matches!(this.st, St::Done) && this.deadline.as_mut().poll(cx).is_ready() {
+                let limit = this.limit;
+                return this.cut(format!(
+                    "not finished within {limit:?} (limits.body_timeout)"
+                ));
             }
-            Err(reason) => {
-                r.state.metrics.resumes.inc(&[&route.config.name, "failed"]);
-                tracing::error!(route = %route.config.name, key = %r.key, sent, reason = %reason, "body cut off: no replica could continue it");
-                let _ = tx.send(Err(Box::new(Cut { sent, reason }))).await;
-                return;
+            match &mut this.st {
+                St::Done => return Poll::Ready(None),
+                St::Streaming(b) => match Pin::new(b).poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(d) = frame.data_ref() {
+                            this.sent += d.len() as u64;
+                        }
+                        let next = tokio::time::Instant::now() + this.idle;
+                        this.idle_timer.as_mut().reset(next);
+                        return Poll::Ready(Some(Ok(frame)));
+                    }
+                    Poll::Ready(None) => {
+                        this.st = St::Done;
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Some(Err(e))) => this.start_resume(e.to_string()),
+                    Poll::Pending => {
+                        if this.idle_timer.as_mut().poll(cx).is_ready() {
+                            let idle = this.idle;
+                            this.start_resume(format!("no data for {idle:?}"));
+                        } else {
+                            return Poll::Pending;
+                        }
+                    }
+                },
+                St::Resuming(f) => match f.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready((r, Ok(next))) => {
+                        let rt = r.rt.clone();
+                        let route = &rt.routes[r.route];
+                        r.state.metrics.resumes.inc(&[&route.config.name, "ok"]);
+                        tracing::warn!(route = %route.config.name, key = %r.key, offset = r.start + this.sent, replica = %route.origins[r.replica].name, "body resumed from another replica");
+                        this.idle = route.origins[r.replica].timeout;
+                        let at = tokio::time::Instant::now() + this.idle;
+                        this.idle_timer.as_mut().reset(at);
+                        this.r = Some(r);
+                        this.st = St::Streaming(next);
+                    }
+                    Poll::Ready((r, Err(reason))) => {
+                        let route = &r.rt.routes[r.route];
+                        r.state.metrics.resumes.inc(&[&route.config.name, "failed"]);
+                        tracing::error!(route = %route.config.name, key = %r.key, sent = this.sent, reason = %reason, "body cut off: no replica could continue it");
+                        return this.cut(reason);
+                    }
+                },
             }
         }
     }
