@@ -385,11 +385,7 @@ async fn lead(
             leader.finish(FlightResult::Answer(a.clone())).await;
             return Ok(from_answer(&a, head));
         }
-        let len = resp
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let len = content_length(resp.headers());
         let cacheable =
             len.is_some_and(|l| l <= rt.cache.max_object_bytes) && storable(resp.headers());
         if !cacheable {
@@ -413,14 +409,8 @@ async fn lead(
             Ok(body) => {
                 let headers = object_headers(&parts.headers);
                 let obj = Arc::new(CachedObject {
-                    etag: headers
-                        .get(header::ETAG)
-                        .and_then(|v| v.to_str().ok())
-                        .map(str::to_string),
-                    last_modified: headers
-                        .get(header::LAST_MODIFIED)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| httpdate::parse_http_date(v).ok()),
+                    etag: validators(&headers).etag.map(str::to_string),
+                    last_modified: validators(&headers).last_modified,
                     headers,
                     body,
                     replica: replica.name.clone(),
@@ -442,6 +432,24 @@ async fn lead(
     }
 }
 
+/// `Content-Length` as a number.
+fn content_length(h: &HeaderMap) -> Option<u64> {
+    h.get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The ETag and Last-Modified of an origin response, for preconditions.
+fn validators(h: &HeaderMap) -> Validators<'_> {
+    Validators {
+        etag: h.get(header::ETAG).and_then(|v| v.to_str().ok()),
+        last_modified: h
+            .get(header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok()),
+    }
+}
+
 /// Whether a pass-through answer shows an object the cache would keep.
 fn worth_filling(resp: &Response<ProxyBody>, max_object_bytes: u64) -> bool {
     let h = resp.headers();
@@ -451,10 +459,7 @@ fn worth_filling(resp: &Response<ProxyBody>, max_object_bytes: u64) -> bool {
             .and_then(|v| v.to_str().ok())
             .and_then(range::parse_content_range)
             .and_then(|(_, _, len)| len),
-        StatusCode::OK => h
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok()),
+        StatusCode::OK => content_length(h),
         _ => None,
     };
     total.is_some_and(|t| t <= max_object_bytes) && storable(h)
@@ -563,12 +568,7 @@ async fn passthrough(
             &mut attempts,
         )
         .await?;
-        let len = served
-            .response
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<usize>().ok());
+        let len = content_length(served.response.headers()).and_then(|l| usize::try_from(l).ok());
         let small_ok = *method == Method::GET
             && served.response.status().is_success()
             && len.is_some_and(|l| l <= SMALL_BODY);
@@ -642,14 +642,7 @@ fn streamed(
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let replica = rt.routes[or.route].origins[replica_idx].name.as_str();
     let mut headers = object_headers(resp.headers());
-    let v = Validators {
-        etag: headers.get(header::ETAG).and_then(|v| v.to_str().ok()),
-        last_modified: headers
-            .get(header::LAST_MODIFIED)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok()),
-    };
-    match evaluate(h, v) {
+    match evaluate(h, validators(&headers)) {
         Precondition::Failed => return Err(ProxyError::PreconditionFailed),
         Precondition::NotModified => return Ok(not_modified(&headers)),
         Precondition::Proceed => {}
