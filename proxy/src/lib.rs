@@ -4,8 +4,10 @@
 //! One concern per module: request parsing ([`request`]), range and
 //! precondition arithmetic ([`range`], [`conditional`]), the breaker
 //! ([`breaker`]), origins and failover ([`origin`]), the cache and request
-//! coalescing ([`cache`]), the data path ([`serve`]), the admin endpoints
-//! ([`admin`]) and the process lifecycle ([`server`]). The config format and
+//! coalescing ([`cache`]), mid-stream resume ([`resume`]), JWT ([`auth`]),
+//! rate limits ([`ratelimit`]), the data path ([`serve`]), the admin
+//! endpoints ([`admin`]), where the config comes from ([`source`]) and the
+//! process lifecycle ([`server`]). The config format and
 //! its `validate()` come from `tandem-fleet-config`, the same code the
 //! Terraform provider runs at plan time.
 #![forbid(unsafe_code)]
