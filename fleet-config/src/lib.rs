@@ -152,6 +152,44 @@ buckets:
     }
 
     #[test]
+    fn redis_urls_keep_passwords_out_and_several_need_cluster() {
+        let mut c = good();
+        c.redis = Some(Redis {
+            urls: vec![
+                "redis://:hunter2@10.0.0.1:6379".into(),
+                "rediss://user:pw@cache.example:6380/0".into(),
+                "redis://user@10.0.0.3:6379".into(),
+            ],
+            cluster: false,
+            password_env: None,
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            pool_size: DEFAULT_REDIS_POOL_SIZE,
+            max_object_bytes: DEFAULT_REDIS_MAX_OBJECT_BYTES,
+        });
+        let p = paths(&c);
+        assert!(p.iter().any(|x| x == "redis.urls[0]"), "{p:?}");
+        assert!(p.iter().any(|x| x == "redis.urls[1]"), "{p:?}");
+        assert!(
+            !p.iter().any(|x| x == "redis.urls[2]"),
+            "a user name alone is fine: {p:?}"
+        );
+        assert!(
+            p.iter().any(|x| x == "redis.urls"),
+            "several URLs without cluster: {p:?}"
+        );
+        let msgs = c
+            .validate()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !msgs.contains("hunter2"),
+            "the finding must not echo the password: {msgs}"
+        );
+    }
+
+    #[test]
     fn canonical_json_and_version_ignore_key_order_and_format() {
         let a = good();
         let json = a.canonical_json();

@@ -244,9 +244,30 @@ impl FleetConfig {
                 if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
                     c.add(
                         p.field("urls").index(i),
-                        format!("{u:?} must start with redis:// or rediss://"),
+                        "must start with redis:// or rediss://",
                     );
                 }
+                // The document is published to S3 and kept in Terraform
+                // state; a password in it would be readable by everyone
+                // who can read either.
+                let authority = u
+                    .split_once("://")
+                    .map_or("", |(_, rest)| rest.split(['/', '?']).next().unwrap_or(""));
+                if authority
+                    .rsplit_once('@')
+                    .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+                {
+                    c.add(
+                        p.field("urls").index(i),
+                        "holds a password: name an environment variable in password_env instead",
+                    );
+                }
+            }
+            if !r.cluster && r.urls.len() > 1 {
+                c.add(
+                    p.field("urls"),
+                    "several URLs seed a Redis Cluster: set cluster = true, or list one node",
+                );
             }
             if let Some(e) = &r.password_env {
                 if !env_name_ok(e) {

@@ -89,6 +89,14 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                 "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
                 &br,
             );
+            if let Some(t) = &rt.tier {
+                gauge(
+                    &mut g,
+                    "tandem_redis_up",
+                    "1 while the Redis tier answers; 0 while it is skipped.",
+                    &[(String::new(), if t.is_up() { 1.0 } else { 0.0 })],
+                );
+            }
             gauge(
                 &mut g,
                 "tandem_config_info",
@@ -170,6 +178,16 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                 "replicas": h.replicas,
                 "routes": routes,
                 "cache": {"bytes": bytes, "entries": entries, "max_bytes": rt.cache.max_bytes},
+                // Up/down and counts only: the URLs may carry credentials.
+                "redis": rt.tier.as_ref().map(|t| json!({
+                    "up": t.is_up(),
+                    "cluster": t.settings.cluster,
+                    "nodes_configured": t.settings.urls.len(),
+                    "max_object_bytes": t.max_object_bytes,
+                    "hits": m.tier_hits.sum_all(),
+                    "misses": m.tier_misses.sum_all(),
+                    "writes": m.tier_writes.sum_all(),
+                })),
                 "reloads": {
                     "ok": m.reloads.get(&["ok"]),
                     "invalid": m.reloads.get(&["invalid"]),
@@ -277,12 +295,32 @@ async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
         );
     };
     let purged = rt.cache.purge(&r.generation, &key, prefix).await;
+    let what = if prefix { "prefix" } else { "key" };
+    // The shared tier too, or the next memory miss anywhere in the fleet
+    // would bring the purged copy back from Redis.
+    let shared = match &rt.tier {
+        None => None,
+        Some(t) => match t.purge(&r.generation, &key, prefix).await {
+            Ok(n) => Some(n),
+            Err(e) => {
+                crate::serve::tier_error(state, "purge", &e);
+                m.purges.inc(&["redis_failed"]);
+                tracing::warn!(route = %route, key = %key, prefix, purged, error = %e, "purged memory, but not Redis");
+                return json_resp(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({"route": route, what: key, "purged": purged,
+                        "error": format!("memory purged, Redis not: {e}; retry the purge")}),
+                );
+            }
+        },
+    };
     m.purges.inc(&["ok"]);
-    tracing::info!(route = %route, key = %key, prefix, purged, "purged");
-    json_resp(
-        StatusCode::OK,
-        &json!({"route": route, if prefix { "prefix" } else { "key" }: key, "purged": purged}),
-    )
+    tracing::info!(route = %route, key = %key, prefix, purged, purged_redis = shared, "purged");
+    let mut body = json!({"route": route, what: key, "purged": purged});
+    if let Some(n) = shared {
+        body["purged_redis"] = json!(n);
+    }
+    json_resp(StatusCode::OK, &body)
 }
 
 /// Compares without an early exit, so response timing does not reveal how

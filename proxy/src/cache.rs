@@ -136,6 +136,11 @@ pub struct Leader<'a> {
 }
 
 impl Leader<'_> {
+    /// The cache key this flight is for.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Publishes the result to the waiters (and stores an object).
     pub async fn finish(mut self, r: FlightResult) {
         if let FlightResult::Object(o) = &r {
@@ -187,6 +192,11 @@ impl Cache {
     /// A fresh object, if present.
     pub async fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.store.get(key).await
+    }
+
+    /// Stores an object fetched elsewhere (from the Redis tier).
+    pub async fn insert(&self, key: Arc<str>, obj: Arc<CachedObject>) {
+        self.store.insert(key, obj).await;
     }
 
     /// Joins or starts the flight for `key`.

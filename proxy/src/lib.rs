@@ -4,7 +4,7 @@
 //! One concern per module: request parsing ([`request`]), range and
 //! precondition arithmetic ([`range`], [`conditional`]), the breaker
 //! ([`breaker`]), origins and failover ([`origin`]), the cache and request
-//! coalescing ([`cache`]), mid-stream resume ([`resume`]), JWT ([`auth`]),
+//! coalescing ([`cache`]), the shared Redis/Valkey tier ([`tier`]), mid-stream resume ([`resume`]), JWT ([`auth`]),
 //! rate limits ([`ratelimit`]), the data path ([`serve`]), the admin
 //! endpoints ([`admin`]), where the config comes from ([`source`]) and the
 //! process lifecycle ([`server`]). The config format and
@@ -32,6 +32,7 @@ pub mod serve;
 pub mod server;
 pub mod source;
 pub mod state;
+pub mod tier;
 
 use std::path::Path;
 

@@ -73,6 +73,10 @@ fn main() -> anyhow::Result<()> {
         return run_check(std::path::Path::new(&config));
     }
     init_logging(&log_format)?;
+    // Two rustls providers are compiled in (ring here, aws-lc for the
+    // provider's certificate checks elsewhere in the workspace); rediss://
+    // connections take the process default, so name it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let source = if config.starts_with("s3://") {
         let region = region
             .or_else(|| std::env::var("AWS_REGION").ok())

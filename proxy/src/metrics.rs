@@ -53,6 +53,15 @@ impl CounterVec {
             .map_or(0, |(_, v)| *v)
     }
 
+    /// Sum over every series.
+    pub fn sum_all(&self) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .sum()
+    }
+
     /// Sum over series whose first label is `first`.
     pub fn sum_first(&self, first: &str) -> u64 {
         let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
@@ -117,6 +126,15 @@ pub struct Metrics {
     pub auth_refused: CounterVec,
     /// Requests refused by the rate limit.
     pub rate_limited: CounterVec,
+    /// Memory misses answered by the Redis tier, by route.
+    pub tier_hits: CounterVec,
+    /// Memory misses the Redis tier did not hold either, by route.
+    pub tier_misses: CounterVec,
+    /// Objects written to the Redis tier, by route.
+    pub tier_writes: CounterVec,
+    /// Redis calls that failed or were skipped while it was down, by
+    /// operation (get, put, purge, ratelimit) and reason (error, down).
+    pub tier_errors: CounterVec,
     /// Purge requests by result (ok, unauthorized, disabled, bad_request).
     pub purges: CounterVec,
     /// Config reloads by result.
@@ -244,6 +262,30 @@ impl Metrics {
             "tandem_rate_limited_total",
             "Requests refused with 429 by limits.rate_limit.",
             &[],
+        );
+        self.tier_hits.render(
+            &mut o,
+            "tandem_redis_hits_total",
+            "Memory-cache misses answered by the Redis tier.",
+            &["route"],
+        );
+        self.tier_misses.render(
+            &mut o,
+            "tandem_redis_misses_total",
+            "Memory-cache misses the Redis tier did not hold either.",
+            &["route"],
+        );
+        self.tier_writes.render(
+            &mut o,
+            "tandem_redis_writes_total",
+            "Objects written to the Redis tier.",
+            &["route"],
+        );
+        self.tier_errors.render(
+            &mut o,
+            "tandem_redis_errors_total",
+            "Redis calls that failed (error) or were skipped because the tier was down (down), by operation.",
+            &["op", "reason"],
         );
         self.purges.render(
             &mut o,

@@ -1,6 +1,8 @@
 //! Per-client token buckets (`limits.rate_limit`): `burst` tokens, refilled
-//! at `requests_per_second`. Local to each proxy; the fleet-wide variant
-//! through Redis is not built yet.
+//! at `requests_per_second`. Local to each proxy; with `global: true` the
+//! fleet-wide bucket lives in Redis (`tier::Tier::take`) and this one is the
+//! fallback while Redis is down, so a dead Redis never turns into 429s or
+//! into no limit at all.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

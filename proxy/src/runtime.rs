@@ -23,6 +23,8 @@ pub struct Runtime {
     pub cache: Arc<Cache>,
     /// Per-client rate limiting, when configured.
     pub limiter: Option<crate::ratelimit::Limiter>,
+    /// The shared Redis/Valkey tier, when `redis` is configured.
+    pub tier: Option<Arc<crate::tier::Tier>>,
     /// Bearer token of the purge API, read from `admin.purge_token_env`;
     /// purge is disabled without it.
     pub purge_token: Option<String>,
@@ -117,6 +119,37 @@ impl Runtime {
             },
             None => None,
         };
+        let tier = match &config.redis {
+            None => None,
+            // Same section: keep the connections (and their up/down state).
+            Some(r) => match prev
+                .and_then(|p| p.tier.as_ref())
+                .filter(|t| t.settings == *r)
+            {
+                Some(t) => Some(Arc::clone(t)),
+                None => {
+                    let password = match &r.password_env {
+                        Some(var) => match env(var) {
+                            Some(p) => Some(p),
+                            None => {
+                                problems.push(format!(
+                                    "redis.password_env: environment variable {var} is not set"
+                                ));
+                                None
+                            }
+                        },
+                        None => None,
+                    };
+                    match crate::tier::Tier::new(r, password) {
+                        Ok(t) => Some(Arc::new(t)),
+                        Err(p) => {
+                            problems.push(p);
+                            None
+                        }
+                    }
+                }
+            },
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -139,6 +172,7 @@ impl Runtime {
             .map(|r| crate::ratelimit::Limiter::new(r.requests_per_second, r.burst));
         Ok(Runtime {
             limiter,
+            tier,
             version: config.config_version(),
             config,
             routes,

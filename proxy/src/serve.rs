@@ -174,7 +174,7 @@ async fn serve(
             RateKey::Subject => claims.as_ref().and_then(|c| c.subject()).unwrap_or(&ip),
             RateKey::Ip => &ip,
         };
-        if let Err(wait) = l.check(client, Instant::now()) {
+        if let Err(wait) = take_token(state, rt, l, rl, client).await {
             m.rate_limited.inc(&[]);
             return Err(ProxyError::RateLimited {
                 retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
@@ -185,7 +185,19 @@ async fn serve(
         return passthrough(state, rt, route, &or, req.headers(), req.method(), "BYPASS").await;
     }
     let ck = cache::key(&route.generation, &or.key, or.version_id.as_deref());
-    let cached = rt.cache.get(&ck).await;
+    let mut cached = rt.cache.get(&ck).await;
+    if !cached.as_ref().is_some_and(|o| o.is_fresh()) {
+        if let Some(o) = from_tier(state, rt, rname, &ck).await {
+            if o.is_fresh() {
+                rt.cache.insert(ck.clone(), o.clone()).await;
+                m.cache_hits.inc(&[rname]);
+                return from_object(&o, req.headers(), head, "HIT-REDIS");
+            }
+            // A stale shared copy still serves revalidation and
+            // stale-if-error when memory has nothing.
+            cached.get_or_insert(o);
+        }
+    }
     if let Some(obj) = cached.as_ref().filter(|o| o.is_fresh()) {
         m.cache_hits.inc(&[rname]);
         let r = from_object(obj, req.headers(), head, "HIT")?;
@@ -220,6 +232,90 @@ async fn serve(
         }
         (other, _) => other,
     }
+}
+
+/// Takes a rate-limit token: from the fleet-wide bucket in Redis when
+/// `global` is set and Redis is up, otherwise from this proxy's own.
+async fn take_token(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    local: &crate::ratelimit::Limiter,
+    rl: &tandem_fleet_config::RateLimit,
+    client: &str,
+) -> Result<(), Duration> {
+    if let Some(t) = rt.tier.as_ref().filter(|_| rl.global) {
+        match t.take(client, rl.requests_per_second, rl.burst).await {
+            Ok(r) => return r,
+            Err(e) => tier_error(state, "ratelimit", &e),
+        }
+    }
+    local.check(client, Instant::now())
+}
+
+/// The Redis tier's copy after a memory miss, if the tier is configured,
+/// up and holds one. Failures are counted and answered as misses.
+async fn from_tier(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    rname: &str,
+    ck: &str,
+) -> Option<Arc<CachedObject>> {
+    let t = rt.tier.as_ref()?;
+    match t.get(ck).await {
+        Ok(Some(o)) => {
+            state.metrics.tier_hits.inc(&[rname]);
+            Some(o)
+        }
+        Ok(None) => {
+            state.metrics.tier_misses.inc(&[rname]);
+            None
+        }
+        Err(e) => {
+            tier_error(state, "get", &e);
+            None
+        }
+    }
+}
+
+/// Writes a fetched object to the Redis tier in the background: the
+/// client's answer never waits for Redis.
+fn spawn_tier_put(
+    state: &Arc<State>,
+    rt: &Arc<Runtime>,
+    rname: &str,
+    ck: &str,
+    obj: &Arc<CachedObject>,
+) {
+    let Some(t) = rt.tier.clone() else { return };
+    if obj.body.len() as u64 > t.max_object_bytes || !t.is_up() {
+        return;
+    }
+    let (state, rname, ck, obj) = (
+        state.clone(),
+        rname.to_string(),
+        ck.to_string(),
+        obj.clone(),
+    );
+    tokio::spawn(async move {
+        match t.put(&ck, &obj).await {
+            Ok(true) => state.metrics.tier_writes.inc(&[&rname]),
+            Ok(false) => {}
+            Err(e) => tier_error(&state, "put", &e),
+        }
+    });
+}
+
+/// Counts a Redis failure; one that merely found the tier down is not
+/// logged (the transition already was).
+pub(crate) fn tier_error(state: &State, op: &str, e: &crate::tier::TierError) {
+    let reason = match e {
+        crate::tier::TierError::Down => "down",
+        _ => {
+            tracing::debug!(op, error = %e, "redis call failed");
+            "error"
+        }
+    };
+    state.metrics.tier_errors.inc(&[op, reason]);
 }
 
 /// A cache miss, or a stale copy to revalidate.
@@ -320,6 +416,7 @@ async fn lead(
     leader: Leader<'_>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let m = &state.metrics;
+    let rname = route.config.name.as_str();
     let mut tried = Vec::new();
     let mut attempts: Vec<Attempt> = Vec::new();
     // A stale copy is revalidated rather than fetched again: a 304 costs
@@ -357,7 +454,8 @@ async fn lead(
         let status = resp.status();
         if let (StatusCode::NOT_MODIFIED, Some(s)) = (status, stale.as_ref()) {
             let obj = Arc::new(s.refreshed());
-            m.revalidated.inc(&[&route.config.name]);
+            m.revalidated.inc(&[rname]);
+            spawn_tier_put(state, rt, rname, leader.key(), &obj);
             leader.finish(FlightResult::Object(obj.clone())).await;
             return from_object(&obj, client_headers, head, "REVALIDATED");
         }
@@ -418,6 +516,7 @@ async fn lead(
                     keep: rt.config.cache.stale_if_error.map_or(ttl, |d| d.0.max(ttl)),
                     stored: Instant::now(),
                 });
+                spawn_tier_put(state, rt, rname, leader.key(), &obj);
                 leader.finish(FlightResult::Object(obj.clone())).await;
                 return from_object(&obj, client_headers, head, "MISS");
             }
@@ -440,7 +539,7 @@ fn content_length(h: &HeaderMap) -> Option<u64> {
 }
 
 /// The ETag and Last-Modified of an origin response, for preconditions.
-fn validators(h: &HeaderMap) -> Validators<'_> {
+pub(crate) fn validators(h: &HeaderMap) -> Validators<'_> {
     Validators {
         etag: h.get(header::ETAG).and_then(|v| v.to_str().ok()),
         last_modified: h

@@ -164,20 +164,20 @@ fn drain_overrides(d: &mut tandem_fleet_config::Drain) -> Result<(), ServeError>
     Ok(())
 }
 
-/// Says which configured features this build does not run yet, so an
-/// operator is never left guessing why a setting has no effect.
-fn warn_unsupported(rt: &Runtime) {
-    if rt.config.redis.is_some() {
-        tracing::warn!("redis: the shared cache tier is not built into this tandem-proxy yet; serving from memory and origin only");
-    }
-    if rt
-        .config
-        .limits
-        .rate_limit
-        .as_ref()
-        .is_some_and(|r| r.global)
-    {
-        tracing::warn!("limits.rate_limit.global: needs the Redis tier, not built yet; limiting per proxy instead");
+/// How often a Redis tier marked down is probed with PING.
+const TIER_PROBE: Duration = Duration::from_secs(1);
+
+/// Brings a Redis tier marked down back once it answers; the data path
+/// never waits on a dead Redis in the meantime.
+async fn tier_prober(state: Arc<State>) {
+    let mut tick = tokio::time::interval(TIER_PROBE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let rt = state.runtime.load_full();
+        if let Some(t) = rt.tier.as_ref().filter(|t| !t.is_up()) {
+            t.probe().await;
+        }
     }
 }
 
@@ -207,7 +207,6 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
         }
         Source::S3(mut src) => (initial_s3(&mut src, &client).await?, Source::S3(src)),
     };
-    warn_unsupported(&rt);
     let mut listen = rt.config.listen.clone();
     if let Some(d) = over.data {
         listen.data = d;
@@ -251,6 +250,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
 
     tokio::spawn(admin_loop(state.clone(), admin));
     tokio::spawn(prober(state.clone()));
+    tokio::spawn(tier_prober(state.clone()));
     match source {
         Source::File(path) => tokio::spawn(reloader(state.clone(), path, hup)),
         Source::S3(src) => tokio::spawn(poller(state.clone(), *src, hup)),
@@ -515,7 +515,6 @@ fn apply(state: &State, built: Result<Runtime, Vec<String>>, why: &str) {
                     "listen addresses changed; they take effect at the next restart"
                 );
             }
-            warn_unsupported(&rt);
             let v = rt.version.clone();
             state.runtime.store(Arc::new(rt));
             *state

@@ -443,3 +443,162 @@ pub fn raw_get(base: &str, path: &str) -> (u16, String) {
         .unwrap_or(0);
     (status, text)
 }
+
+/// `redis-server` (Debian's, installed by scripts/bootstrap), or
+/// `$TANDEM_REDIS_SERVER`.
+pub fn redis_bin(name: &str) -> PathBuf {
+    let var = if name == "redis-cli" {
+        "TANDEM_REDIS_CLI"
+    } else {
+        "TANDEM_REDIS_SERVER"
+    };
+    if let Ok(p) = std::env::var(var) {
+        return p.into();
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{name} is missing: run scripts/bootstrap (or make test)");
+}
+
+/// One `redis-server` on a free loopback port, persistence off; a cluster
+/// node when `cluster` is set.
+pub struct Redis {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    cluster: bool,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        Redis::spawn(free_port(), false)
+    }
+
+    fn spawn(port: u16, cluster: bool) -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = Redis {
+            child: None,
+            port,
+            dir,
+            cluster,
+        };
+        r.restart();
+        r
+    }
+
+    /// Starts (again) on the same port, empty.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::File::create(self.dir.path().join("redis.log")).unwrap();
+        let mut cmd = Command::new(redis_bin("redis-server"));
+        cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(self.dir.path());
+        if self.cluster {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                .arg(self.dir.path().join("nodes.conf"))
+                .args(["--cluster-node-timeout", "2000"]);
+        }
+        self.child = Some(
+            cmd.stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("starting redis-server"),
+        );
+        poll("redis-server PING", Duration::from_secs(10), || {
+            (self.cli(&["PING"]).trim() == "PONG").then_some(())
+        });
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs `redis-cli` against this node and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let o = Command::new(redis_bin("redis-cli"))
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("running redis-cli");
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Keys on this node.
+    pub fn dbsize(&self) -> u64 {
+        self.cli(&["DBSIZE"]).trim().parse().unwrap_or(0)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(c) = &self.child {
+            // A SIGSTOPped process must be continued to die promptly.
+            let _ = Command::new("kill")
+                .arg("-CONT")
+                .arg(c.id().to_string())
+                .status();
+        }
+        self.kill();
+    }
+}
+
+/// A Redis Cluster of `n` primaries on loopback, made with
+/// `redis-cli --cluster create`.
+pub struct RedisCluster {
+    pub nodes: Vec<Redis>,
+}
+
+impl RedisCluster {
+    pub fn start(n: usize) -> RedisCluster {
+        let nodes: Vec<Redis> = (0..n).map(|_| Redis::spawn(free_port(), true)).collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|r| format!("127.0.0.1:{}", r.port))
+            .collect();
+        let o = Command::new(redis_bin("redis-cli"))
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(
+            o.status.success(),
+            "redis-cli --cluster create failed:\n{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        poll(
+            "cluster_state:ok on every node",
+            Duration::from_secs(20),
+            || {
+                nodes
+                    .iter()
+                    .all(|r| r.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
+                    .then_some(())
+            },
+        );
+        RedisCluster { nodes }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Redis::url).collect()
+    }
+}

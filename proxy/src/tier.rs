@@ -1,0 +1,689 @@
+//! The Redis/Valkey second tier, shared by the fleet: objects up to
+//! `redis.max_object_bytes` that one proxy fetched are hits for every other
+//! proxy, and the fleet-wide rate limit keeps its token buckets there.
+//!
+//! Redis is an optimisation, never a dependency. Every call has
+//! `redis.timeout`; the first connection-level failure marks the tier down,
+//! the data path then skips it entirely (no timeouts paid per request), and
+//! a background probe (`probe`, driven by the server's control loop) marks
+//! it up again once a PING answers.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{Cmd, FromRedisValue, IntoConnectionInfo, RedisError, RedisFuture, Value};
+
+use crate::cache::CachedObject;
+
+/// Prefix of every object key, with a format version: a proxy that reads a
+/// value written in another format must miss, not misparse.
+const OBJECT_PREFIX: &str = "tandem:o1:";
+
+/// Prefix of the fleet-wide rate-limit buckets.
+const RATE_PREFIX: &str = "tandem:rl:";
+
+/// First bytes of every stored value, checked on read.
+const MAGIC: &[u8; 4] = b"TDM1";
+
+/// Keys asked of each node per SCAN step during a prefix purge: large
+/// enough to finish quickly, small enough not to block Redis.
+const SCAN_COUNT: usize = 1000;
+
+/// A purge walks every node's keyspace; it gets this long in all, not the
+/// per-call `redis.timeout`.
+pub const PURGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The fleet-wide token bucket, run atomically inside Redis with Redis's
+/// own clock, so proxies with skewed clocks still share one rate. Returns
+/// `{allowed, wait_ms}`.
+const TOKEN_BUCKET: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(s[1]) or burst
+local ts = tonumber(s[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local allowed, wait = 0, 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  allowed = 1
+else
+  wait = math.ceil((1 - tokens) / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
+return {allowed, wait}
+";
+
+/// What went wrong talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum TierError {
+    /// The tier is marked down; the call was not attempted.
+    #[error("redis is marked down; skipped until the background probe reaches it")]
+    Down,
+    /// No answer within `redis.timeout` (or `PURGE_TIMEOUT`).
+    #[error("redis did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Redis or the connection failed.
+    #[error("redis: {0}")]
+    Redis(#[from] RedisError),
+}
+
+/// One multiplexed connection: to a single node (reconnecting by itself)
+/// or to a cluster (slot map, MOVED/ASK and reconnects handled inside).
+#[derive(Clone)]
+enum Conn {
+    Node(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Node(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Node(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// The tier of one config; reused across reloads that leave the `redis`
+/// section alone, so connections survive them.
+pub struct Tier {
+    /// The section it was built from.
+    pub settings: tandem_fleet_config::Redis,
+    conns: Vec<Conn>,
+    next: AtomicUsize,
+    up: AtomicBool,
+    /// Largest object written to Redis.
+    pub max_object_bytes: u64,
+    timeout: Duration,
+}
+
+impl Tier {
+    /// Connections are made lazily, on the Tokio runtime this is called on
+    /// (the proxy's control loop), so building never blocks and a Redis
+    /// that is down at startup costs nothing but a warning.
+    pub fn new(
+        settings: &tandem_fleet_config::Redis,
+        password: Option<String>,
+    ) -> Result<Tier, String> {
+        let timeout = settings.timeout.0;
+        let size = settings.pool_size.max(1) as usize;
+        let mut conns = Vec::with_capacity(size);
+        if settings.cluster {
+            let mut b =
+                redis::cluster::ClusterClientBuilder::new(settings.urls.iter().map(String::as_str))
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    // One retry inside the client: a MOVED or a reconnect is
+                    // worth one more try; more would outlast `timeout`.
+                    .retries(1);
+            if let Some(p) = &password {
+                b = b.password(p);
+            }
+            let client = b
+                .build()
+                .map_err(|e| format!("redis.urls: {}", describe(&e)))?;
+            let cfg = redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(timeout)
+                .set_response_timeout(timeout);
+            for _ in 0..size {
+                conns.push(Conn::Cluster(
+                    client.get_pending_async_connection_with_config(cfg.clone()),
+                ));
+            }
+        } else {
+            let url = settings.urls.first().ok_or("redis.urls: empty")?;
+            let mut info = url
+                .as_str()
+                .into_connection_info()
+                .map_err(|e| format!("redis.urls[0]: {}", describe(&e)))?;
+            if let Some(p) = &password {
+                let r = info.redis_settings().clone().set_password(p);
+                info = info.set_redis_settings(r);
+            }
+            let client = redis::Client::open(info)
+                .map_err(|e| format!("redis.urls[0]: {}", describe(&e)))?;
+            let cfg = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(1);
+            for _ in 0..size {
+                let c = ConnectionManager::new_lazy_with_config(client.clone(), cfg.clone())
+                    .map_err(|e| format!("redis: {}", describe(&e)))?;
+                conns.push(Conn::Node(c));
+            }
+        }
+        Ok(Tier {
+            settings: settings.clone(),
+            conns,
+            next: AtomicUsize::new(0),
+            // Optimistic: the first failure marks it down within one call.
+            up: AtomicBool::new(true),
+            max_object_bytes: settings.max_object_bytes.0,
+            timeout,
+        })
+    }
+
+    /// Whether the data path should use Redis now.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    fn conn(&self) -> Conn {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
+        self.conns[i].clone()
+    }
+
+    /// Runs `cmd` within `redis.timeout`; a connection-level failure marks
+    /// the tier down.
+    async fn call<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, TierError> {
+        if !self.is_up() {
+            return Err(TierError::Down);
+        }
+        let mut c = self.conn();
+        let r = match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut c)).await {
+            Err(_) => Err(TierError::Timeout(self.timeout)),
+            Ok(r) => r.map_err(TierError::from),
+        };
+        if let Err(e) = &r {
+            self.failed(e);
+        }
+        r
+    }
+
+    fn failed(&self, e: &TierError) {
+        let connection = match e {
+            TierError::Down => false,
+            TierError::Timeout(_) => true,
+            TierError::Redis(r) => {
+                r.is_io_error()
+                    || r.is_timeout()
+                    || r.is_connection_dropped()
+                    || r.is_connection_refusal()
+                    || r.is_unrecoverable_error()
+            }
+        };
+        if connection && self.up.swap(false, Ordering::Relaxed) {
+            tracing::warn!(error = %e, "redis tier down: serving from memory and origin until it answers again");
+        }
+    }
+
+    /// PINGs every pooled connection (the control loop calls this each
+    /// second while the tier is down) and marks the tier up once all of
+    /// them answer. Each connection reconnects only when a command fails on
+    /// it, so probing one at a time would leave the rest broken.
+    pub async fn probe(&self) -> bool {
+        let limit = self.timeout.max(Duration::from_millis(500));
+        let pings = self.conns.iter().map(|c| {
+            let mut c = c.clone();
+            async move {
+                matches!(
+                    tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut c))
+                        .await,
+                    Ok(Ok(_))
+                )
+            }
+        });
+        let ok = futures::future::join_all(pings)
+            .await
+            .into_iter()
+            .all(|ok| ok);
+        if ok && !self.up.swap(true, Ordering::Relaxed) {
+            tracing::info!("redis tier up again");
+        }
+        ok
+    }
+
+    /// The object stored under cache key `ck`, if any and still within its
+    /// keep window.
+    pub async fn get(&self, ck: &str) -> Result<Option<Arc<CachedObject>>, TierError> {
+        let v: Option<Vec<u8>> = self
+            .call(redis::cmd("GET").arg(object_key(ck)).clone())
+            .await?;
+        Ok(v.and_then(|v| decode(Bytes::from(v), SystemTime::now()))
+            .map(Arc::new))
+    }
+
+    /// Stores `o` under `ck` for its ttl + keep (Redis expires it then).
+    /// Objects over `max_object_bytes` are not stored.
+    pub async fn put(&self, ck: &str, o: &CachedObject) -> Result<bool, TierError> {
+        if o.body.len() as u64 > self.max_object_bytes {
+            return Ok(false);
+        }
+        let ms = (o.ttl + o.keep).as_millis().max(1) as u64;
+        let v = encode(o, SystemTime::now());
+        self.call::<()>(
+            redis::cmd("SET")
+                .arg(object_key(ck))
+                .arg(v)
+                .arg("PX")
+                .arg(ms)
+                .clone(),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// Takes one token of `client`'s fleet-wide bucket: `Ok(Ok(()))` when
+    /// allowed, `Ok(Err(wait))` when not.
+    pub async fn take(
+        &self,
+        client: &str,
+        rate: f64,
+        burst: u32,
+    ) -> Result<Result<(), Duration>, TierError> {
+        static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
+        let script = SCRIPT.get_or_init(|| redis::Script::new(TOKEN_BUCKET));
+        if !self.is_up() {
+            return Err(TierError::Down);
+        }
+        let mut c = self.conn();
+        let key = format!("{RATE_PREFIX}{client}");
+        let per_ms = rate / 1000.0;
+        let mut inv = script.key(key);
+        inv.arg(per_ms).arg(burst.max(1));
+        let call = inv.invoke_async::<(i64, i64)>(&mut c);
+        let r = match tokio::time::timeout(self.timeout, call).await {
+            Err(_) => Err(TierError::Timeout(self.timeout)),
+            Ok(r) => r.map_err(TierError::from),
+        };
+        match r {
+            Ok((1, _)) => Ok(Ok(())),
+            Ok((_, wait)) => Ok(Err(Duration::from_millis(wait.max(1) as u64))),
+            Err(e) => {
+                self.failed(&e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Removes `key` (every version) or, with `prefix`, every key starting
+    /// with it, of route `generation`. Returns how many were removed.
+    pub async fn purge(
+        &self,
+        generation: &str,
+        key: &str,
+        prefix: bool,
+    ) -> Result<usize, TierError> {
+        if !self.is_up() {
+            return Err(TierError::Down);
+        }
+        let head = object_key(&format!("{generation}\0{key}"));
+        let pattern = if prefix {
+            format!("{}*", glob_escape(&head))
+        } else {
+            format!("{}\0*", glob_escape(&head))
+        };
+        let work = async {
+            let mut victims: Vec<Vec<u8>> = Vec::new();
+            if !prefix {
+                victims.push(head.clone().into_bytes());
+            }
+            let mut c = self.conn();
+            match &mut c {
+                Conn::Node(n) => victims.extend(scan(n, None, &pattern).await?),
+                Conn::Cluster(cl) => {
+                    let nodes: String = cl
+                        .route_command(
+                            redis::cmd("CLUSTER").arg("NODES").clone(),
+                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                        )
+                        .await
+                        .and_then(|v| String::from_redis_value(v).map_err(Into::into))?;
+                    for (host, port) in primaries(&nodes) {
+                        victims.extend(scan(cl, Some((host, port)), &pattern).await?);
+                    }
+                }
+            }
+            let mut removed = 0usize;
+            for k in &victims {
+                // One key per call: in a cluster the keys live in different
+                // slots, and UNLINK frees memory off Redis's main thread.
+                let n: usize = redis::cmd("UNLINK").arg(k).query_async(&mut c).await?;
+                removed += n;
+            }
+            Ok::<usize, TierError>(removed)
+        };
+        let r = match tokio::time::timeout(PURGE_TIMEOUT, work).await {
+            Err(_) => Err(TierError::Timeout(PURGE_TIMEOUT)),
+            Ok(r) => r,
+        };
+        if let Err(e) = &r {
+            self.failed(e);
+        }
+        r
+    }
+}
+
+/// SCANs one node (or the single node) for `pattern`.
+async fn scan<C: RouteTo>(
+    c: &mut C,
+    node: Option<(String, u16)>,
+    pattern: &str,
+) -> Result<Vec<Vec<u8>>, TierError> {
+    let mut cursor: u64 = 0;
+    let mut out = Vec::new();
+    loop {
+        let cmd = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(SCAN_COUNT)
+            .clone();
+        let (next, keys): (u64, Vec<Vec<u8>>) = c.run_on(cmd, node.clone()).await?;
+        out.extend(keys);
+        if next == 0 {
+            return Ok(out);
+        }
+        cursor = next;
+    }
+}
+
+/// Sends a command to one node of a cluster, or to the one node.
+trait RouteTo {
+    fn run_on<T: FromRedisValue + Send>(
+        &mut self,
+        cmd: Cmd,
+        node: Option<(String, u16)>,
+    ) -> impl std::future::Future<Output = Result<T, TierError>> + Send;
+}
+
+impl RouteTo for ConnectionManager {
+    async fn run_on<T: FromRedisValue + Send>(
+        &mut self,
+        cmd: Cmd,
+        _node: Option<(String, u16)>,
+    ) -> Result<T, TierError> {
+        Ok(cmd.query_async(self).await?)
+    }
+}
+
+impl RouteTo for ClusterConnection {
+    async fn run_on<T: FromRedisValue + Send>(
+        &mut self,
+        cmd: Cmd,
+        node: Option<(String, u16)>,
+    ) -> Result<T, TierError> {
+        let routing = match node {
+            Some((host, port)) => {
+                RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host, port })
+            }
+            None => RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+        };
+        let v = self.route_command(cmd, routing).await?;
+        Ok(T::from_redis_value(v).map_err(RedisError::from)?)
+    }
+}
+
+/// The primaries listed by CLUSTER NODES, as (host, port).
+fn primaries(nodes: &str) -> Vec<(String, u16)> {
+    nodes
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_id, addr, flags) = (f.next()?, f.next()?, f.next()?);
+            let flags: Vec<&str> = flags.split(',').collect();
+            if !flags.contains(&"master") || flags.iter().any(|f| f.starts_with("fail")) {
+                return None;
+            }
+            let hostport = addr.split(['@', ',']).next()?;
+            let (host, port) = hostport.rsplit_once(':')?;
+            Some((
+                host.trim_matches(['[', ']']).to_string(),
+                port.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// The Redis key of cache key `ck`.
+fn object_key(ck: &str) -> String {
+    format!("{OBJECT_PREFIX}{ck}")
+}
+
+/// Escapes Redis glob metacharacters, so a purged prefix matches literally.
+fn glob_escape(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            o.push('\\');
+        }
+        o.push(c);
+    }
+    o
+}
+
+/// Reports a Redis error without the URL (it may hold a password).
+fn describe(e: &RedisError) -> String {
+    format!("{:?}: {}", e.kind(), e.detail().unwrap_or("invalid"))
+}
+
+/// Serialises an object: magic, stored-at (Unix ms), ttl and keep (ms),
+/// replica, headers, then the body, so a reader needs one allocation and
+/// serves the body as a slice of the value.
+fn encode(o: &CachedObject, now: SystemTime) -> Vec<u8> {
+    let stored_at = now
+        .checked_sub(o.stored.elapsed())
+        .unwrap_or(now)
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut v = Vec::with_capacity(o.body.len() + 512);
+    v.extend_from_slice(MAGIC);
+    v.extend_from_slice(&stored_at.to_be_bytes());
+    v.extend_from_slice(&(o.ttl.as_millis() as u64).to_be_bytes());
+    v.extend_from_slice(&(o.keep.as_millis() as u64).to_be_bytes());
+    put_bytes(&mut v, o.replica.as_bytes());
+    v.extend_from_slice(&(o.headers.len() as u32).to_be_bytes());
+    for (k, val) in &o.headers {
+        put_bytes(&mut v, k.as_str().as_bytes());
+        put_bytes(&mut v, val.as_bytes());
+    }
+    v.extend_from_slice(&o.body);
+    v
+}
+
+fn put_bytes(v: &mut Vec<u8>, b: &[u8]) {
+    v.extend_from_slice(&(b.len() as u32).to_be_bytes());
+    v.extend_from_slice(b);
+}
+
+/// The inverse of `encode`; `None` for anything malformed, from another
+/// format, or past its keep window by `now` (clocks of proxies differ, so
+/// the age is recomputed here rather than trusted).
+fn decode(v: Bytes, now: SystemTime) -> Option<CachedObject> {
+    let mut r = Reader { v: &v, at: 0 };
+    if r.take(4)? != MAGIC {
+        return None;
+    }
+    let stored_at = r.u64()?;
+    let ttl = Duration::from_millis(r.u64()?);
+    let keep = Duration::from_millis(r.u64()?);
+    let replica = String::from_utf8(r.bytes()?.to_vec()).ok()?;
+    let n = r.u32()? as usize;
+    let mut headers = HeaderMap::with_capacity(n.min(64));
+    for _ in 0..n {
+        let k = HeaderName::from_bytes(r.bytes()?).ok()?;
+        let val = HeaderValue::from_bytes(r.bytes()?).ok()?;
+        headers.append(k, val);
+    }
+    let body = v.slice(r.at..);
+    let now_ms = now.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
+    let age = Duration::from_millis(now_ms.saturating_sub(stored_at));
+    if age > ttl + keep {
+        return None;
+    }
+    let stored = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+    let validators = crate::serve::validators(&headers);
+    let etag = validators.etag.map(str::to_string);
+    let last_modified = validators.last_modified;
+    Some(CachedObject {
+        headers,
+        body,
+        etag,
+        last_modified,
+        replica,
+        ttl,
+        keep,
+        stored,
+    })
+}
+
+struct Reader<'a> {
+    v: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.v.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn object(body: &[u8], headers: &[(&str, &str)], ttl: u64, keep: u64) -> CachedObject {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        let v = crate::serve::validators(&h);
+        CachedObject {
+            etag: v.etag.map(str::to_string),
+            last_modified: v.last_modified,
+            headers: h,
+            body: Bytes::copy_from_slice(body),
+            replica: "eu".into(),
+            ttl: Duration::from_secs(ttl),
+            keep: Duration::from_secs(keep),
+            stored: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_metadata_and_validators() {
+        let o = object(
+            b"hello",
+            &[
+                ("etag", "\"abc\""),
+                ("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                ("x-amz-meta-a", "1"),
+                ("x-amz-meta-a", "2"),
+                ("content-type", "text/plain"),
+            ],
+            60,
+            120,
+        );
+        let now = SystemTime::now();
+        let d = decode(Bytes::from(encode(&o, now)), now).unwrap();
+        assert_eq!(d.body, o.body);
+        assert_eq!(d.headers, o.headers);
+        assert_eq!(d.etag.as_deref(), Some("\"abc\""));
+        assert_eq!(d.last_modified, o.last_modified);
+        assert_eq!((d.ttl, d.keep, d.replica.as_str()), (o.ttl, o.keep, "eu"));
+        assert!(d.is_fresh());
+    }
+
+    #[test]
+    fn age_carries_over_and_expired_values_are_misses() {
+        let o = object(b"x", &[], 10, 20);
+        let written = SystemTime::now();
+        let v = Bytes::from(encode(&o, written));
+        let later = decode(v.clone(), written + Duration::from_secs(15)).unwrap();
+        assert!(!later.is_fresh(), "15 s old with a 10 s ttl is stale");
+        assert!(later.stored.elapsed() >= Duration::from_secs(14));
+        assert!(decode(v, written + Duration::from_secs(31)).is_none());
+    }
+
+    #[test]
+    fn other_formats_and_truncation_are_misses() {
+        let o = object(b"body", &[("etag", "\"e\"")], 10, 0);
+        let v = encode(&o, SystemTime::now());
+        assert!(decode(Bytes::from_static(b"TDM2xxxxxxxx"), SystemTime::now()).is_none());
+        // Cut inside the header block: never a panic, never a half object.
+        for cut in 0..v.len() - o.body.len() {
+            assert!(
+                decode(Bytes::copy_from_slice(&v[..cut]), SystemTime::now()).is_none(),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn purge_patterns_match_literally() {
+        assert_eq!(glob_escape("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[test]
+    fn primaries_from_cluster_nodes() {
+        let nodes = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1 4 connected
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+67ed 127.0.0.1:30002@40002,host.example master - 0 1 2 connected 5461-10922
+292f 127.0.0.1:30003@40003 master,fail - 0 1 3 disconnected 10923-16383
+";
+        assert_eq!(
+            primaries(nodes),
+            vec![
+                ("127.0.0.1".to_string(), 30001),
+                ("127.0.0.1".to_string(), 30002)
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn decode_never_panics(v in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let mut with_magic = MAGIC.to_vec();
+            with_magic.extend_from_slice(&v);
+            let _ = decode(Bytes::from(v), SystemTime::now());
+            let _ = decode(Bytes::from(with_magic), SystemTime::now());
+        }
+    }
+}

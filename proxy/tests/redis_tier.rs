@@ -1,0 +1,398 @@
+//! The shared Redis tier against real `redis-server` processes (a single
+//! node, and a three-primary Redis Cluster made with `redis-cli --cluster
+//! create`) and real SeaweedFS origins: a hit written by one proxy served
+//! by another, the size limit, purge of both tiers, Redis killed under load
+//! with no request failing, and the fleet-wide rate limit.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const PURGE_TOKEN: &str = "purge-token-redis-41c2";
+
+fn get(p: &Proxy, path: &str) -> reqwest::blocking::Response {
+    reqwest::blocking::Client::new()
+        .get(format!("{}{path}", p.data))
+        .send()
+        .unwrap()
+}
+
+fn purge(p: &Proxy, query: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/purge?{query}", p.admin))
+        .bearer_auth(PURGE_TOKEN)
+        .send()
+        .unwrap();
+    (r.status().as_u16(), r.json().unwrap())
+}
+
+/// A proxy config with one route over `w`'s bucket `site` and `redis`.
+fn config(w: &Seaweed, redis: &str, extra: &str) -> String {
+    format!(
+        "{extra}admin:\n  purge_token_env: PURGE_TOKEN\nredis:\n{redis}buckets:\n  - name: site\n    path_prefix: /site/\n    replicas:\n{}",
+        replica("a", w, "site", 1, "2s")
+    )
+}
+
+fn single(r: &Redis, max_object: &str) -> String {
+    format!(
+        "  urls: [\"{}\"]\n  timeout: 200ms\n  max_object_bytes: {max_object}\n",
+        r.url()
+    )
+}
+
+fn start(cfg: &str) -> Proxy {
+    Proxy::start_env(cfg, &[("PURGE_TOKEN", PURGE_TOKEN)])
+}
+
+#[test]
+fn a_second_proxy_serves_what_the_first_fetched_and_purge_clears_both_tiers() {
+    let (w, redis) = std::thread::scope(|s| {
+        let r = s.spawn(Redis::start);
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    w.put_with("site", "page.html", b"<p>shared</p>".to_vec(), |r| {
+        r.metadata("owner", "web").content_type("text/html")
+    });
+    let big = bytes(300 << 10, 7);
+    w.put("site", "big.bin", big.clone());
+    let cfg = config(&w, &single(&redis, "256KiB"), "");
+    let (p1, p2) = std::thread::scope(|s| {
+        let a = s.spawn(|| start(&cfg));
+        let b = s.spawn(|| start(&cfg));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+
+    let r = get(&p1, "/site/page.html");
+    assert_eq!(r.headers()["x-tandem-cache"], "MISS");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let last_modified = r.headers()["last-modified"].clone();
+    assert_eq!(r.text().unwrap(), "<p>shared</p>");
+    assert_eq!(get(&p1, "/site/big.bin").bytes().unwrap(), big);
+    // Writes are in the background: wait until Redis has the small one.
+    poll("the write to Redis", Duration::from_secs(5), || {
+        (p1.metric("tandem_redis_writes_total", &[]) >= 1.0).then_some(())
+    });
+    let origin_gets = w.gets("site");
+
+    let r = get(&p2, "/site/page.html");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["x-tandem-cache"],
+        "HIT-REDIS",
+        "{:?}",
+        r.headers()
+    );
+    assert_eq!(r.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(r.headers()["last-modified"], last_modified);
+    assert_eq!(r.headers()["x-amz-meta-owner"], "web");
+    assert_eq!(r.headers()["content-type"], "text/html");
+    assert_eq!(r.headers()["x-tandem-replica"], "a");
+    assert_eq!(r.text().unwrap(), "<p>shared</p>");
+    // Now in the second proxy's memory too.
+    assert_eq!(
+        get(&p2, "/site/page.html").headers()["x-tandem-cache"],
+        "HIT"
+    );
+    // Ranges and conditionals are answered from the shared copy as well.
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{}/site/page.html", p2.data))
+        .header("range", "bytes=3-8")
+        .send()
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().unwrap()),
+        (206, "shared".into())
+    );
+    assert_eq!(
+        w.gets("site"),
+        origin_gets,
+        "no origin GET for a shared hit"
+    );
+    assert_eq!(
+        p2.metric("tandem_redis_hits_total", &["route=\"site\""]),
+        1.0
+    );
+
+    // Over redis.max_object_bytes: memory only, so the second proxy goes to
+    // the origin for it.
+    assert_eq!(p1.metric("tandem_redis_writes_total", &[]), 1.0);
+    let r = get(&p2, "/site/big.bin");
+    assert_eq!(r.headers()["x-tandem-cache"], "MISS");
+    assert_eq!(r.bytes().unwrap(), big);
+    assert_eq!(w.gets("site"), origin_gets + 1);
+
+    // Purge through the first proxy: its memory and Redis. Its next GET
+    // must come from the origin, not back from Redis.
+    let (code, body) = purge(&p1, "route=site&key=page.html");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["purged"], 1, "{body}");
+    assert_eq!(body["purged_redis"], 1, "{body}");
+    let r = get(&p1, "/site/page.html");
+    assert_eq!(r.headers()["x-tandem-cache"], "MISS");
+    assert_eq!(w.gets("site"), origin_gets + 2);
+    // A purge by prefix walks the keyspace (SCAN) rather than one key.
+    poll("the rewrite to Redis", Duration::from_secs(5), || {
+        (p1.metric("tandem_redis_writes_total", &[]) >= 2.0).then_some(())
+    });
+    let (code, body) = purge(&p1, "route=site&prefix=page");
+    assert_eq!(
+        (code, body["purged_redis"].as_u64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    assert_eq!(redis.dbsize(), 0);
+}
+
+#[test]
+fn redis_killed_under_load_fails_no_request_and_comes_back() {
+    let (w, mut redis) = std::thread::scope(|s| {
+        let r = s.spawn(Redis::start);
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    const N: usize = 60;
+    const SIZE: usize = 48 << 10;
+    for i in 0..N {
+        w.put("site", &format!("o{i}"), bytes(SIZE, i as u64));
+    }
+    // A memory cache far smaller than the working set, so most requests
+    // are memory misses that go to Redis: the case a dead Redis could slow
+    // down or fail.
+    let cfg = config(
+        &w,
+        &single(&redis, "1MiB"),
+        "cache:\n  max_bytes: 1MiB\n  max_object_bytes: 64KiB\n",
+    );
+    let p = start(&cfg);
+    for i in 0..N {
+        assert_eq!(get(&p, &format!("/site/o{i}")).status(), 200);
+    }
+    poll(
+        "every object written to Redis",
+        Duration::from_secs(10),
+        || (redis.dbsize() >= N as u64).then_some(()),
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let served = Arc::new(AtomicU64::new(0));
+    let slowest = Arc::new(AtomicU64::new(0));
+    let load: Vec<_> = (0..4)
+        .map(|t| {
+            let (stop, failures, served, slowest, base) = (
+                stop.clone(),
+                failures.clone(),
+                served.clone(),
+                slowest.clone(),
+                p.data.clone(),
+            );
+            std::thread::spawn(move || {
+                let c = reqwest::blocking::Client::new();
+                let mut i = t;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    let k = i % N;
+                    let ok = c
+                        .get(format!("{base}/site/o{k}"))
+                        .send()
+                        .ok()
+                        .filter(|r| r.status() == 200)
+                        .and_then(|r| r.bytes().ok())
+                        .is_some_and(|b| b[..] == bytes(SIZE, k as u64)[..]);
+                    slowest.fetch_max(t0.elapsed().as_millis() as u64, Ordering::Relaxed);
+                    if ok {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                    i += 7;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let hits_before_kill = p.metric("tandem_redis_hits_total", &[]);
+    assert!(
+        hits_before_kill > 0.0,
+        "the load must be reading from Redis"
+    );
+    redis.kill();
+    poll("tandem_redis_up 0", Duration::from_secs(5), || {
+        (p.metric("tandem_redis_up", &[]) == 0.0).then_some(())
+    });
+    let served_at_kill = served.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1500));
+    let served_while_down = served.load(Ordering::Relaxed) - served_at_kill;
+    assert!(
+        served_while_down > 20,
+        "only {served_while_down} served with Redis down"
+    );
+
+    redis.restart();
+    poll(
+        "tandem_redis_up 1 after restart",
+        Duration::from_secs(10),
+        || (p.metric("tandem_redis_up", &[]) == 1.0).then_some(()),
+    );
+    // Misses repopulate the restarted (empty) Redis.
+    poll(
+        "writes to the restarted Redis",
+        Duration::from_secs(10),
+        || (redis.dbsize() > 0).then_some(()),
+    );
+    // A hung Redis (SIGSTOP) rather than a dead one: calls time out after
+    // redis.timeout, the first timeout marks the tier down, and requests
+    // keep being served from memory and origin.
+    signal(redis.pid(), "STOP");
+    poll(
+        "tandem_redis_up 0 with Redis stopped",
+        Duration::from_secs(5),
+        || (p.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
+    );
+    let served_at_stop = served.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(1500));
+    let served_while_hung = served.load(Ordering::Relaxed) - served_at_stop;
+    assert!(
+        served_while_hung > 20,
+        "only {served_while_hung} served with Redis hung"
+    );
+    signal(redis.pid(), "CONT");
+    poll(
+        "tandem_redis_up 1 after SIGCONT",
+        Duration::from_secs(10),
+        || (p.metric("tandem_redis_up", &[]) == 1.0).then_some(()),
+    );
+    stop.store(true, Ordering::Relaxed);
+    for h in load {
+        h.join().unwrap();
+    }
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "{}", p.log());
+    let worst = slowest.load(Ordering::Relaxed);
+    println!(
+        "served {} requests; {served_while_down} in 1.5 s with Redis dead, {served_while_hung} with it hung; slowest {worst} ms",
+        served.load(Ordering::Relaxed)
+    );
+    // One failed or timed-out call marks the tier down, so no request
+    // waits much longer than one redis.timeout (200 ms) because of Redis.
+    assert!(worst < 1000, "a request took {worst} ms");
+    assert!(p.metric("tandem_redis_errors_total", &["reason=\"down\""]) > 0.0);
+}
+
+#[test]
+fn cluster_mode_spreads_objects_over_every_primary_and_purges_them_all() {
+    let (w, cluster) = std::thread::scope(|s| {
+        let c = s.spawn(|| RedisCluster::start(3));
+        (Seaweed::start(), c.join().unwrap())
+    });
+    w.bucket("site");
+    const N: usize = 30;
+    for i in 0..N {
+        w.put(
+            "site",
+            &format!("docs/{i}.txt"),
+            format!("doc {i}").into_bytes(),
+        );
+    }
+    let urls: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    let redis = format!(
+        "  urls: [{}]\n  cluster: true\n  timeout: 500ms\n",
+        urls.join(", ")
+    );
+    let cfg = config(&w, &redis, "");
+    let (p1, p2) = std::thread::scope(|s| {
+        let a = s.spawn(|| start(&cfg));
+        let b = s.spawn(|| start(&cfg));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for i in 0..N {
+        assert_eq!(get(&p1, &format!("/site/docs/{i}.txt")).status(), 200);
+    }
+    poll(
+        "every object written to the cluster",
+        Duration::from_secs(10),
+        || (p1.metric("tandem_redis_writes_total", &[]) >= N as f64).then_some(()),
+    );
+    let per_node: Vec<u64> = cluster.nodes.iter().map(Redis::dbsize).collect();
+    assert_eq!(per_node.iter().sum::<u64>(), N as u64, "{per_node:?}");
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "hash slots spread the keys: {per_node:?}"
+    );
+
+    let before = w.gets("site");
+    for i in 0..N {
+        let r = get(&p2, &format!("/site/docs/{i}.txt"));
+        assert_eq!(r.headers()["x-tandem-cache"], "HIT-REDIS");
+        assert_eq!(r.text().unwrap(), format!("doc {i}"));
+    }
+    assert_eq!(w.gets("site"), before, "all {N} served from the cluster");
+
+    // A prefix purge SCANs every primary.
+    let (code, body) = purge(&p2, "route=site&prefix=docs/");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["purged_redis"], N, "{body}");
+    let per_node: Vec<u64> = cluster.nodes.iter().map(Redis::dbsize).collect();
+    assert_eq!(per_node, vec![0; 3]);
+    assert_eq!(p2.status()["redis"]["up"], true);
+}
+
+#[test]
+fn the_global_rate_limit_is_shared_through_redis_and_local_when_redis_dies() {
+    let (w, mut redis) = std::thread::scope(|s| {
+        let r = s.spawn(Redis::start);
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    w.put("site", "x.txt", b"x".to_vec());
+    let cfg = config(
+        &w,
+        &single(&redis, "1MiB"),
+        "limits:\n  rate_limit: {requests_per_second: 0.2, burst: 4, key: ip, global: true}\n",
+    );
+    let (p1, p2) = std::thread::scope(|s| {
+        let a = s.spawn(|| start(&cfg));
+        let b = s.spawn(|| start(&cfg));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    // Ten requests alternating between the proxies: one bucket of 4 for
+    // this client across the fleet, where per-proxy buckets would let 8
+    // through.
+    let mut codes = Vec::new();
+    for i in 0..10 {
+        let r = get(if i % 2 == 0 { &p1 } else { &p2 }, "/site/x.txt");
+        let code = r.status().as_u16();
+        if code == 429 {
+            let wait: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((1..=5).contains(&wait), "Retry-After {wait}");
+            assert!(r.text().unwrap().contains("<Code>SlowDown</Code>"));
+        }
+        codes.push(code);
+    }
+    let ok = codes.iter().filter(|&&c| c == 200).count();
+    assert!((4..=5).contains(&ok), "{codes:?}");
+    assert!(codes.iter().all(|&c| c == 200 || c == 429), "{codes:?}");
+
+    // Redis gone: each proxy limits on its own instead; nothing fails and
+    // the limit does not vanish.
+    redis.kill();
+    let codes: Vec<u16> = (0..12)
+        .map(|_| get(&p1, "/site/x.txt").status().as_u16())
+        .collect();
+    assert!(codes.iter().all(|&c| c == 200 || c == 429), "{codes:?}");
+    assert!(
+        codes.contains(&429),
+        "still limited without Redis: {codes:?}"
+    );
+    assert!(p1.metric("tandem_redis_errors_total", &["op=\"ratelimit\""]) >= 1.0);
+}
