@@ -231,7 +231,7 @@ fn schema() -> Schema {
                         .attr(Attribute::required("requests_per_second", Type::Number, "Sustained requests per second."))
                         .attr(Attribute::required("burst", Type::Number, "Burst above the sustained rate."))
                         .attr(Attribute::required("key", Type::String, "`ip` or `subject` (the JWT `sub`)."))
-                        .attr(b("global", "Share the bucket across the fleet through Redis. Default `false`.")),
+                        .attr(b("global", "Share the bucket across the fleet through Redis (needs the `redis` block); while Redis is down each proxy limits on its own. Default `false`.")),
                 )),
         ))
         .block(NestedBlock::single(
@@ -243,7 +243,7 @@ fn schema() -> Schema {
         .block(NestedBlock::single(
             "redis",
             Block::new("A Redis/Valkey second cache tier shared by the fleet.")
-                .attr(Attribute::required("urls", Type::list(Type::String), "`redis://` or `rediss://` URLs; several seed a cluster."))
+                .attr(Attribute::required("urls", Type::list(Type::String), "`redis://` or `rediss://` URLs: one node, or several seeds of a cluster (then set `cluster = true`). A password in a URL is refused; use `password_env`."))
                 .attr(b("cluster", "Speak Redis Cluster (hash-slot aware). Default `false`."))
                 .attr(s("password_env", "Environment variable holding the password."))
                 .attr(s("timeout", "Per-call timeout. Default `50ms`."))
