@@ -229,6 +229,9 @@ impl Tier {
                     || r.is_connection_dropped()
                     || r.is_connection_refusal()
                     || r.is_unrecoverable_error()
+                    // A cluster without full slot coverage answers
+                    // nothing useful until an operator fixes it.
+                    || r.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown)
             }
         };
         if connection && self.up.swap(false, Ordering::Relaxed) {

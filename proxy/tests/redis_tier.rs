@@ -396,3 +396,65 @@ fn the_global_rate_limit_is_shared_through_redis_and_local_when_redis_dies() {
     );
     assert!(p1.metric("tandem_redis_errors_total", &["op=\"ratelimit\""]) >= 1.0);
 }
+
+#[test]
+fn the_redis_password_comes_from_the_environment_and_never_shows() {
+    const PASSWORD: &str = "redis-pass-9d2e71f0";
+    let (w, redis) = std::thread::scope(|s| {
+        let r = s.spawn(|| Redis::start_with_password(PASSWORD));
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    w.put("site", "a.txt", b"a".to_vec());
+    let section = format!(
+        "  urls: [\"{}\"]\n  password_env: REDIS_PASSWORD\n  timeout: 200ms\n",
+        redis.url()
+    );
+    let cfg = config(&w, &section, "");
+    let good = Proxy::start_env(
+        &cfg,
+        &[("PURGE_TOKEN", PURGE_TOKEN), ("REDIS_PASSWORD", PASSWORD)],
+    );
+    let wrong = Proxy::start_env(
+        &cfg,
+        &[
+            ("PURGE_TOKEN", PURGE_TOKEN),
+            ("REDIS_PASSWORD", "not-the-password"),
+        ],
+    );
+    assert_eq!(get(&good, "/site/a.txt").status(), 200);
+    poll("the authenticated write", Duration::from_secs(5), || {
+        (good.metric("tandem_redis_writes_total", &[]) >= 1.0).then_some(())
+    });
+    assert_eq!(redis.dbsize(), 1);
+    // A refused AUTH marks the tier down; the object is still served.
+    let r = get(&wrong, "/site/a.txt");
+    assert_eq!((r.status().as_u16(), r.text().unwrap()), (200, "a".into()));
+    poll(
+        "tandem_redis_up 0 with a wrong password",
+        Duration::from_secs(5),
+        || (wrong.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
+    );
+    assert_eq!(get(&wrong, "/site/a.txt").status(), 200);
+
+    // An unset variable refuses the config at start, naming it.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
+        .arg("--config")
+        .arg(&good.config)
+        .env_remove("REDIS_PASSWORD")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("redis.password_env: environment variable REDIS_PASSWORD is not set"),
+        "{err}"
+    );
+
+    for p in [&good, &wrong] {
+        let everything = format!("{}{}{}", p.log(), p.metrics(), p.status());
+        for secret in [PASSWORD, PURGE_TOKEN, SECRET] {
+            assert!(!everything.contains(secret), "{secret} leaked");
+        }
+    }
+}

@@ -471,20 +471,27 @@ pub struct Redis {
     pub port: u16,
     pub dir: tempfile::TempDir,
     cluster: bool,
+    password: Option<String>,
 }
 
 impl Redis {
     pub fn start() -> Redis {
-        Redis::spawn(free_port(), false)
+        Redis::spawn(free_port(), false, None)
     }
 
-    fn spawn(port: u16, cluster: bool) -> Redis {
+    /// A node that requires `AUTH password`.
+    pub fn start_with_password(password: &str) -> Redis {
+        Redis::spawn(free_port(), false, Some(password.to_string()))
+    }
+
+    fn spawn(port: u16, cluster: bool, password: Option<String>) -> Redis {
         let dir = tempfile::tempdir().unwrap();
         let mut r = Redis {
             child: None,
             port,
             dir,
             cluster,
+            password,
         };
         r.restart();
         r
@@ -504,6 +511,9 @@ impl Redis {
                 .arg(self.dir.path().join("nodes.conf"))
                 .args(["--cluster-node-timeout", "2000"]);
         }
+        if let Some(p) = &self.password {
+            cmd.args(["--requirepass", p]);
+        }
         self.child = Some(
             cmd.stdin(Stdio::null())
                 .stdout(log.try_clone().unwrap())
@@ -522,11 +532,12 @@ impl Redis {
 
     /// Runs `redis-cli` against this node and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let o = Command::new(redis_bin("redis-cli"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(args)
-            .output()
-            .expect("running redis-cli");
+        let mut c = Command::new(redis_bin("redis-cli"));
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string()]);
+        if let Some(p) = &self.password {
+            c.args(["-a", p, "--no-auth-warning"]);
+        }
+        let o = c.args(args).output().expect("running redis-cli");
         String::from_utf8_lossy(&o.stdout).to_string()
     }
 
@@ -568,7 +579,9 @@ pub struct RedisCluster {
 
 impl RedisCluster {
     pub fn start(n: usize) -> RedisCluster {
-        let nodes: Vec<Redis> = (0..n).map(|_| Redis::spawn(free_port(), true)).collect();
+        let nodes: Vec<Redis> = (0..n)
+            .map(|_| Redis::spawn(free_port(), true, None))
+            .collect();
         let addrs: Vec<String> = nodes
             .iter()
             .map(|r| format!("127.0.0.1:{}", r.port))
