@@ -230,8 +230,10 @@ fn redis_killed_under_load_fails_no_request_and_comes_back() {
     let served_at_kill = served.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(1500));
     let served_while_down = served.load(Ordering::Relaxed) - served_at_kill;
+    // Paying redis.timeout per memory miss would allow about 4 threads x
+    // 1.5 s / 200 ms = 30 misses; skipping a down Redis serves hundreds.
     assert!(
-        served_while_down > 20,
+        served_while_down > 150,
         "only {served_while_down} served with Redis down"
     );
 
@@ -260,7 +262,7 @@ fn redis_killed_under_load_fails_no_request_and_comes_back() {
     std::thread::sleep(Duration::from_millis(1500));
     let served_while_hung = served.load(Ordering::Relaxed) - served_at_stop;
     assert!(
-        served_while_hung > 20,
+        served_while_hung > 150,
         "only {served_while_hung} served with Redis hung"
     );
     signal(redis.pid(), "CONT");
