@@ -301,7 +301,23 @@ async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
     let shared = match &rt.tier {
         None => None,
         Some(t) => match t.purge(&r.generation, &key, prefix).await {
-            Ok(n) => Some(n),
+            Ok(n) => {
+                // Every other proxy's memory, through pub/sub.
+                let notice = crate::tier::PurgeNotice {
+                    generation: r.generation.clone(),
+                    key: key.clone(),
+                    prefix,
+                };
+                let notified = match t.announce(&notice).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        crate::serve::tier_error(state, "announce", &e);
+                        tracing::warn!(error = %e, "purged memory and Redis, but could not tell the fleet");
+                        false
+                    }
+                };
+                Some((n, notified))
+            }
             Err(e) => {
                 crate::serve::tier_error(state, "purge", &e);
                 m.purges.inc(&["redis_failed"]);
@@ -315,10 +331,11 @@ async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
         },
     };
     m.purges.inc(&["ok"]);
-    tracing::info!(route = %route, key = %key, prefix, purged, purged_redis = shared, "purged");
+    tracing::info!(route = %route, key = %key, prefix, purged, purged_redis = shared.map(|s| s.0), "purged");
     let mut body = json!({"route": route, what: key, "purged": purged});
-    if let Some(n) = shared {
+    if let Some((n, notified)) = shared {
         body["purged_redis"] = json!(n);
+        body["fleet_notified"] = json!(notified);
     }
     json_resp(StatusCode::OK, &body)
 }

@@ -135,6 +135,8 @@ pub struct Metrics {
     /// Redis calls that failed or were skipped while it was down, by
     /// operation (get, put, purge, ratelimit) and reason (error, down).
     pub tier_errors: CounterVec,
+    /// Purge notices received from the fleet through Redis.
+    pub tier_purges_received: CounterVec,
     /// Purge requests by result (ok, unauthorized, disabled, bad_request).
     pub purges: CounterVec,
     /// Config reloads by result.
@@ -286,6 +288,12 @@ impl Metrics {
             "tandem_redis_errors_total",
             "Redis calls that failed (error) or were skipped because the tier was down (down), by operation.",
             &["op", "reason"],
+        );
+        self.tier_purges_received.render(
+            &mut o,
+            "tandem_redis_purge_notices_total",
+            "Purges announced by a proxy through Redis and applied to this proxy's memory.",
+            &[],
         );
         self.purges.render(
             &mut o,

@@ -181,6 +181,54 @@ async fn tier_prober(state: Arc<State>) {
     }
 }
 
+/// Applies purges announced by other proxies through Redis to this
+/// proxy's memory, so a purge through any proxy's admin port reaches the
+/// whole fleet. Pub/sub is fire-and-forget: a proxy disconnected at the
+/// moment of a purge keeps its copy until its TTL (it resubscribes within
+/// a second).
+async fn purge_listener(state: Arc<State>) {
+    loop {
+        let rt = state.runtime.load_full();
+        let Some(tier) = rt.tier.clone() else {
+            tokio::time::sleep(TIER_PROBE).await;
+            continue;
+        };
+        // Resubscribe when a reload replaces the tier.
+        let replaced = {
+            let state = state.clone();
+            let tier = tier.clone();
+            async move {
+                loop {
+                    tokio::time::sleep(TIER_PROBE).await;
+                    let cur = state.runtime.load();
+                    if !cur.tier.as_ref().is_some_and(|t| Arc::ptr_eq(t, &tier)) {
+                        return;
+                    }
+                }
+            }
+        };
+        let st = state.clone();
+        let why = tier
+            .listen(
+                |n| {
+                    let st = st.clone();
+                    tokio::spawn(async move {
+                        let cache = st.runtime.load().cache.clone();
+                        let purged = cache.purge(&n.generation, &n.key, n.prefix).await;
+                        st.metrics.tier_purges_received.inc(&[]);
+                        tracing::info!(generation = %n.generation, key = %n.key, prefix = n.prefix, purged, "purged on notice from the fleet");
+                    });
+                },
+                replaced,
+            )
+            .await;
+        if why != "stopped" {
+            tracing::debug!(reason = %why, "purge subscription ended; retrying");
+            tokio::time::sleep(TIER_PROBE).await;
+        }
+    }
+}
+
 /// Listen addresses given on the command line, overriding the document's
 /// `listen` (several proxies on one host can then share one published
 /// document).
@@ -251,6 +299,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
     tokio::spawn(admin_loop(state.clone(), admin));
     tokio::spawn(prober(state.clone()));
     tokio::spawn(tier_prober(state.clone()));
+    tokio::spawn(purge_listener(state.clone()));
     match source {
         Source::File(path) => tokio::spawn(reloader(state.clone(), path, hup)),
         Source::S3(src) => tokio::spawn(poller(state.clone(), *src, hup)),

@@ -25,6 +25,11 @@ use crate::cache::CachedObject;
 /// value written in another format must miss, not misparse.
 const OBJECT_PREFIX: &str = "tandem:o1:";
 
+/// Channel on which purges are announced to every proxy of the fleet.
+/// Classic pub/sub is broadcast cluster-wide, so one subscription to any
+/// node hears every proxy's purges.
+const PURGE_CHANNEL: &str = "tandem:purge";
+
 /// Prefix of the fleet-wide rate-limit buckets.
 const RATE_PREFIX: &str = "tandem:rl:";
 
@@ -119,6 +124,9 @@ pub struct Tier {
     /// The section it was built from.
     pub settings: tandem_fleet_config::Redis,
     conns: Vec<Conn>,
+    /// Plain connections to the configured nodes, in order, for the purge
+    /// subscription.
+    subscribe_to: Vec<redis::Client>,
     next: AtomicUsize,
     up: AtomicBool,
     /// Largest object written to Redis.
@@ -137,6 +145,21 @@ impl Tier {
         let timeout = settings.timeout.0;
         let size = settings.pool_size.max(1) as usize;
         let mut conns = Vec::with_capacity(size);
+        let mut subscribe_to = Vec::with_capacity(settings.urls.len());
+        for (i, url) in settings.urls.iter().enumerate() {
+            let mut info = url
+                .as_str()
+                .into_connection_info()
+                .map_err(|e| format!("redis.urls[{i}]: {}", describe(&e)))?;
+            if let Some(p) = &password {
+                let r = info.redis_settings().clone().set_password(p);
+                info = info.set_redis_settings(r);
+            }
+            subscribe_to.push(
+                redis::Client::open(info)
+                    .map_err(|e| format!("redis.urls[{i}]: {}", describe(&e)))?,
+            );
+        }
         if settings.cluster {
             let mut b =
                 redis::cluster::ClusterClientBuilder::new(settings.urls.iter().map(String::as_str))
@@ -160,17 +183,7 @@ impl Tier {
                 ));
             }
         } else {
-            let url = settings.urls.first().ok_or("redis.urls: empty")?;
-            let mut info = url
-                .as_str()
-                .into_connection_info()
-                .map_err(|e| format!("redis.urls[0]: {}", describe(&e)))?;
-            if let Some(p) = &password {
-                let r = info.redis_settings().clone().set_password(p);
-                info = info.set_redis_settings(r);
-            }
-            let client = redis::Client::open(info)
-                .map_err(|e| format!("redis.urls[0]: {}", describe(&e)))?;
+            let client = subscribe_to.first().ok_or("redis.urls: empty")?.clone();
             let cfg = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
@@ -184,6 +197,7 @@ impl Tier {
         Ok(Tier {
             settings: settings.clone(),
             conns,
+            subscribe_to,
             next: AtomicUsize::new(0),
             // Optimistic: the first failure marks it down within one call.
             up: AtomicBool::new(true),
@@ -383,6 +397,78 @@ impl Tier {
             self.failed(e);
         }
         r
+    }
+}
+
+/// A purge as announced on [`PURGE_CHANNEL`].
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PurgeNotice {
+    /// Route generation.
+    pub generation: String,
+    /// Key, or key prefix.
+    pub key: String,
+    /// Whether `key` is a prefix.
+    pub prefix: bool,
+}
+
+impl Tier {
+    /// Tells every proxy subscribed to this Redis to purge its memory too.
+    pub async fn announce(&self, notice: &PurgeNotice) -> Result<(), TierError> {
+        let payload = serde_json::to_string(notice).unwrap_or_default();
+        self.call::<i64>(
+            redis::cmd("PUBLISH")
+                .arg(PURGE_CHANNEL)
+                .arg(payload)
+                .clone(),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Subscribes to purge notices on the first configured node that
+    /// accepts, calling `on` for each, until the subscription breaks or
+    /// `stop` resolves. Returns why it ended.
+    pub async fn listen(
+        &self,
+        mut on: impl FnMut(PurgeNotice),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> String {
+        use futures::StreamExt as _;
+        let mut last = String::from("no node configured");
+        for client in &self.subscribe_to {
+            let limit = self.timeout.max(Duration::from_secs(1));
+            let sub = async {
+                let mut ps = client.get_async_pubsub().await?;
+                ps.subscribe(PURGE_CHANNEL).await?;
+                Ok::<_, RedisError>(ps)
+            };
+            let ps = match tokio::time::timeout(limit, sub).await {
+                Ok(Ok(ps)) => ps,
+                Ok(Err(e)) => {
+                    last = describe(&e);
+                    continue;
+                }
+                Err(_) => {
+                    last = format!("no answer within {limit:?}");
+                    continue;
+                }
+            };
+            let mut stream = ps.into_on_message();
+            tokio::pin!(stop);
+            loop {
+                tokio::select! {
+                    () = &mut stop => return "stopped".into(),
+                    msg = stream.next() => match msg {
+                        None => return "subscription closed".into(),
+                        Some(m) => match serde_json::from_slice::<PurgeNotice>(m.get_payload_bytes()) {
+                            Ok(n) => on(n),
+                            Err(e) => tracing::warn!(error = %e, "ignoring a malformed purge notice"),
+                        },
+                    },
+                }
+            }
+        }
+        last
     }
 }
 

@@ -133,12 +133,24 @@ fn a_second_proxy_serves_what_the_first_fetched_and_purge_clears_both_tiers() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(body["purged"], 1, "{body}");
     assert_eq!(body["purged_redis"], 1, "{body}");
+    assert_eq!(body["fleet_notified"], true, "{body}");
     let r = get(&p1, "/site/page.html");
     assert_eq!(r.headers()["x-tandem-cache"], "MISS");
     assert_eq!(w.gets("site"), origin_gets + 2);
+    // The second proxy heard the purge through Redis pub/sub and dropped
+    // its memory copy too: its next GET is not a stale HIT. (It may find
+    // the copy the first proxy just fetched again in Redis.)
+    poll(
+        "the purge notice at the second proxy",
+        Duration::from_secs(5),
+        || (p2.metric("tandem_redis_purge_notices_total", &[]) >= 1.0).then_some(()),
+    );
+    let r = get(&p2, "/site/page.html");
+    assert_ne!(r.headers()["x-tandem-cache"], "HIT", "{:?}", r.headers());
+    assert_eq!(r.text().unwrap(), "<p>shared</p>");
     // A purge by prefix walks the keyspace (SCAN) rather than one key.
     poll("the rewrite to Redis", Duration::from_secs(5), || {
-        (p1.metric("tandem_redis_writes_total", &[]) >= 2.0).then_some(())
+        (redis.dbsize() == 1).then_some(())
     });
     let (code, body) = purge(&p1, "route=site&prefix=page");
     assert_eq!(
