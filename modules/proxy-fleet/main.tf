@@ -23,6 +23,30 @@ resource "tandem_proxy_fleet" "this" {
     grace = var.drain.grace
   }
 
+  dynamic "redis" {
+    for_each = var.redis == null ? [] : [var.redis]
+    content {
+      urls             = redis.value.urls
+      cluster          = redis.value.cluster
+      password_env     = redis.value.password_env
+      timeout          = redis.value.timeout
+      pool_size        = redis.value.pool_size
+      max_object_bytes = redis.value.max_object_bytes
+    }
+  }
+
+  dynamic "limits" {
+    for_each = var.rate_limit == null ? [] : [var.rate_limit]
+    content {
+      rate_limit {
+        requests_per_second = limits.value.requests_per_second
+        burst               = limits.value.burst
+        key                 = limits.value.key
+        global              = limits.value.global
+      }
+    }
+  }
+
   dynamic "bucket" {
     for_each = var.routes
     content {

@@ -63,6 +63,40 @@ variable "cache" {
   default = {}
 }
 
+variable "redis" {
+  description = "Shared Redis/Valkey cache tier for the whole fleet: `urls` (one node, or cluster seeds with `cluster = true`), `password_env` (the variable holding the password in the proxies' environment; never the password), `timeout`, `pool_size`, `max_object_bytes`. Null: memory and origin only."
+  type = object({
+    urls             = list(string)
+    cluster          = optional(bool, false)
+    password_env     = optional(string)
+    timeout          = optional(string, "50ms")
+    pool_size        = optional(number, 16)
+    max_object_bytes = optional(string, "1MiB")
+  })
+  default = null
+
+  validation {
+    condition     = var.redis == null || length(try(var.redis.urls, [])) > 0
+    error_message = "redis.urls needs at least one redis:// or rediss:// URL."
+  }
+}
+
+variable "rate_limit" {
+  description = "Per-client token bucket: `requests_per_second`, `burst`, `key` (`ip` or `subject`), `global` (one bucket per client across the fleet, through `redis`). Null: no limit."
+  type = object({
+    requests_per_second = number
+    burst               = number
+    key                 = optional(string, "ip")
+    global              = optional(bool, false)
+  })
+  default = null
+
+  validation {
+    condition     = var.rate_limit == null || contains(["ip", "subject"], try(var.rate_limit.key, "ip"))
+    error_message = "rate_limit.key is \"ip\" or \"subject\"."
+  }
+}
+
 variable "drain" {
   description = "SIGTERM drain timing; also sets the manifests' preStop delay and grace period."
   type = object({

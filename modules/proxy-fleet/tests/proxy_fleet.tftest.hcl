@@ -74,3 +74,29 @@ run "invalid_route_is_refused_at_plan" {
 
   expect_failures = [var.routes]
 }
+
+run "redis_tier_and_global_rate_limit_reach_the_document" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "/assets/"
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+    }]
+    redis      = { urls = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"], cluster = true, password_env = "REDIS_PASSWORD" }
+    rate_limit = { requests_per_second = 50, burst = 100, global = true }
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).redis.cluster == true
+    error_message = "the redis section is published"
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).limits.rate_limit.global == true
+    error_message = "the global rate limit is published"
+  }
+}

@@ -78,7 +78,24 @@ pub struct Seaweed {
 }
 
 impl Seaweed {
+    /// Starts SeaweedFS, retrying on fresh ports: ports come from binding
+    /// port 0 and letting go, so another test process can take one of the
+    /// eleven before weed binds it.
     pub fn start() -> Seaweed {
+        let mut last = String::new();
+        for attempt in 1..=3 {
+            match Seaweed::try_start(Duration::from_secs(40)) {
+                Ok(w) => return w,
+                Err(log) => {
+                    eprintln!("SeaweedFS start attempt {attempt} failed; retrying on new ports");
+                    last = log;
+                }
+            }
+        }
+        panic!("SeaweedFS did not start in 3 attempts; last log:\n{last}");
+    }
+
+    fn try_start(limit: Duration) -> Result<Seaweed, String> {
         let dir = tempfile::tempdir().unwrap();
         let p: Vec<u16> = (0..11).map(|_| free_port()).collect();
         let log = std::fs::File::create(dir.path().join("weed.log")).unwrap();
@@ -117,16 +134,34 @@ impl Seaweed {
             .stderr(log)
             .spawn()
             .expect("starting weed");
-        let w = Seaweed {
+        let mut w = Seaweed {
             child: Some(child),
             s3_port: p[6],
             metrics_port: p[10],
             dir,
         };
-        poll("SeaweedFS S3 to answer", Duration::from_secs(60), || {
-            reqwest::blocking::get(format!("http://127.0.0.1:{}/", w.s3_port)).ok()
-        });
-        w
+        let deadline = Instant::now() + limit;
+        loop {
+            if reqwest::blocking::get(format!("http://127.0.0.1:{}/", w.s3_port)).is_ok() {
+                return Ok(w);
+            }
+            let log = std::fs::read_to_string(w.dir.path().join("weed.log")).unwrap_or_default();
+            let exited = w.child.as_mut().unwrap().try_wait().unwrap().is_some();
+            if exited || log.contains("address already in use") || Instant::now() > deadline {
+                w.kill();
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                return Err(tail);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn endpoint(&self) -> String {
