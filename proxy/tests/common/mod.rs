@@ -246,23 +246,26 @@ impl Seaweed {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        stop_child(&mut self.child);
     }
 }
 
 impl Drop for Seaweed {
     fn drop(&mut self) {
-        if let Some(c) = &self.child {
-            // A SIGSTOPped process must be continued to die promptly.
-            let _ = Command::new("kill")
-                .arg("-CONT")
-                .arg(c.id().to_string())
-                .status();
-        }
         self.kill();
+    }
+}
+
+/// Kills a child process and reaps it; a SIGSTOPped one is continued
+/// first, or it would not die promptly.
+fn stop_child(child: &mut Option<Child>) {
+    if let Some(mut c) = child.take() {
+        let _ = Command::new("kill")
+            .arg("-CONT")
+            .arg(c.id().to_string())
+            .status();
+        let _ = c.kill();
+        let _ = c.wait();
     }
 }
 
@@ -586,22 +589,12 @@ impl Redis {
     }
 
     pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        stop_child(&mut self.child);
     }
 }
 
 impl Drop for Redis {
     fn drop(&mut self) {
-        if let Some(c) = &self.child {
-            // A SIGSTOPped process must be continued to die promptly.
-            let _ = Command::new("kill")
-                .arg("-CONT")
-                .arg(c.id().to_string())
-                .status();
-        }
         self.kill();
     }
 }
