@@ -68,6 +68,7 @@ module "region" {
   config_region        = tandem_s3_bucket_versioning.config.region
   s3_endpoint          = var.data_endpoints == null ? null : var.data_endpoints[each.key]
   proxy_endpoints      = var.proxy_admin_endpoints == null ? [] : var.proxy_admin_endpoints[each.key]
+  redis_urls           = var.redis_urls == null ? [] : lookup(var.redis_urls, each.key, [])
   force_destroy        = true
 
   replicate_delete_markers = var.replicate_delete_markers

@@ -60,6 +60,12 @@ variable "data_endpoints" {
   default     = null
 }
 
+variable "redis_urls" {
+  description = "Redis/Valkey URLs per region for the proxies' shared cache tier (one node, or several cluster seeds); memory only when null or absent for a region."
+  type        = map(list(string))
+  default     = null
+}
+
 variable "proxy_admin_endpoints" {
   description = "Admin URLs of the running proxies per region; apply waits for them to run new configs. None when null."
   type        = map(list(string))

@@ -60,6 +60,7 @@ module "fleet" {
     )
   }]
   rollout_endpoints = var.proxy_endpoints
+  redis             = length(var.redis_urls) == 0 ? null : { urls = var.redis_urls, cluster = length(var.redis_urls) > 1 }
 
   retain_config_on_destroy = var.retain_config_on_destroy
 }

@@ -54,6 +54,12 @@ variable "s3_endpoint" {
   default     = null
 }
 
+variable "redis_urls" {
+  description = "This region's shared Redis/Valkey for the proxies' second cache tier: one URL, or several seeds of a Redis Cluster. Memory and origin only when empty. Keep it regional: a cross-region round trip costs more than the origin it saves."
+  type        = list(string)
+  default     = []
+}
+
 variable "proxy_endpoints" {
   description = "Admin URLs of this region's running proxies; apply waits for them to run a new config."
   type        = list(string)
