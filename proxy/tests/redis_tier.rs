@@ -301,7 +301,7 @@ fn redis_killed_under_load_fails_no_request_and_comes_back() {
 
 #[test]
 fn cluster_mode_spreads_objects_over_every_primary_and_purges_them_all() {
-    let (w, cluster) = std::thread::scope(|s| {
+    let (w, mut cluster) = std::thread::scope(|s| {
         let c = s.spawn(|| RedisCluster::start(3));
         (Seaweed::start(), c.join().unwrap())
     });
@@ -355,6 +355,24 @@ fn cluster_mode_spreads_objects_over_every_primary_and_purges_them_all() {
     let per_node: Vec<u64> = cluster.nodes.iter().map(Redis::dbsize).collect();
     assert_eq!(per_node, vec![0; 3]);
     assert_eq!(p2.status()["redis"]["up"], true);
+
+    // A primary dies (no replicas here, so its slots are lost): every
+    // request is still answered, from memory or the origin.
+    cluster.nodes[0].kill();
+    let t0 = std::time::Instant::now();
+    for i in 0..N {
+        let r = get(&p1, &format!("/site/docs/{i}.txt"));
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().unwrap(), format!("doc {i}"));
+    }
+    println!(
+        "{N} requests with a cluster primary dead took {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        p1.metric("tandem_redis_errors_total", &[]) >= 1.0,
+        "the dead primary was noticed"
+    );
 }
 
 #[test]
