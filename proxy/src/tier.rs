@@ -2,14 +2,19 @@
 //! `redis.max_object_bytes` that one proxy fetched are hits for every other
 //! proxy, and the fleet-wide rate limit keeps its token buckets there.
 //!
+//! Each thread that talks to Redis (every data-path worker, and the control
+//! loop for purges and probes) has its own share of the pool, driven by its
+//! own event loop: a Redis hit then never hops to another thread and back.
+//!
 //! Redis is an optimisation, never a dependency. Every call has
 //! `redis.timeout`; the first connection-level failure marks the tier down,
 //! the data path then skips it entirely (no timeouts paid per request), and
 //! a background probe (`probe`, driven by the server's control loop) marks
 //! it up again once a PING answers.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -118,16 +123,53 @@ impl ConnectionLike for Conn {
     }
 }
 
+/// How a thread's connections are made: lazily, on the thread's own
+/// runtime, which then drives them.
+enum Factory {
+    Node(redis::Client, ConnectionManagerConfig),
+    Cluster(redis::cluster::ClusterClient, redis::cluster::ClusterConfig),
+}
+
+impl Factory {
+    fn make(&self) -> Result<Conn, RedisError> {
+        Ok(match self {
+            Factory::Node(client, cfg) => Conn::Node(ConnectionManager::new_lazy_with_config(
+                client.clone(),
+                cfg.clone(),
+            )?),
+            Factory::Cluster(client, cfg) => {
+                Conn::Cluster(client.get_pending_async_connection_with_config(cfg.clone()))
+            }
+        })
+    }
+}
+
+/// Identifies a `Tier` in the thread-local pools (an address could be
+/// reused by the next tier after a reload).
+static TIER_IDS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's connections: for which tier, the connections, and the
+    /// round-robin position.
+    static LOCAL: RefCell<Option<(u64, Vec<Conn>, usize)>> = const { RefCell::new(None) };
+}
+
 /// The tier of one config; reused across reloads that leave the `redis`
 /// section alone, so connections survive them.
 pub struct Tier {
     /// The section it was built from.
     pub settings: tandem_fleet_config::Redis,
-    conns: Vec<Conn>,
+    id: u64,
+    factory: Factory,
+    /// Connections per thread: `pool_size` spread over the workers and the
+    /// control loop.
+    per_thread: usize,
+    /// Every thread's connections, so the probe can reach (and so
+    /// reconnect) all of them.
+    all: Mutex<Vec<Conn>>,
     /// Plain connections to the configured nodes, in order, for the purge
     /// subscription.
     subscribe_to: Vec<redis::Client>,
-    next: AtomicUsize,
     up: AtomicBool,
     /// Largest object written to Redis.
     pub max_object_bytes: u64,
@@ -135,16 +177,17 @@ pub struct Tier {
 }
 
 impl Tier {
-    /// Connections are made lazily, on the Tokio runtime this is called on
-    /// (the proxy's control loop), so building never blocks and a Redis
-    /// that is down at startup costs nothing but a warning.
+    /// Checks the URLs; connections are made lazily, by each thread on
+    /// first use, so building never blocks and a Redis that is down at
+    /// startup costs nothing but a warning.
     pub fn new(
         settings: &tandem_fleet_config::Redis,
         password: Option<String>,
     ) -> Result<Tier, String> {
         let timeout = settings.timeout.0;
-        let size = settings.pool_size.max(1) as usize;
-        let mut conns = Vec::with_capacity(size);
+        let threads =
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) + 1;
+        let per_thread = (settings.pool_size.max(1) as usize).div_ceil(threads);
         let mut subscribe_to = Vec::with_capacity(settings.urls.len());
         for (i, url) in settings.urls.iter().enumerate() {
             let mut info = url
@@ -160,7 +203,7 @@ impl Tier {
                     .map_err(|e| format!("redis.urls[{i}]: {}", describe(&e)))?,
             );
         }
-        if settings.cluster {
+        let factory = if settings.cluster {
             let mut b =
                 redis::cluster::ClusterClientBuilder::new(settings.urls.iter().map(String::as_str))
                     .connection_timeout(timeout)
@@ -177,28 +220,22 @@ impl Tier {
             let cfg = redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(timeout)
                 .set_response_timeout(timeout);
-            for _ in 0..size {
-                conns.push(Conn::Cluster(
-                    client.get_pending_async_connection_with_config(cfg.clone()),
-                ));
-            }
+            Factory::Cluster(client, cfg)
         } else {
             let client = subscribe_to.first().ok_or("redis.urls: empty")?.clone();
             let cfg = ConnectionManagerConfig::new()
                 .set_connection_timeout(Some(timeout))
                 .set_response_timeout(Some(timeout))
                 .set_number_of_retries(1);
-            for _ in 0..size {
-                let c = ConnectionManager::new_lazy_with_config(client.clone(), cfg.clone())
-                    .map_err(|e| format!("redis: {}", describe(&e)))?;
-                conns.push(Conn::Node(c));
-            }
-        }
+            Factory::Node(client, cfg)
+        };
         Ok(Tier {
             settings: settings.clone(),
-            conns,
+            id: TIER_IDS.fetch_add(1, Ordering::Relaxed),
+            factory,
+            per_thread,
+            all: Mutex::new(Vec::new()),
             subscribe_to,
-            next: AtomicUsize::new(0),
             // Optimistic: the first failure marks it down within one call.
             up: AtomicBool::new(true),
             max_object_bytes: settings.max_object_bytes.0,
@@ -211,9 +248,25 @@ impl Tier {
         self.up.load(Ordering::Relaxed)
     }
 
-    fn conn(&self) -> Conn {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len();
-        self.conns[i].clone()
+    /// One of this thread's connections (made on first use, on this
+    /// thread's runtime).
+    fn conn(&self) -> Result<Conn, TierError> {
+        LOCAL.with(|l| {
+            let mut l = l.borrow_mut();
+            if l.as_ref().is_none_or(|(id, _, _)| *id != self.id) {
+                let conns = (0..self.per_thread)
+                    .map(|_| self.factory.make())
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.all
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(conns.iter().cloned());
+                *l = Some((self.id, conns, 0));
+            }
+            let (_, conns, next) = l.as_mut().expect("set above");
+            *next = (*next + 1) % conns.len();
+            Ok(conns[*next].clone())
+        })
     }
 
     /// Runs `cmd` within `redis.timeout`; a connection-level failure marks
@@ -222,7 +275,7 @@ impl Tier {
         if !self.is_up() {
             return Err(TierError::Down);
         }
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         let r = match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut c)).await {
             Err(_) => Err(TierError::Timeout(self.timeout)),
             Ok(r) => r.map_err(TierError::from),
@@ -253,21 +306,24 @@ impl Tier {
         }
     }
 
-    /// PINGs every pooled connection (the control loop calls this each
+    /// PINGs every thread's connections (the control loop calls this each
     /// second while the tier is down) and marks the tier up once all of
     /// them answer. Each connection reconnects only when a command fails on
-    /// it, so probing one at a time would leave the rest broken.
+    /// it, so probing some would leave the rest broken.
     pub async fn probe(&self) -> bool {
         let limit = self.timeout.max(Duration::from_millis(500));
-        let pings = self.conns.iter().map(|c| {
-            let mut c = c.clone();
-            async move {
-                matches!(
-                    tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut c))
-                        .await,
-                    Ok(Ok(_))
-                )
+        let mut all = self.all.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if all.is_empty() {
+            match self.conn() {
+                Ok(c) => all.push(c),
+                Err(_) => return false,
             }
+        }
+        let pings = all.into_iter().map(|mut c| async move {
+            matches!(
+                tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut c)).await,
+                Ok(Ok(_))
+            )
         });
         let ok = futures::future::join_all(pings)
             .await
@@ -322,7 +378,7 @@ impl Tier {
         if !self.is_up() {
             return Err(TierError::Down);
         }
-        let mut c = self.conn();
+        let mut c = self.conn()?;
         let key = format!("{RATE_PREFIX}{client}");
         let per_ms = rate / 1000.0;
         let mut inv = script.key(key);
@@ -364,7 +420,7 @@ impl Tier {
             if !prefix {
                 victims.push(head.clone().into_bytes());
             }
-            let mut c = self.conn();
+            let mut c = self.conn()?;
             match &mut c {
                 Conn::Node(n) => victims.extend(scan(n, None, &pattern).await?),
                 Conn::Cluster(cl) => {
