@@ -10,7 +10,7 @@
 //! `redis.timeout`; the first connection-level failure marks the tier down,
 //! the data path then skips it entirely (no timeouts paid per request), and
 //! a background probe (`probe`, driven by the server's control loop) marks
-//! it up again once a PING answers.
+//! it up again once every pooled connection answers a PING.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
