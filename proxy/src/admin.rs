@@ -311,7 +311,7 @@ async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
                 let notified = match t.announce(&notice).await {
                     Ok(()) => true,
                     Err(e) => {
-                        crate::serve::tier_error(state, "announce", &e);
+                        crate::tier::count_error(m, "announce", &e);
                         tracing::warn!(error = %e, "purged memory and Redis, but could not tell the fleet");
                         false
                     }
@@ -319,7 +319,7 @@ async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
                 Some((n, notified))
             }
             Err(e) => {
-                crate::serve::tier_error(state, "purge", &e);
+                crate::tier::count_error(m, "purge", &e);
                 m.purges.inc(&["redis_failed"]);
                 tracing::warn!(route = %route, key = %key, prefix, purged, error = %e, "purged memory, but not Redis");
                 return json_resp(

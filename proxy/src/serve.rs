@@ -246,7 +246,7 @@ async fn take_token(
     if let Some(t) = rt.tier.as_ref().filter(|_| rl.global) {
         match t.take(client, rl.requests_per_second, rl.burst).await {
             Ok(r) => return r,
-            Err(e) => tier_error(state, "ratelimit", &e),
+            Err(e) => crate::tier::count_error(&state.metrics, "ratelimit", &e),
         }
     }
     local.check(client, Instant::now())
@@ -271,7 +271,7 @@ async fn from_tier(
             None
         }
         Err(e) => {
-            tier_error(state, "get", &e);
+            crate::tier::count_error(&state.metrics, "get", &e);
             None
         }
     }
@@ -300,22 +300,9 @@ fn spawn_tier_put(
         match t.put(&ck, &obj).await {
             Ok(true) => state.metrics.tier_writes.inc(&[&rname]),
             Ok(false) => {}
-            Err(e) => tier_error(&state, "put", &e),
+            Err(e) => crate::tier::count_error(&state.metrics, "put", &e),
         }
     });
-}
-
-/// Counts a Redis failure; one that merely found the tier down is not
-/// logged (the transition already was).
-pub(crate) fn tier_error(state: &State, op: &str, e: &crate::tier::TierError) {
-    let reason = match e {
-        crate::tier::TierError::Down => "down",
-        _ => {
-            tracing::debug!(op, error = %e, "redis call failed");
-            "error"
-        }
-    };
-    state.metrics.tier_errors.inc(&[op, reason]);
 }
 
 /// A cache miss, or a stale copy to revalidate.

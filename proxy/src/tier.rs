@@ -269,16 +269,32 @@ impl Tier {
         })
     }
 
-    /// Runs `cmd` within `redis.timeout`; a connection-level failure marks
-    /// the tier down.
+    /// Runs `cmd` within `redis.timeout`.
     async fn call<T: FromRedisValue>(&self, cmd: Cmd) -> Result<T, TierError> {
+        self.guarded(self.timeout, |mut c| async move {
+            Ok(cmd.query_async(&mut c).await?)
+        })
+        .await
+    }
+
+    /// The one way work reaches Redis: skipped while the tier is down, on
+    /// one of this thread's connections, bounded by `limit`, and a
+    /// connection-level failure marks the tier down.
+    async fn guarded<T, Fut>(
+        &self,
+        limit: Duration,
+        work: impl FnOnce(Conn) -> Fut,
+    ) -> Result<T, TierError>
+    where
+        Fut: std::future::Future<Output = Result<T, TierError>>,
+    {
         if !self.is_up() {
             return Err(TierError::Down);
         }
-        let mut c = self.conn()?;
-        let r = match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut c)).await {
-            Err(_) => Err(TierError::Timeout(self.timeout)),
-            Ok(r) => r.map_err(TierError::from),
+        let c = self.conn()?;
+        let r = match tokio::time::timeout(limit, work(c)).await {
+            Err(_) => Err(TierError::Timeout(limit)),
+            Ok(r) => r,
         };
         if let Err(e) = &r {
             self.failed(e);
@@ -375,27 +391,18 @@ impl Tier {
     ) -> Result<Result<(), Duration>, TierError> {
         static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
         let script = SCRIPT.get_or_init(|| redis::Script::new(TOKEN_BUCKET));
-        if !self.is_up() {
-            return Err(TierError::Down);
-        }
-        let mut c = self.conn()?;
-        let key = format!("{RATE_PREFIX}{client}");
-        let per_ms = rate / 1000.0;
-        let mut inv = script.key(key);
-        inv.arg(per_ms).arg(burst.max(1));
-        let call = inv.invoke_async::<(i64, i64)>(&mut c);
-        let r = match tokio::time::timeout(self.timeout, call).await {
-            Err(_) => Err(TierError::Timeout(self.timeout)),
-            Ok(r) => r.map_err(TierError::from),
-        };
-        match r {
-            Ok((1, _)) => Ok(Ok(())),
-            Ok((_, wait)) => Ok(Err(Duration::from_millis(wait.max(1) as u64))),
-            Err(e) => {
-                self.failed(&e);
-                Err(e)
-            }
-        }
+        let mut inv = script.key(format!("{RATE_PREFIX}{client}"));
+        inv.arg(rate / 1000.0).arg(burst.max(1));
+        let (allowed, wait): (i64, i64) = self
+            .guarded(self.timeout, |mut c| async move {
+                Ok(inv.invoke_async(&mut c).await?)
+            })
+            .await?;
+        Ok(if allowed == 1 {
+            Ok(())
+        } else {
+            Err(Duration::from_millis(wait.max(1) as u64))
+        })
     }
 
     /// Removes `key` (every version) or, with `prefix`, every key starting
@@ -406,21 +413,17 @@ impl Tier {
         key: &str,
         prefix: bool,
     ) -> Result<usize, TierError> {
-        if !self.is_up() {
-            return Err(TierError::Down);
-        }
         let head = object_key(&format!("{generation}\0{key}"));
         let pattern = if prefix {
             format!("{}*", glob_escape(&head))
         } else {
             format!("{}\0*", glob_escape(&head))
         };
-        let work = async {
+        self.guarded(PURGE_TIMEOUT, |mut c| async move {
             let mut victims: Vec<Vec<u8>> = Vec::new();
             if !prefix {
-                victims.push(head.clone().into_bytes());
+                victims.push(head.into_bytes());
             }
-            let mut c = self.conn()?;
             match &mut c {
                 Conn::Node(n) => victims.extend(scan(n, None, &pattern).await?),
                 Conn::Cluster(cl) => {
@@ -443,17 +446,23 @@ impl Tier {
                 let n: usize = redis::cmd("UNLINK").arg(k).query_async(&mut c).await?;
                 removed += n;
             }
-            Ok::<usize, TierError>(removed)
-        };
-        let r = match tokio::time::timeout(PURGE_TIMEOUT, work).await {
-            Err(_) => Err(TierError::Timeout(PURGE_TIMEOUT)),
-            Ok(r) => r,
-        };
-        if let Err(e) = &r {
-            self.failed(e);
-        }
-        r
+            Ok(removed)
+        })
+        .await
     }
+}
+
+/// Counts a failed or skipped Redis call by operation; one that merely
+/// found the tier down is not logged (the transition already was).
+pub fn count_error(metrics: &crate::metrics::Metrics, op: &str, e: &TierError) {
+    let reason = match e {
+        TierError::Down => "down",
+        _ => {
+            tracing::debug!(op, error = %e, "redis call failed");
+            "error"
+        }
+    };
+    metrics.tier_errors.inc(&[op, reason]);
 }
 
 /// A purge as announced on [`PURGE_CHANNEL`].
