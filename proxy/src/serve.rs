@@ -287,7 +287,8 @@ fn spawn_tier_put(
     obj: &Arc<CachedObject>,
 ) {
     let Some(t) = rt.tier.clone() else { return };
-    if obj.body.len() as u64 > t.max_object_bytes || !t.is_up() {
+    // `put` itself skips objects over `redis.max_object_bytes`.
+    if !t.is_up() {
         return;
     }
     let (state, rname, ck, obj) = (
