@@ -30,6 +30,7 @@ pub mod resume;
 pub mod runtime;
 pub mod serve;
 pub mod server;
+pub mod sigv4;
 pub mod source;
 pub mod state;
 pub mod tier;

@@ -8,11 +8,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
-use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
-    UriPathNormalizationMode,
-};
-use aws_sigv4::sign::v4;
 use http::{
     header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
 };
@@ -26,6 +21,7 @@ use crate::breaker::{CircuitBreaker, Permit, State};
 use crate::error::{Attempt, ProxyError};
 use crate::metrics::Metrics;
 use crate::request::{encode_key, encode_query_value};
+use crate::sigv4::{Identity, Signable, Signer, UNSIGNED_PAYLOAD};
 
 /// The HTTP(S) client shared by every replica; its pool keeps connections
 /// to each origin warm.
@@ -176,6 +172,7 @@ pub struct Origin {
     /// Path prefix before the key ("/bucket/" or "/").
     path_prefix: String,
     creds: Creds,
+    signer: Signer,
     /// The replica's breaker; kept across reloads when settings match.
     pub breaker: Arc<CircuitBreaker>,
     /// Endpoint as configured, for /status.
@@ -246,6 +243,7 @@ impl Origin {
             authority,
             path_prefix,
             creds,
+            signer: Signer::new(&r.region),
             breaker,
             endpoint,
         })
@@ -260,53 +258,64 @@ impl Origin {
         version_id: Option<&str>,
         forward: &HeaderMap,
     ) -> Result<Request<Empty<bytes::Bytes>>, String> {
-        let mut uri = format!(
-            "{}://{}{}{}",
-            self.scheme,
-            self.authority,
-            self.path_prefix,
-            encode_key(key)
-        );
-        if let Some(v) = version_id {
-            uri.push_str("?versionId=");
-            uri.push_str(&encode_query_value(v));
-        }
+        let mut path = String::with_capacity(self.path_prefix.len() + key.len() + 16);
+        path.push_str(&self.path_prefix);
+        path.push_str(&encode_key(key));
+        let version = version_id.map(encode_query_value);
+        let query: &[(&str, &str)] = match &version {
+            Some(v) => &[("versionId", v.as_str())],
+            None => &[],
+        };
         let creds = self.creds.get(&self.region).await?;
-        let identity = creds.into();
-        let mut settings = SigningSettings::default();
-        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
-        settings.percent_encoding_mode = PercentEncodingMode::Single;
-        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(SystemTime::now())
-            .settings(settings)
+        let signed = self.signer.sign(
+            &Signable {
+                method: method.as_str(),
+                host: &self.authority,
+                path: &path,
+                query,
+            },
+            &Identity {
+                access_key_id: creds.access_key_id(),
+                secret_access_key: creds.secret_access_key(),
+                session_token: creds.session_token(),
+            },
+            SystemTime::now(),
+        );
+        if let Some(v) = &version {
+            path.push_str("?versionId=");
+            path.push_str(v);
+        }
+        let uri = Uri::builder()
+            .scheme(self.scheme.as_str())
+            .authority(self.authority.as_str())
+            .path_and_query(path)
             .build()
-            .map_err(|e| format!("signing: {e}"))?
-            .into();
-        let signable = SignableRequest::new(
-            method.as_str(),
-            &uri,
-            std::iter::once(("host", self.authority.as_str())),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| format!("signing: {e}"))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| format!("signing: {e}"))?
-            .into_parts();
+            .map_err(|e| format!("building request: {e}"))?;
         let mut req = Request::builder()
             .method(method.clone())
-            .uri(&uri)
-            .header(header::HOST, &self.authority)
+            .uri(uri)
             .body(Empty::new())
             .map_err(|e| format!("building request: {e}"))?;
-        instructions.apply_to_request_http1x(&mut req);
+        let h = req.headers_mut();
+        let value =
+            |v: String| HeaderValue::try_from(v).map_err(|e| format!("building request: {e}"));
+        h.insert(
+            header::HOST,
+            HeaderValue::from_str(&self.authority).map_err(|e| format!("building request: {e}"))?,
+        );
+        h.insert("x-amz-date", value(signed.amz_date)?);
+        h.insert(header::AUTHORIZATION, value(signed.authorization)?);
+        h.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static(UNSIGNED_PAYLOAD),
+        );
+        if let Some(t) = creds.session_token() {
+            h.insert("x-amz-security-token", value(t.to_string())?);
+        }
         // Forwarded headers (Range, preconditions) are not signed: SigV4
         // only covers SignedHeaders, and S3 accepts extra unsigned ones.
         for (n, v) in forward {
-            req.headers_mut().append(n.clone(), v.clone());
+            h.append(n.clone(), v.clone());
         }
         Ok(req)
     }
