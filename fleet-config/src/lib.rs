@@ -162,6 +162,7 @@ buckets:
             ],
             cluster: false,
             password_env: None,
+            tls_ca_file: None,
             timeout: DEFAULT_REDIS_TIMEOUT,
             pool_size: DEFAULT_REDIS_POOL_SIZE,
             max_object_bytes: DEFAULT_REDIS_MAX_OBJECT_BYTES,
@@ -186,6 +187,36 @@ buckets:
         assert!(
             !msgs.contains("hunter2"),
             "the finding must not echo the password: {msgs}"
+        );
+    }
+
+    #[test]
+    fn a_redis_ca_file_is_absolute_and_needs_a_tls_url() {
+        let redis = |urls: &[&str], ca: &str| Redis {
+            urls: urls.iter().map(|u| u.to_string()).collect(),
+            cluster: urls.len() > 1,
+            password_env: None,
+            tls_ca_file: Some(ca.into()),
+            timeout: DEFAULT_REDIS_TIMEOUT,
+            pool_size: DEFAULT_REDIS_POOL_SIZE,
+            max_object_bytes: DEFAULT_REDIS_MAX_OBJECT_BYTES,
+        };
+        let mut c = good();
+        c.redis = Some(redis(
+            &["rediss://cache.internal:6380"],
+            "/etc/tandem/redis-ca.pem",
+        ));
+        assert!(c.validate().is_empty(), "{:?}", paths(&c));
+        c.redis = Some(redis(&["redis://10.0.0.1:6379"], "ca.pem"));
+        let found = paths(&c)
+            .iter()
+            .filter(|p| *p == "redis.tls_ca_file")
+            .count();
+        assert_eq!(
+            found,
+            2,
+            "relative path and no rediss:// URL: {:?}",
+            paths(&c)
         );
     }
 

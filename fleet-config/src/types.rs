@@ -268,6 +268,12 @@ pub struct Redis {
     /// Environment variable holding the password, never the password itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// PEM file of the CA certificates that `rediss://` servers must chain
+    /// to, for a Redis with a private CA. Without it the Mozilla roots
+    /// compiled into the proxy are used (enough for managed services such
+    /// as ElastiCache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
     /// Per-call timeout.
     #[serde(default = "Redis::default_timeout")]
     pub timeout: Dur,

@@ -277,6 +277,24 @@ impl FleetConfig {
                     );
                 }
             }
+            if let Some(f) = &r.tls_ca_file {
+                // The file lives on the proxies' hosts, so only its shape
+                // can be checked here; the proxy reads it when it loads.
+                if !f.starts_with('/') {
+                    c.add(
+                        p.field("tls_ca_file"),
+                        format!("{f:?} is not an absolute path"),
+                    );
+                }
+                // One trust setting for the whole pool: a cluster cannot
+                // mix TLS and plain nodes.
+                if let Some(i) = r.urls.iter().position(|u| !u.starts_with("rediss://")) {
+                    c.add(
+                        p.field("tls_ca_file"),
+                        format!("applies to rediss:// URLs, but urls[{i}] is not one"),
+                    );
+                }
+            }
             if r.timeout.0.is_zero() {
                 c.add(p.field("timeout"), "must be more than 0s");
             }

@@ -29,6 +29,7 @@ resource "tandem_proxy_fleet" "this" {
       urls             = redis.value.urls
       cluster          = redis.value.cluster
       password_env     = redis.value.password_env
+      tls_ca_file      = redis.value.tls_ca_file
       timeout          = redis.value.timeout
       pool_size        = redis.value.pool_size
       max_object_bytes = redis.value.max_object_bytes

@@ -64,11 +64,12 @@ variable "cache" {
 }
 
 variable "redis" {
-  description = "Shared Redis/Valkey cache tier for the whole fleet: `urls` (one node, or cluster seeds with `cluster = true`), `password_env` (the variable holding the password in the proxies' environment; never the password), `timeout`, `pool_size`, `max_object_bytes`. Null: memory and origin only."
+  description = "Shared Redis/Valkey cache tier for the whole fleet: `urls` (one node, or cluster seeds with `cluster = true`), `password_env` (the variable holding the password in the proxies' environment; never the password), `tls_ca_file` (PEM CA bundle on the proxies' hosts, for `rediss://` with a private CA), `timeout`, `pool_size`, `max_object_bytes`. Null: memory and origin only."
   type = object({
     urls             = list(string)
     cluster          = optional(bool, false)
     password_env     = optional(string)
+    tls_ca_file      = optional(string)
     timeout          = optional(string, "50ms")
     pool_size        = optional(number, 16)
     max_object_bytes = optional(string, "1MiB")

@@ -122,10 +122,7 @@ impl Runtime {
         let tier = match &config.redis {
             None => None,
             // Same section: keep the connections (and their up/down state).
-            Some(r) => match prev
-                .and_then(|p| p.tier.as_ref())
-                .filter(|t| t.settings == *r)
-            {
+            Some(r) => match prev.and_then(|p| p.tier.as_ref()).filter(|t| t.reusable(r)) {
                 Some(t) => Some(Arc::clone(t)),
                 None => {
                     let password = match &r.password_env {

@@ -155,10 +155,12 @@ thread_local! {
 }
 
 /// The tier of one config; reused across reloads that leave the `redis`
-/// section alone, so connections survive them.
+/// section and the CA file alone, so connections survive them.
 pub struct Tier {
     /// The section it was built from.
     pub settings: tandem_fleet_config::Redis,
+    /// The contents of `tls_ca_file` when the tier was built.
+    ca_pem: Option<Vec<u8>>,
     id: u64,
     factory: Factory,
     /// Connections per thread: `pool_size` spread over the workers and the
@@ -188,6 +190,26 @@ impl Tier {
         let threads =
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) + 1;
         let per_thread = (settings.pool_size.max(1) as usize).div_ceil(threads);
+        // Read here, and compared on every reload (`reusable`): a CA
+        // replaced in place takes effect at the next SIGHUP, as nginx's
+        // trusted certificates do.
+        let tls = match &settings.tls_ca_file {
+            None => None,
+            Some(f) => {
+                let pem =
+                    std::fs::read(f).map_err(|e| format!("redis.tls_ca_file: reading {f}: {e}"))?;
+                if !pem
+                    .windows(b"-----BEGIN CERTIFICATE-----".len())
+                    .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+                {
+                    return Err(format!("redis.tls_ca_file: {f} holds no PEM certificate"));
+                }
+                Some(redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem),
+                })
+            }
+        };
         let mut subscribe_to = Vec::with_capacity(settings.urls.len());
         for (i, url) in settings.urls.iter().enumerate() {
             let mut info = url
@@ -198,10 +220,11 @@ impl Tier {
                 let r = info.redis_settings().clone().set_password(p);
                 info = info.set_redis_settings(r);
             }
-            subscribe_to.push(
-                redis::Client::open(info)
-                    .map_err(|e| format!("redis.urls[{i}]: {}", describe(&e)))?,
-            );
+            let client = match &tls {
+                Some(certs) => redis::Client::build_with_tls(info, certs.clone()),
+                None => redis::Client::open(info),
+            };
+            subscribe_to.push(client.map_err(|e| format!("redis.urls[{i}]: {}", describe(&e)))?);
         }
         let factory = if settings.cluster {
             let mut b =
@@ -213,6 +236,9 @@ impl Tier {
                     .retries(1);
             if let Some(p) = &password {
                 b = b.password(p);
+            }
+            if let Some(certs) = &tls {
+                b = b.certs(certs.clone());
             }
             let client = b
                 .build()
@@ -231,6 +257,7 @@ impl Tier {
         };
         Ok(Tier {
             settings: settings.clone(),
+            ca_pem: tls.and_then(|t| t.root_cert),
             id: TIER_IDS.fetch_add(1, Ordering::Relaxed),
             factory,
             per_thread,
@@ -241,6 +268,17 @@ impl Tier {
             max_object_bytes: settings.max_object_bytes.0,
             timeout,
         })
+    }
+
+    /// Whether a reload to `settings` may keep this tier: the same section,
+    /// and a CA file that still holds what it held (an unreadable one is
+    /// a change, so the rebuild reports why).
+    pub fn reusable(&self, settings: &tandem_fleet_config::Redis) -> bool {
+        self.settings == *settings
+            && match &settings.tls_ca_file {
+                None => true,
+                Some(f) => std::fs::read(f).ok() == self.ca_pem,
+            }
     }
 
     /// Whether the data path should use Redis now.

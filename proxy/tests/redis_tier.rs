@@ -490,3 +490,106 @@ fn the_redis_password_comes_from_the_environment_and_never_shows() {
         }
     }
 }
+
+#[test]
+fn rediss_with_a_private_ca_shares_hits_and_an_untrusted_server_is_skipped() {
+    let (w, mut redis) = std::thread::scope(|s| {
+        let r = s.spawn(Redis::start_tls);
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    w.put("site", "a.txt", b"over tls".to_vec());
+    w.put("site", "b.txt", b"after rotation".to_vec());
+    let ca = redis.tls.as_ref().unwrap().1.display().to_string();
+    let url = redis.tls_url();
+    let section = |ca: Option<&str>| {
+        let ca = ca.map_or(String::new(), |f| format!("  tls_ca_file: {f}\n"));
+        format!("  urls: [\"{url}\"]\n{ca}  timeout: 500ms\n")
+    };
+    let trusted = config(&w, &section(Some(&ca)), "");
+    let (p1, p2) = std::thread::scope(|s| {
+        let a = s.spawn(|| start(&trusted));
+        let b = s.spawn(|| start(&trusted));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(get(&p1, "/site/a.txt").headers()["x-tandem-cache"], "MISS");
+    poll("the write over TLS", Duration::from_secs(5), || {
+        (p1.metric("tandem_redis_writes_total", &[]) >= 1.0).then_some(())
+    });
+    // Read back through the plain port: the TLS write really landed.
+    assert_eq!(redis.dbsize(), 1);
+    let r = get(&p2, "/site/a.txt");
+    assert_eq!(r.headers()["x-tandem-cache"], "HIT-REDIS");
+    assert_eq!(r.text().unwrap(), "over tls");
+    assert_eq!(p2.metric("tandem_redis_up", &[]), 1.0);
+
+    // The CA is rotated in place and Redis restarts with a certificate from
+    // the new one. SIGHUP makes p2 read the file again, although the config
+    // document is unchanged; p1, not told, no longer trusts the server.
+    redis.rotate_tls();
+    signal(p2.pid(), "HUP");
+    poll(
+        "p2 reloading the rotated CA",
+        Duration::from_secs(10),
+        || (p2.metric("tandem_config_reloads_total", &["result=\"ok\""]) >= 1.0).then_some(()),
+    );
+    assert_eq!(get(&p2, "/site/b.txt").text().unwrap(), "after rotation");
+    poll("a write under the new CA", Duration::from_secs(5), || {
+        (redis.dbsize() == 1).then_some(())
+    });
+    assert_eq!(get(&p1, "/site/b.txt").status(), 200);
+    poll(
+        "p1 refusing the new certificate",
+        Duration::from_secs(5),
+        || (p1.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
+    );
+
+    // The same server checked against the Mozilla roots is not trusted:
+    // the tier goes down and requests are still served from the origin.
+    let untrusted = start(&config(&w, &section(None), ""));
+    let r = get(&untrusted, "/site/a.txt");
+    assert_eq!(
+        (r.status().as_u16(), r.text().unwrap()),
+        (200, "over tls".into())
+    );
+    poll(
+        "tandem_redis_up 0 with an untrusted certificate",
+        Duration::from_secs(5),
+        || (untrusted.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
+    );
+    assert_eq!(untrusted.metric("tandem_redis_hits_total", &[]), 0.0);
+
+    // A CA file that is missing, or holds no certificate, refuses the
+    // config and names the field.
+    let not_pem = redis.dir.path().join("not-a-cert.pem");
+    std::fs::write(&not_pem, "hello").unwrap();
+    for (file, why) in [
+        (
+            "/nonexistent/ca.pem".to_string(),
+            "reading /nonexistent/ca.pem",
+        ),
+        (not_pem.display().to_string(), "holds no PEM certificate"),
+    ] {
+        let path = redis.dir.path().join("bad.yaml");
+        let listen = format!(
+            "listen:\n  data: 127.0.0.1:{}\n  admin: 127.0.0.1:{}\n",
+            free_port(),
+            free_port()
+        );
+        std::fs::write(&path, config(&w, &section(Some(&file)), &listen)).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
+            .arg("--config")
+            .arg(&path)
+            .env("PURGE_TOKEN", PURGE_TOKEN)
+            .env("T_KEY", KEY)
+            .env("T_SECRET", SECRET)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{file}: started anyway");
+        assert!(
+            err.contains("redis.tls_ca_file") && err.contains(why),
+            "{err}"
+        );
+    }
+}

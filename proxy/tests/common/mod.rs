@@ -510,11 +510,43 @@ pub struct Redis {
     pub dir: tempfile::TempDir,
     cluster: bool,
     password: Option<String>,
+    /// TLS port and the PEM file of the private CA that signed its certificate.
+    pub tls: Option<(u16, std::path::PathBuf)>,
 }
 
 impl Redis {
     pub fn start() -> Redis {
         Redis::spawn(free_port(), false, None)
+    }
+
+    /// A node that also serves TLS (`rediss://`, see `tls_url`) with a
+    /// certificate for 127.0.0.1 from a CA made for this test; the plain
+    /// port stays open for `cli`.
+    pub fn start_tls() -> Redis {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_file = write_tls_files(dir.path());
+        let mut r = Redis {
+            child: None,
+            port: free_port(),
+            dir,
+            cluster: false,
+            password: None,
+            tls: Some((free_port(), ca_file)),
+        };
+        r.restart();
+        r
+    }
+
+    /// A new CA and server certificate in the same files, and a restart
+    /// that serves them: what rotating a private CA looks like.
+    pub fn rotate_tls(&mut self) {
+        write_tls_files(self.dir.path());
+        self.restart();
+    }
+
+    /// `rediss://` URL of a node from `start_tls`.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.tls.as_ref().unwrap().0)
     }
 
     /// A node that requires `AUTH password`.
@@ -530,6 +562,7 @@ impl Redis {
             dir,
             cluster,
             password,
+            tls: None,
         };
         r.restart();
         r
@@ -551,6 +584,21 @@ impl Redis {
         }
         if let Some(p) = &self.password {
             cmd.args(["--requirepass", p]);
+        }
+        if let Some((tls_port, ca)) = &self.tls {
+            let d = self.dir.path();
+            cmd.args([
+                "--tls-port",
+                &tls_port.to_string(),
+                "--tls-auth-clients",
+                "no",
+            ])
+            .arg("--tls-cert-file")
+            .arg(d.join("server.pem"))
+            .arg("--tls-key-file")
+            .arg(d.join("server.key"))
+            .arg("--tls-ca-cert-file")
+            .arg(ca);
         }
         self.child = Some(
             cmd.stdin(Stdio::null())
@@ -591,6 +639,34 @@ impl Redis {
     pub fn kill(&mut self) {
         stop_child(&mut self.child);
     }
+}
+
+/// Writes `ca.pem`, and `server.pem`/`server.key` for 127.0.0.1 signed by
+/// that CA, into `dir` (replacing any there); returns the CA's path.
+fn write_tls_files(dir: &Path) -> PathBuf {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "tandem test Redis CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    // Renamed into place, so a reader never sees half a file.
+    let write = |name: &str, pem: String| {
+        let tmp = dir.join(format!("{name}.tmp"));
+        std::fs::write(&tmp, pem).unwrap();
+        std::fs::rename(&tmp, dir.join(name)).unwrap();
+        dir.join(name)
+    };
+    write("server.pem", cert.pem());
+    write("server.key", key.serialize_pem());
+    write("ca.pem", ca.pem())
 }
 
 impl Drop for Redis {

@@ -246,6 +246,7 @@ fn schema() -> Schema {
                 .attr(Attribute::required("urls", Type::list(Type::String), "`redis://` or `rediss://` URLs: one node, or several seeds of a cluster (then set `cluster = true`). A password in a URL is refused; use `password_env`."))
                 .attr(b("cluster", "Speak Redis Cluster (hash-slot aware). Default `false`."))
                 .attr(s("password_env", "Environment variable holding the password."))
+                .attr(s("tls_ca_file", "Absolute path, on the proxies' hosts, of a PEM file with the CA certificates `rediss://` servers must chain to, for a Redis with a private CA. Every URL must then be `rediss://`. Default: the Mozilla roots compiled into the proxy, enough for managed services such as ElastiCache."))
                 .attr(s("timeout", "Per-call timeout. Default `50ms`."))
                 .attr(n("pool_size", "Connections per proxy. Default 16."))
                 .attr(s("max_object_bytes", "Largest object stored in Redis. Default `1MiB`.")),
