@@ -107,36 +107,21 @@ impl Runtime {
                 auth,
             });
         }
-        let purge_token = match &config.admin.purge_token_env {
-            Some(var) => match env(var) {
-                Some(t) if !t.is_empty() => Some(t),
-                _ => {
-                    problems.push(format!(
-                        "admin.purge_token_env: environment variable {var} is not set"
-                    ));
-                    None
-                }
-            },
-            None => None,
-        };
+        let purge_token = config
+            .admin
+            .purge_token_env
+            .as_deref()
+            .and_then(|var| secret(env, "admin.purge_token_env", var, &mut problems));
         let tier = match &config.redis {
             None => None,
             // Same section: keep the connections (and their up/down state).
             Some(r) => match prev.and_then(|p| p.tier.as_ref()).filter(|t| t.reusable(r)) {
                 Some(t) => Some(Arc::clone(t)),
                 None => {
-                    let password = match &r.password_env {
-                        Some(var) => match env(var) {
-                            Some(p) => Some(p),
-                            None => {
-                                problems.push(format!(
-                                    "redis.password_env: environment variable {var} is not set"
-                                ));
-                                None
-                            }
-                        },
-                        None => None,
-                    };
+                    let password = r
+                        .password_env
+                        .as_deref()
+                        .and_then(|var| secret(env, "redis.password_env", var, &mut problems));
                     match crate::tier::Tier::new(r, password) {
                         Ok(t) => Some(Arc::new(t)),
                         Err(p) => {
@@ -176,5 +161,71 @@ impl Runtime {
             cache,
             purge_token,
         })
+    }
+}
+
+/// A secret named by `field` in the config: the value of `var`. Unset or
+/// empty is a problem, never "no secret": an empty purge token would open
+/// the purge API, and an empty password is always a mistake.
+fn secret(
+    env: &dyn Fn(&str) -> Option<String>,
+    field: &str,
+    var: &str,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    match env(var) {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            problems.push(format!(
+                "{field}: environment variable {var} is not set (or is empty)"
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tandem_fleet_config::Format;
+
+    const CONFIG: &str = r#"
+listen: {data: "127.0.0.1:8080", admin: "127.0.0.1:9090"}
+admin: {purge_token_env: PURGE}
+redis: {urls: ["redis://127.0.0.1:6379"], password_env: REDIS_PW}
+buckets:
+  - name: site
+    path_prefix: /site/
+    replicas:
+      - {name: a, bucket: site, region: eu-west-1, credentials: {access_key_id_env: K, secret_access_key_env: S}}
+"#;
+
+    fn build(vars: &[(&str, &str)]) -> Result<Runtime, Vec<String>> {
+        let config = FleetConfig::parse(CONFIG, Format::Yaml).unwrap();
+        let env = |v: &str| {
+            ["K", "S"]
+                .contains(&v)
+                .then(|| "x".to_string())
+                .or_else(|| {
+                    vars.iter()
+                        .find(|(k, _)| *k == v)
+                        .map(|(_, x)| x.to_string())
+                })
+        };
+        Runtime::build(config, None, &env)
+    }
+
+    #[test]
+    fn secrets_that_are_unset_or_empty_are_all_reported() {
+        let want = [
+            "admin.purge_token_env: environment variable PURGE is not set (or is empty)",
+            "redis.password_env: environment variable REDIS_PW is not set (or is empty)",
+        ];
+        for vars in [&[][..], &[("PURGE", ""), ("REDIS_PW", "")][..]] {
+            let problems = build(vars).err().expect("refused");
+            assert_eq!(problems, want, "{vars:?}");
+        }
+        let rt = build(&[("PURGE", "token"), ("REDIS_PW", "pw")]).unwrap();
+        assert_eq!(rt.purge_token.as_deref(), Some("token"));
     }
 }
