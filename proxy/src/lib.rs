@@ -19,6 +19,7 @@ pub mod auth;
 pub mod body;
 pub mod breaker;
 pub mod cache;
+pub mod client;
 pub mod conditional;
 pub mod error;
 pub mod metrics;

@@ -1,5 +1,5 @@
 //! Talking to replica buckets: URL building (path-style or virtual-hosted),
-//! SigV4 signing, the shared HTTP client, and the failover loop that tries
+//! SigV4 signing, and the failover loop that tries
 //! replicas in priority order under their breakers with a per-request
 //! tried-set.
 
@@ -13,69 +13,15 @@ use http::{
 };
 use http_body_util::Empty;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use tandem_fleet_config::{BucketRoute, Replica};
 use tokio::sync::OnceCell;
 
 use crate::breaker::{CircuitBreaker, Permit, State};
+use crate::client::OriginClient;
 use crate::error::{Attempt, ProxyError};
 use crate::metrics::Metrics;
 use crate::request::{encode_key, encode_query_value};
 use crate::sigv4::{Identity, Signable, Signer, UNSIGNED_PAYLOAD};
-
-/// The HTTP(S) client shared by every replica; its pool keeps connections
-/// to each origin warm.
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<bytes::Bytes>>;
-
-/// Idle pooled origin connections are closed after this long: shorter than
-/// S3's own idle timeout (about 20 s), so we never reuse a connection the
-/// server is closing.
-pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Builds the shared client: HTTP/1.1 (S3 speaks nothing else), TLS on ring
-/// with the Mozilla roots, TCP_NODELAY since requests are small.
-pub fn client() -> Result<HttpClient, rustls::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(tls)
-        .https_or_http()
-        .enable_http1()
-        .wrap_connector(http);
-    Ok(Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(256)
-        .build(https))
-}
-
-thread_local! {
-    static THREAD_CLIENT: std::cell::OnceCell<HttpClient> = const { std::cell::OnceCell::new() };
-}
-
-/// The calling worker thread's own client. A pooled connection is driven
-/// by the runtime that opened it; with one shared pool a worker would often
-/// send through a connection living on another worker's thread, paying a
-/// cross-thread wake-up per request. `fallback` (the process-wide client)
-/// is used only if a client cannot be built here, which `client()` already
-/// ruled out at startup.
-pub fn thread_client(fallback: &HttpClient) -> HttpClient {
-    THREAD_CLIENT.with(|c| match c.get() {
-        Some(c) => c.clone(),
-        None => match client() {
-            Ok(new) => c.get_or_init(|| new).clone(),
-            Err(_) => fallback.clone(),
-        },
-    })
-}
 
 /// Why a replica could not be set up from config.
 #[derive(Debug, thiserror::Error)]
@@ -352,17 +298,6 @@ fn classify(resp: Response<Incoming>) -> Outcome {
     }
 }
 
-fn describe_client_error(e: &hyper_util::client::legacy::Error) -> (String, &'static str) {
-    let mut msg = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg = format!("{msg}: {s}");
-        src = s.source();
-    }
-    let kind = if e.is_connect() { "connect" } else { "io" };
-    (msg, kind)
-}
-
 /// The answer from the replica that served, and its index.
 pub struct Served {
     /// The response (headers received; body not yet read).
@@ -376,7 +311,7 @@ pub struct Served {
 /// its own timeout for connect and first byte. `accept` may reject an
 /// answer as retryable (e.g. a body that will not arrive) via `Err`.
 pub async fn fetch(
-    client: &HttpClient,
+    client: &OriginClient,
     route: &Route,
     method: &Method,
     key: &str,
@@ -412,10 +347,7 @@ pub async fn fetch(
                     format!("no response within {:?} (replica timeout)", o.timeout),
                     "timeout",
                 ),
-                Ok(Err(e)) => {
-                    let (m, k) = describe_client_error(&e);
-                    Outcome::Retry(m, k)
-                }
+                Ok(Err(e)) => Outcome::Retry(crate::client::error_chain(&e), e.kind()),
                 Ok(Ok(resp)) => classify(resp),
             },
         };
@@ -518,7 +450,7 @@ impl Drop for PermitGuard<'_> {
 /// the traffic that closes the breaker). Any HTTP answer below 500 means
 /// the replica is reachable; 403 included, since read-only credentials may
 /// not allow HeadBucket.
-pub async fn probe_due(client: &HttpClient, route: &Route, metrics: &Metrics) {
+pub async fn probe_due(client: &OriginClient, route: &Route, metrics: &Metrics) {
     for o in &route.origins {
         if !o.breaker.probe_due(Instant::now()) {
             continue;

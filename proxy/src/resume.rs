@@ -212,7 +212,7 @@ async fn resume(r: &mut Resume, sent: u64) -> Result<Incoming, String> {
     let mut attempts: Vec<Attempt> = Vec::new();
     loop {
         let served = origin::fetch(
-            &origin::thread_client(&r.state.client),
+            &r.state.client,
             route,
             &Method::GET,
             &r.key,

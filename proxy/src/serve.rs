@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -419,7 +420,7 @@ async fn lead(
     }
     loop {
         let served = match origin::fetch(
-            &origin::thread_client(&state.client),
+            &state.client,
             route,
             &Method::GET,
             &or.key,
@@ -575,8 +576,13 @@ async fn read_exact(
     let deadline = tokio::time::Instant::now() + total;
     let mut buf = BytesMut::with_capacity(len);
     loop {
-        let next = tokio::time::timeout(idle, b.frame());
-        let frame = match tokio::time::timeout_at(deadline, next).await {
+        // A small body usually arrived with the headers: take what is
+        // already there without arming two timers for it.
+        let ready = b.frame().now_or_never().map(Ok).map(Ok);
+        let frame = match match ready {
+            Some(r) => r,
+            None => tokio::time::timeout_at(deadline, tokio::time::timeout(idle, b.frame())).await,
+        } {
             Err(_) => return Err(format!("body not received within {total:?}")),
             Ok(Err(_)) => {
                 return Err(format!(
@@ -644,7 +650,7 @@ async fn passthrough(
     let mut attempts = Vec::new();
     let (parts, replica_idx, small, stream) = loop {
         let served = origin::fetch(
-            &origin::thread_client(&state.client),
+            &state.client,
             route,
             method,
             &or.key,

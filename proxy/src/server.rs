@@ -17,7 +17,7 @@ use tandem_fleet_config::{FleetConfig, Format, DEFAULT_POLL_INTERVAL};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::origin::HttpClient;
+use crate::client::OriginClient;
 use crate::runtime::Runtime;
 use crate::source::{Fetched, S3Source, Source};
 use crate::state::State;
@@ -108,7 +108,7 @@ const STARTUP_ATTEMPTS: u32 = 3;
 
 /// Startup from S3: the object if it can be read and is valid, else the
 /// last good copy on disk, else an error.
-async fn initial_s3(src: &mut S3Source, client: &HttpClient) -> Result<Runtime, ServeError> {
+async fn initial_s3(src: &mut S3Source, client: &OriginClient) -> Result<Runtime, ServeError> {
     let mut why = Vec::new();
     for attempt in 1..=STARTUP_ATTEMPTS {
         match src.fetch(client).await {
@@ -252,7 +252,7 @@ pub struct ListenOverride {
 
 /// Runs the proxy until SIGTERM/SIGINT and the drain complete.
 pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError> {
-    let client = crate::origin::client()?;
+    let client = OriginClient::new()?;
     let (rt, source) = match source {
         Source::File(path) => {
             let rt = load(&path, None).map_err(|problems| ServeError::Config {

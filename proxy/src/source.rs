@@ -12,7 +12,8 @@ use http_body_util::BodyExt;
 use tandem_fleet_config::{parse_s3_url, Dur, Replica};
 
 use crate::breaker::CircuitBreaker;
-use crate::origin::{HttpClient, Origin};
+use crate::client::{error_chain, OriginClient};
+use crate::origin::Origin;
 
 /// A config object request gives up after this long; the poll simply
 /// tries again at the next interval.
@@ -119,7 +120,7 @@ impl S3Source {
     }
 
     /// Conditional GET of the object.
-    pub async fn fetch(&mut self, client: &HttpClient) -> Result<Fetched, SourceError> {
+    pub async fn fetch(&mut self, client: &OriginClient) -> Result<Fetched, SourceError> {
         let read = |reason: String| SourceError::Read {
             url: self.url.clone(),
             reason,
@@ -206,16 +207,6 @@ impl S3Source {
     pub fn state_file(&self) -> Option<&Path> {
         self.state_file.as_deref()
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut m = e.to_string();
-    let mut s = e.source();
-    while let Some(x) = s {
-        m = format!("{m}: {x}");
-        s = x.source();
-    }
-    m
 }
 
 /// The config source chosen on the command line.

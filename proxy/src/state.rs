@@ -9,8 +9,8 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use crate::breaker::State as BreakerState;
+use crate::client::OriginClient;
 use crate::metrics::Metrics;
-use crate::origin::HttpClient;
 use crate::runtime::Runtime;
 
 /// Shared by every connection.
@@ -20,7 +20,7 @@ pub struct State {
     /// Counters.
     pub metrics: Metrics,
     /// Origin client.
-    pub client: HttpClient,
+    pub client: OriginClient,
     /// Set at SIGTERM: /ready turns 503 at once.
     pub draining: AtomicBool,
     /// Process start.
@@ -31,7 +31,7 @@ pub struct State {
 
 impl State {
     /// State serving `rt`.
-    pub fn new(rt: Runtime, client: HttpClient) -> Arc<State> {
+    pub fn new(rt: Runtime, client: OriginClient) -> Arc<State> {
         Arc::new(State {
             runtime: ArcSwap::from_pointee(rt),
             metrics: Metrics::default(),
