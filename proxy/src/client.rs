@@ -16,7 +16,7 @@
 //! arrive. It is only handed out again once hyper reports it ready, which
 //! happens when the previous body has been read to the end. A connection
 //! that closes, or sits idle past `POOL_IDLE_TIMEOUT`, is dropped on the
-//! next checkout.
+//! next checkout, or by `sweep_idle`, which every worker runs each second.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -202,6 +202,23 @@ fn checkout(key: &(u64, Scheme, String)) -> Option<Sender> {
         let i = list.iter().rposition(|c| c.sender.is_ready())?;
         Some(list.swap_remove(i).sender)
     })
+}
+
+/// Closes this thread's pooled connections that have been idle longer
+/// than `max_idle` (and forgets closed ones), so an origin that gets no
+/// more requests (one removed from the config, say) does not keep them
+/// open. Busy connections stay. Each worker calls this periodically.
+pub fn sweep_idle(max_idle: Duration) {
+    let now = Instant::now();
+    POOLS.with(|p| {
+        p.borrow_mut().retain(|_, list| {
+            list.retain(|c| {
+                !c.sender.is_closed()
+                    && (!c.sender.is_ready() || now.duration_since(c.since) < max_idle)
+            });
+            !list.is_empty()
+        });
+    });
 }
 
 fn checkin(key: (u64, Scheme, String), sender: Sender) {

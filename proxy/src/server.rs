@@ -40,6 +40,9 @@ const MIN_HEADER_BUF: usize = 8192;
 /// timeout from being the earliest, at the price of ten wake-ups a second
 /// per idle worker.
 const TIMER_FLOOR: Duration = Duration::from_millis(100);
+/// Idle origin connections are swept every this many `TIMER_FLOOR` ticks
+/// (a second): well inside `POOL_IDLE_TIMEOUT`'s margin to S3's own.
+const IDLE_SWEEP_TICKS: u32 = 10;
 
 /// Why the proxy could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -400,8 +403,12 @@ fn worker(
             }
         };
         tokio::spawn(async {
-            loop {
+            // The same task closes this worker's idle origin connections.
+            for tick in 1u32.. {
                 tokio::time::sleep(TIMER_FLOOR).await;
+                if tick % IDLE_SWEEP_TICKS == 0 {
+                    crate::client::sweep_idle(crate::client::POOL_IDLE_TIMEOUT);
+                }
             }
         });
         let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
-use tandem_proxy::client::{ClientError, OriginClient};
+use tandem_proxy::client::{sweep_idle, ClientError, OriginClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -22,18 +22,22 @@ enum Mode {
     Close,
     /// The body of the first request on each connection comes late.
     SlowFirstBody,
+    // In every mode, the body of a path starting with /busy takes 1.5 s.
 }
 
 struct Server {
     port: u16,
     accepts: Arc<AtomicUsize>,
+    /// Connections the client closed.
+    closed: Arc<AtomicUsize>,
 }
 
 async fn server(mode: Mode) -> Server {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = l.local_addr().unwrap().port();
     let accepts = Arc::new(AtomicUsize::new(0));
-    let n = accepts.clone();
+    let closed = Arc::new(AtomicUsize::new(0));
+    let (n, c) = (accepts.clone(), closed.clone());
     tokio::spawn(async move {
         loop {
             let (s, _) = l.accept().await.unwrap();
@@ -41,13 +45,23 @@ async fn server(mode: Mode) -> Server {
             // second for the client's delayed ACK.
             s.set_nodelay(true).unwrap();
             n.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(connection(s, mode));
+            let c = c.clone();
+            tokio::spawn(async move {
+                if connection(s, mode).await {
+                    c.fetch_add(1, Ordering::SeqCst);
+                }
+            });
         }
     });
-    Server { port, accepts }
+    Server {
+        port,
+        accepts,
+        closed,
+    }
 }
 
-async fn connection(mut s: TcpStream, mode: Mode) {
+/// Serves requests until the connection ends; true when the client closed it.
+async fn connection(mut s: TcpStream, mode: Mode) -> bool {
     let mut buf = Vec::new();
     let mut first = true;
     loop {
@@ -55,7 +69,8 @@ async fn connection(mut s: TcpStream, mode: Mode) {
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
             let mut chunk = [0u8; 1024];
             match s.read(&mut chunk).await {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return true,
+                Err(_) => return false,
                 Ok(k) => buf.extend_from_slice(&chunk[..k]),
             }
         }
@@ -71,14 +86,16 @@ async fn connection(mut s: TcpStream, mode: Mode) {
             if close { "connection: close\r\n" } else { "" }
         );
         if s.write_all(head.as_bytes()).await.is_err() {
-            return;
+            return false;
         }
-        if matches!(mode, Mode::SlowFirstBody) && first {
+        if path.starts_with("/busy") {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+        } else if matches!(mode, Mode::SlowFirstBody) && first {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         first = false;
         if s.write_all(body.as_bytes()).await.is_err() || close {
-            return;
+            return false;
         }
     }
 }
@@ -162,4 +179,29 @@ async fn a_relative_uri_is_refused() {
     let req = Request::get("/relative").body(Empty::new()).unwrap();
     let e = c.request(req).await.unwrap_err();
     assert!(matches!(e, ClientError::NotAbsolute(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn the_sweep_closes_idle_connections_and_keeps_busy_ones() {
+    let s = server(Mode::KeepAlive).await;
+    let c = OriginClient::new().unwrap();
+    let busy = c.request(get(s.port, "/busy")).await.unwrap();
+    let r = c.request(get(s.port, "/idle")).await.unwrap();
+    assert_eq!(text(r).await, "body of /idle");
+    assert_eq!(s.accepts.load(Ordering::SeqCst), 2);
+    sweep_idle(Duration::ZERO);
+    let t0 = std::time::Instant::now();
+    while s.closed.load(Ordering::SeqCst) < 1 && t0.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(s.closed.load(Ordering::SeqCst), 1, "the idle one is closed");
+    // The busy one survived the sweep and finishes its body.
+    assert_eq!(text(busy).await, "body of /busy");
+    let r = c.request(get(s.port, "/after")).await.unwrap();
+    assert_eq!(text(r).await, "body of /after");
+    assert_eq!(
+        s.accepts.load(Ordering::SeqCst),
+        2,
+        "the busy one was reused"
+    );
 }
