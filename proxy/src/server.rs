@@ -404,8 +404,10 @@ fn worker(
         };
         tokio::spawn(async {
             // The same task closes this worker's idle origin connections.
-            for tick in 1u32.. {
+            let mut tick: u32 = 0;
+            loop {
                 tokio::time::sleep(TIMER_FLOOR).await;
+                tick = tick.wrapping_add(1);
                 if tick % IDLE_SWEEP_TICKS == 0 {
                     crate::client::sweep_idle(crate::client::POOL_IDLE_TIMEOUT);
                 }
