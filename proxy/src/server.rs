@@ -408,7 +408,7 @@ fn worker(
             loop {
                 tokio::time::sleep(TIMER_FLOOR).await;
                 tick = tick.wrapping_add(1);
-                if tick % IDLE_SWEEP_TICKS == 0 {
+                if tick.is_multiple_of(IDLE_SWEEP_TICKS) {
                     crate::client::sweep_idle(crate::client::POOL_IDLE_TIMEOUT);
                 }
             }
