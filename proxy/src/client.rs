@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::uri::{PathAndQuery, Scheme};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Request, Response, Uri};
 use http_body_util::Empty;
 use hyper::body::Incoming;
@@ -80,7 +80,11 @@ struct Pooled {
 }
 
 /// Pools of this thread, keyed by client and origin.
-type Pools = HashMap<(u64, Scheme, String), Vec<Pooled>>;
+type Pools = HashMap<Key, Vec<Pooled>>;
+
+/// Client, scheme and authority: cheap to clone (shared bytes), so a
+/// request allocates nothing to find its pool.
+type Key = (u64, Scheme, Authority);
 
 thread_local! {
     static POOLS: RefCell<Pools> = RefCell::new(HashMap::new());
@@ -135,14 +139,15 @@ impl OriginClient {
         else {
             return Err(ClientError::NotAbsolute(req.uri().to_string()));
         };
-        let key = (self.id, scheme, authority.as_str().to_string());
-        let target = req.uri().clone();
-        *req.uri_mut() = Uri::from(
+        let key = (self.id, scheme, authority);
+        // Origin-form on the wire; the absolute URI is kept for connecting.
+        let origin_form = Uri::from(
             req.uri()
                 .path_and_query()
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/")),
         );
+        let target = std::mem::replace(req.uri_mut(), origin_form);
         let mut fresh_only = false;
         loop {
             let (mut sender, reused) = match (!fresh_only).then(|| checkout(&key)).flatten() {
@@ -193,7 +198,7 @@ impl OriginClient {
 
 /// A ready connection from this thread's pool, dropping any that closed
 /// or idled too long. Busy ones (a body still streaming) stay.
-fn checkout(key: &(u64, Scheme, String)) -> Option<Sender> {
+fn checkout(key: &Key) -> Option<Sender> {
     POOLS.with(|p| {
         let mut pools = p.borrow_mut();
         let list = pools.get_mut(key)?;
@@ -221,7 +226,7 @@ pub fn sweep_idle(max_idle: Duration) {
     });
 }
 
-fn checkin(key: (u64, Scheme, String), sender: Sender) {
+fn checkin(key: Key, sender: Sender) {
     POOLS.with(|p| {
         let mut pools = p.borrow_mut();
         let list = pools.entry(key).or_default();

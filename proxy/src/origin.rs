@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
+use http::uri::{Authority, Scheme};
 use http::{
     header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
 };
@@ -112,9 +113,11 @@ pub struct Origin {
     pub priority: u32,
     /// Connect + first-byte timeout.
     pub timeout: Duration,
-    scheme: String,
+    scheme: Scheme,
     /// Authority requests go to (with the bucket for virtual-hosted).
-    authority: String,
+    authority: Authority,
+    /// The same authority as the Host header: parsed once, not per request.
+    host: HeaderValue,
     /// Path prefix before the key ("/bucket/" or "/").
     path_prefix: String,
     creds: Creds,
@@ -156,6 +159,14 @@ impl Origin {
         } else {
             (format!("{}.{}", r.bucket, auth), "/".to_string())
         };
+        let bad_host = |e: &dyn std::fmt::Display| SetupError::Endpoint {
+            route: ri,
+            replica: pi,
+            reason: format!("{authority:?} is not a usable host: {e}"),
+        };
+        let host = HeaderValue::from_str(&authority).map_err(|e| bad_host(&e))?;
+        let scheme = Scheme::try_from(scheme).map_err(|e| bad_host(&e))?;
+        let authority = Authority::try_from(authority.as_str()).map_err(|e| bad_host(&e))?;
         let creds = match &r.credentials {
             None => Creds::Chain(Mutex::new(None)),
             Some(c) => {
@@ -185,8 +196,9 @@ impl Origin {
             region: r.region.clone(),
             priority: r.priority,
             timeout: r.timeout.0,
-            scheme: scheme.to_string(),
+            scheme,
             authority,
+            host,
             path_prefix,
             creds,
             signer: Signer::new(&r.region),
@@ -216,7 +228,7 @@ impl Origin {
         let signed = self.signer.sign(
             &Signable {
                 method: method.as_str(),
-                host: &self.authority,
+                host: self.authority.as_str(),
                 path: &path,
                 query,
             },
@@ -232,8 +244,8 @@ impl Origin {
             path.push_str(v);
         }
         let uri = Uri::builder()
-            .scheme(self.scheme.as_str())
-            .authority(self.authority.as_str())
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
             .path_and_query(path)
             .build()
             .map_err(|e| format!("building request: {e}"))?;
@@ -245,10 +257,7 @@ impl Origin {
         let h = req.headers_mut();
         let value =
             |v: String| HeaderValue::try_from(v).map_err(|e| format!("building request: {e}"));
-        h.insert(
-            header::HOST,
-            HeaderValue::from_str(&self.authority).map_err(|e| format!("building request: {e}"))?,
-        );
+        h.insert(header::HOST, self.host.clone());
         h.insert("x-amz-date", value(signed.amz_date)?);
         h.insert(header::AUTHORIZATION, value(signed.authorization)?);
         h.insert(

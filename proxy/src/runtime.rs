@@ -162,6 +162,17 @@ impl Runtime {
             purge_token,
         })
     }
+
+    /// Whether swapping this in for `prev` (which it was built from)
+    /// changes anything: a new document, or the same document with a
+    /// rebuilt Redis tier because its CA file was replaced.
+    pub fn differs_from(&self, prev: &Runtime) -> bool {
+        self.version != prev.version
+            || match (&self.tier, &prev.tier) {
+                (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
+                (a, b) => a.is_some() != b.is_some(),
+            }
+    }
 }
 
 /// A secret named by `field` in the config: the value of `var`. Unset or

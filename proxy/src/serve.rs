@@ -578,11 +578,11 @@ async fn read_exact(
     loop {
         // A small body usually arrived with the headers: take what is
         // already there without arming two timers for it.
-        let ready = b.frame().now_or_never().map(Ok).map(Ok);
-        let frame = match match ready {
-            Some(r) => r,
+        let next = match b.frame().now_or_never() {
+            Some(f) => Ok(Ok(f)),
             None => tokio::time::timeout_at(deadline, tokio::time::timeout(idle, b.frame())).await,
-        } {
+        };
+        let frame = match next {
             Err(_) => return Err(format!("body not received within {total:?}")),
             Ok(Err(_)) => {
                 return Err(format!(

@@ -575,15 +575,7 @@ async fn poller(state: Arc<State>, mut src: S3Source, mut hup: tokio::signal::un
 fn apply(state: &State, built: Result<Runtime, Vec<String>>, why: &str) {
     let cur = state.runtime.load_full();
     match built {
-        // The same document with a rebuilt Redis tier (its CA file was
-        // replaced) is a change: the new tier must be swapped in.
-        Ok(rt)
-            if rt.version == cur.version
-                && match (&rt.tier, &cur.tier) {
-                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                    (a, b) => a.is_none() == b.is_none(),
-                } =>
-        {
+        Ok(rt) if !rt.differs_from(&cur) => {
             state.metrics.reloads.inc(&["unchanged"]);
             tracing::info!(trigger = why, config_version = %rt.version, "config unchanged");
         }

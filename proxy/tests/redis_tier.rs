@@ -45,6 +45,23 @@ fn single(r: &Redis, max_object: &str) -> String {
     )
 }
 
+/// How much `served` grows over `window`.
+fn served_in(served: &AtomicU64, window: Duration) -> u64 {
+    let before = served.load(Ordering::Relaxed);
+    std::thread::sleep(window);
+    served.load(Ordering::Relaxed) - before
+}
+
+/// Waits until `p` reports the tier up (true) or down (false). Going down
+/// takes one failed call; coming up waits for the 1 s probe to reach every
+/// pooled connection, hence the longer limit.
+fn wait_redis_up(p: &Proxy, up: bool, what: &str) {
+    let (want, limit) = if up { (1.0, 10) } else { (0.0, 5) };
+    poll(what, Duration::from_secs(limit), || {
+        (p.metric("tandem_redis_up", &[]) == want).then_some(())
+    });
+}
+
 fn start(cfg: &str) -> Proxy {
     Proxy::start_env(cfg, &[("PURGE_TOKEN", PURGE_TOKEN)])
 }
@@ -236,12 +253,8 @@ fn redis_killed_under_load_fails_no_request_and_comes_back() {
         "the load must be reading from Redis"
     );
     redis.kill();
-    poll("tandem_redis_up 0", Duration::from_secs(5), || {
-        (p.metric("tandem_redis_up", &[]) == 0.0).then_some(())
-    });
-    let served_at_kill = served.load(Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(1500));
-    let served_while_down = served.load(Ordering::Relaxed) - served_at_kill;
+    wait_redis_up(&p, false, "tandem_redis_up 0");
+    let served_while_down = served_in(&served, Duration::from_millis(1500));
     // Paying redis.timeout per memory miss would allow about 4 threads x
     // 1.5 s / 200 ms = 30 misses; skipping a down Redis serves hundreds.
     assert!(
@@ -250,11 +263,7 @@ fn redis_killed_under_load_fails_no_request_and_comes_back() {
     );
 
     redis.restart();
-    poll(
-        "tandem_redis_up 1 after restart",
-        Duration::from_secs(10),
-        || (p.metric("tandem_redis_up", &[]) == 1.0).then_some(()),
-    );
+    wait_redis_up(&p, true, "tandem_redis_up 1 after restart");
     // Misses repopulate the restarted (empty) Redis.
     poll(
         "writes to the restarted Redis",
@@ -265,24 +274,14 @@ fn redis_killed_under_load_fails_no_request_and_comes_back() {
     // redis.timeout, the first timeout marks the tier down, and requests
     // keep being served from memory and origin.
     signal(redis.pid(), "STOP");
-    poll(
-        "tandem_redis_up 0 with Redis stopped",
-        Duration::from_secs(5),
-        || (p.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
-    );
-    let served_at_stop = served.load(Ordering::Relaxed);
-    std::thread::sleep(Duration::from_millis(1500));
-    let served_while_hung = served.load(Ordering::Relaxed) - served_at_stop;
+    wait_redis_up(&p, false, "tandem_redis_up 0 with Redis stopped");
+    let served_while_hung = served_in(&served, Duration::from_millis(1500));
     assert!(
         served_while_hung > 150,
         "only {served_while_hung} served with Redis hung"
     );
     signal(redis.pid(), "CONT");
-    poll(
-        "tandem_redis_up 1 after SIGCONT",
-        Duration::from_secs(10),
-        || (p.metric("tandem_redis_up", &[]) == 1.0).then_some(()),
-    );
+    wait_redis_up(&p, true, "tandem_redis_up 1 after SIGCONT");
     stop.store(true, Ordering::Relaxed);
     for h in load {
         h.join().unwrap();
@@ -462,11 +461,7 @@ fn the_redis_password_comes_from_the_environment_and_never_shows() {
     // A refused AUTH marks the tier down; the object is still served.
     let r = get(&wrong, "/site/a.txt");
     assert_eq!((r.status().as_u16(), r.text().unwrap()), (200, "a".into()));
-    poll(
-        "tandem_redis_up 0 with a wrong password",
-        Duration::from_secs(5),
-        || (wrong.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
-    );
+    wait_redis_up(&wrong, false, "tandem_redis_up 0 with a wrong password");
     assert_eq!(get(&wrong, "/site/a.txt").status(), 200);
 
     // An unset variable refuses the config at start, naming it.
@@ -538,11 +533,7 @@ fn rediss_with_a_private_ca_shares_hits_and_an_untrusted_server_is_skipped() {
         (redis.dbsize() == 1).then_some(())
     });
     assert_eq!(get(&p1, "/site/b.txt").status(), 200);
-    poll(
-        "p1 refusing the new certificate",
-        Duration::from_secs(5),
-        || (p1.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
-    );
+    wait_redis_up(&p1, false, "p1 refusing the new certificate");
 
     // The same server checked against the Mozilla roots is not trusted:
     // the tier goes down and requests are still served from the origin.
@@ -552,10 +543,10 @@ fn rediss_with_a_private_ca_shares_hits_and_an_untrusted_server_is_skipped() {
         (r.status().as_u16(), r.text().unwrap()),
         (200, "over tls".into())
     );
-    poll(
+    wait_redis_up(
+        &untrusted,
+        false,
         "tandem_redis_up 0 with an untrusted certificate",
-        Duration::from_secs(5),
-        || (untrusted.metric("tandem_redis_up", &[]) == 0.0).then_some(()),
     );
     assert_eq!(untrusted.metric("tandem_redis_hits_total", &[]), 0.0);
 
