@@ -152,6 +152,45 @@ buckets:
     }
 
     #[test]
+    fn connection_and_fill_limits_have_defaults_and_are_checked() {
+        let c = good();
+        // Absent settings stay absent in the canonical document, so a
+        // document published before they existed keeps its version.
+        assert!(!c.canonical_json().contains("header_timeout"));
+        assert_eq!(c.limits.header_timeout(), DEFAULT_HEADER_TIMEOUT.0);
+        assert_eq!(c.cache.max_fill_bytes(), (256 << 20) / 4);
+        assert_eq!(c.cache.lock_timeout(), DEFAULT_LOCK_TIMEOUT.0);
+        let mut c = good();
+        c.limits.header_timeout = Some(Dur::secs(0));
+        c.limits.keepalive_timeout = Some(Dur::secs(0));
+        c.limits.send_timeout = Some(Dur::secs(0));
+        c.limits.min_send_rate = Some(Bytes(0));
+        c.limits.max_connections = Some(0);
+        c.limits.admin_max_connections = Some(0);
+        c.cache.lock_timeout = Some(Dur::secs(0));
+        c.cache.max_fill_bytes = Some(Bytes(1 << 20));
+        c.cache.max_object_bytes = Bytes(2 << 20);
+        let p = paths(&c);
+        for want in [
+            "limits.header_timeout",
+            "limits.keepalive_timeout",
+            "limits.send_timeout",
+            "limits.min_send_rate",
+            "limits.max_connections",
+            "limits.admin_max_connections",
+            "cache.lock_timeout",
+            "cache.max_fill_bytes",
+        ] {
+            assert!(p.iter().any(|x| x == want), "missing {want} in {p:?}");
+        }
+        // The default budget must fit one largest object too.
+        let mut c = good();
+        c.cache.max_bytes = Bytes(4 << 20);
+        c.cache.max_object_bytes = Bytes(2 << 20);
+        assert_eq!(paths(&c), ["cache.max_fill_bytes"]);
+    }
+
+    #[test]
     fn redis_urls_keep_passwords_out_and_several_need_cluster() {
         let mut c = good();
         c.redis = Some(Redis {

@@ -40,6 +40,40 @@ pub const DEFAULT_MAX_HEADER_BYTES: Bytes = Bytes(16 << 10);
 /// Longest time one response body may take to stream, so stalled clients
 /// cannot hold connections forever (1 GiB at ~4 MB/s).
 pub const DEFAULT_BODY_TIMEOUT: Dur = Dur::secs(300);
+/// A client must finish its request head this long after the connection
+/// opens, or after the first byte of a later request: an honest client
+/// sends a head in one round trip, so ten seconds covers the slowest mobile
+/// link with retransmits and frees a slow-loris socket six times sooner
+/// than nginx's 60 s `client_header_timeout`.
+pub const DEFAULT_HEADER_TIMEOUT: Dur = Dur::secs(10);
+/// An idle keep-alive connection is closed after this long without a new
+/// request. Longer than the 60 s idle timeout of AWS load balancers (and
+/// nginx's own 75 s default), so the proxy never closes a connection a
+/// load balancer is about to reuse, which would turn into a 502.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Dur = Dur::secs(75);
+/// A response whose client takes no bytes for this long is dropped, as
+/// nginx's `send_timeout` (the same 60 s) does.
+pub const DEFAULT_SEND_TIMEOUT: Dur = Dur::secs(60);
+/// Once a response has run for `send_timeout`, its client must have taken
+/// at least this many bytes per second on average, or it is dropped: far
+/// below any real network path (2G moves 4x this), so only broken or
+/// hostile readers trip it, and a trickle of one byte a minute cannot hold
+/// a connection for the whole `body_timeout`.
+pub const DEFAULT_MIN_SEND_RATE: Bytes = Bytes(1 << 10);
+/// Open connections per data listener; past it new ones are closed at
+/// once. An idle connection costs about 10 KiB (buffers and task), so the
+/// cap holds them to about 40 MiB, and it stays well under the descriptor
+/// limit the proxy raises itself to at start.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 4096;
+/// Open connections to the admin listener: probes and scrapes need a
+/// handful, and a budget of its own keeps /ready and /metrics answering
+/// while the data listener is flooded.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: u32 = 64;
+/// How long a request waits for another request's fetch of the same object
+/// before fetching for itself, uncached: nginx's
+/// `proxy_cache_lock_timeout` default, long enough for a healthy fill of a
+/// few MiB and short enough that a stalled fill does not stall its waiters.
+pub const DEFAULT_LOCK_TIMEOUT: Dur = Dur::secs(5);
 /// How long /ready reports 503 before the listener closes on SIGTERM:
 /// long enough for load balancers to notice.
 pub const DEFAULT_DRAIN_DELAY: Dur = Dur::secs(5);
@@ -142,6 +176,18 @@ pub struct Cache {
     /// replica fails; absent disables it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stale_if_error: Option<Dur>,
+    /// Bytes all fills in flight may hold before they are stored; past it a
+    /// miss streams through uncached. Absent: a quarter of `max_bytes`
+    /// ([`Cache::max_fill_bytes`]). Optional, like every setting added
+    /// after the first release, so a document published by an older
+    /// provider keeps its `config_version` on a newer proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_fill_bytes: Option<Bytes>,
+    /// How long a request waits for another request's fetch of the same
+    /// object before fetching for itself, uncached. Absent:
+    /// [`DEFAULT_LOCK_TIMEOUT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_timeout: Option<Dur>,
 }
 
 impl Cache {
@@ -154,6 +200,17 @@ impl Cache {
     fn default_ttl() -> Dur {
         DEFAULT_CACHE_TTL
     }
+
+    /// The fill budget: `max_fill_bytes`, else a quarter of `max_bytes`
+    /// (in-flight fills then add at most 25 % to the cache's memory).
+    pub fn max_fill_bytes(&self) -> u64 {
+        self.max_fill_bytes.map_or(self.max_bytes.0 / 4, |b| b.0)
+    }
+
+    /// `lock_timeout`, or its default.
+    pub fn lock_timeout(&self) -> std::time::Duration {
+        self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT).0
+    }
 }
 
 impl Default for Cache {
@@ -163,6 +220,8 @@ impl Default for Cache {
             max_object_bytes: DEFAULT_CACHE_MAX_OBJECT_BYTES,
             ttl: DEFAULT_CACHE_TTL,
             stale_if_error: None,
+            max_fill_bytes: None,
+            lock_timeout: None,
         }
     }
 }
@@ -180,6 +239,32 @@ pub struct Limits {
     /// Per-client rate limit; absent means none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Time to receive a request head: from accept for the first request,
+    /// from its first byte for later ones. Absent: [`DEFAULT_HEADER_TIMEOUT`].
+    /// (The settings below are optional for the reason given on
+    /// [`Cache::max_fill_bytes`].)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_timeout: Option<Dur>,
+    /// Idle time allowed between requests on a keep-alive connection.
+    /// Absent: [`DEFAULT_KEEPALIVE_TIMEOUT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_timeout: Option<Dur>,
+    /// Time a client may take no response bytes at all. Absent:
+    /// [`DEFAULT_SEND_TIMEOUT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_timeout: Option<Dur>,
+    /// Average rate, in bytes per second, a client must take a response at
+    /// once it has run for `send_timeout`. Absent: [`DEFAULT_MIN_SEND_RATE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_send_rate: Option<Bytes>,
+    /// Open connections on the data listener. Absent:
+    /// [`DEFAULT_MAX_CONNECTIONS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
+    /// Open connections on the admin listener. Absent:
+    /// [`DEFAULT_ADMIN_MAX_CONNECTIONS`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_max_connections: Option<u32>,
 }
 
 impl Limits {
@@ -189,6 +274,39 @@ impl Limits {
     fn default_body_timeout() -> Dur {
         DEFAULT_BODY_TIMEOUT
     }
+
+    /// `header_timeout`, or its default.
+    pub fn header_timeout(&self) -> std::time::Duration {
+        self.header_timeout.unwrap_or(DEFAULT_HEADER_TIMEOUT).0
+    }
+
+    /// `keepalive_timeout`, or its default.
+    pub fn keepalive_timeout(&self) -> std::time::Duration {
+        self.keepalive_timeout
+            .unwrap_or(DEFAULT_KEEPALIVE_TIMEOUT)
+            .0
+    }
+
+    /// `send_timeout`, or its default.
+    pub fn send_timeout(&self) -> std::time::Duration {
+        self.send_timeout.unwrap_or(DEFAULT_SEND_TIMEOUT).0
+    }
+
+    /// `min_send_rate` in bytes per second, or its default.
+    pub fn min_send_rate(&self) -> u64 {
+        self.min_send_rate.unwrap_or(DEFAULT_MIN_SEND_RATE).0
+    }
+
+    /// `max_connections`, or its default.
+    pub fn max_connections(&self) -> u32 {
+        self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS)
+    }
+
+    /// `admin_max_connections`, or its default.
+    pub fn admin_max_connections(&self) -> u32 {
+        self.admin_max_connections
+            .unwrap_or(DEFAULT_ADMIN_MAX_CONNECTIONS)
+    }
 }
 
 impl Default for Limits {
@@ -197,6 +315,12 @@ impl Default for Limits {
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             rate_limit: None,
+            header_timeout: None,
+            keepalive_timeout: None,
+            send_timeout: None,
+            min_send_rate: None,
+            max_connections: None,
+            admin_max_connections: None,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::types::{BucketRoute, FleetConfig, JwtAlgorithm, RateKey, Replica};
+use crate::units::Bytes;
 
 /// One step of a path into the config.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -189,6 +190,20 @@ impl FleetConfig {
                 ),
             );
         }
+        if self.cache.max_object_bytes.0 > self.cache.max_fill_bytes() {
+            // Such objects could never be buffered, so never cached.
+            c.add(
+                cache.field("max_fill_bytes"),
+                format!(
+                    "{} (a quarter of max_bytes unless set) is below cache.max_object_bytes ({}): raise it or lower max_object_bytes",
+                    Bytes(self.cache.max_fill_bytes()),
+                    self.cache.max_object_bytes
+                ),
+            );
+        }
+        if self.cache.lock_timeout.is_some_and(|d| d.0.is_zero()) {
+            c.add(cache.field("lock_timeout"), "must be more than 0s");
+        }
         if self.cache.ttl.0.is_zero() {
             c.add(cache.field("ttl"), "must be more than 0s; disable caching per route with cache.enabled = false instead");
         }
@@ -202,6 +217,29 @@ impl FleetConfig {
         }
         if self.limits.body_timeout.0.is_zero() {
             c.add(limits.field("body_timeout"), "must be more than 0s");
+        }
+        for (name, d) in [
+            ("header_timeout", self.limits.header_timeout),
+            ("keepalive_timeout", self.limits.keepalive_timeout),
+            ("send_timeout", self.limits.send_timeout),
+        ] {
+            if d.is_some_and(|d| d.0.is_zero()) {
+                c.add(limits.field(name), "must be more than 0s");
+            }
+        }
+        if self.limits.min_send_rate.is_some_and(|r| r.0 == 0) {
+            c.add(
+                limits.field("min_send_rate"),
+                "must be at least 1 byte per second",
+            );
+        }
+        for (name, n) in [
+            ("max_connections", self.limits.max_connections),
+            ("admin_max_connections", self.limits.admin_max_connections),
+        ] {
+            if n == Some(0) {
+                c.add(limits.field(name), "must be at least 1");
+            }
         }
         if let Some(rl) = &self.limits.rate_limit {
             let p = limits.field("rate_limit");

@@ -25,6 +25,20 @@ pub struct Validators<'a> {
     pub last_modified: Option<SystemTime>,
 }
 
+impl Validators<'_> {
+    /// The ETag and Last-Modified of a response's (or a stored object's)
+    /// headers.
+    pub fn of(h: &HeaderMap) -> Validators<'_> {
+        Validators {
+            etag: h.get(http::header::ETAG).and_then(|v| v.to_str().ok()),
+            last_modified: h
+                .get(http::header::LAST_MODIFIED)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| httpdate::parse_http_date(v).ok()),
+        }
+    }
+}
+
 /// True when the request carries any precondition header this module
 /// evaluates (so a pass-through can forward them instead).
 pub fn has_preconditions(h: &HeaderMap) -> bool {

@@ -1,15 +1,22 @@
 //! tandem-proxy: an S3 read-through caching proxy that fails over between
 //! replica buckets.
 //!
-//! One concern per module: request parsing ([`request`]), range and
-//! precondition arithmetic ([`range`], [`conditional`]), the breaker
-//! ([`breaker`]), origins and failover ([`origin`]), the cache and request
-//! coalescing ([`cache`]), the shared Redis/Valkey tier ([`tier`]), mid-stream resume ([`resume`]), JWT ([`auth`]),
-//! rate limits ([`ratelimit`]), the data path ([`serve`]), the admin
-//! endpoints ([`admin`]), where the config comes from ([`source`]) and the
-//! process lifecycle ([`server`]). The config format and
-//! its `validate()` come from `tandem-fleet-config`, the same code the
-//! Terraform provider runs at plan time.
+//! One concern per module. A request flows through: the listeners and
+//! their connection bounds ([`server`], [`conn`]); the data path
+//! ([`serve`]), which parses the request ([`request`]), checks JWT
+//! ([`auth`]) and rate limits ([`ratelimit`]); the memory cache, its fills
+//! in flight and their budget ([`cache`], [`fill`], [`chunks`]), the shared
+//! Redis/Valkey tier ([`tier`]) and the cacheability rules ([`policy`]);
+//! failover between replicas, with one per-request context ([`failover`],
+//! [`breaker`], [`origin`], [`sigv4`], [`client`]); reading origin bodies
+//! ([`collect`]); relaying uncached answers with mid-stream resume
+//! ([`relay`], [`resume`]); building responses ([`response`], [`range`],
+//! [`conditional`], [`body`], [`error`]). Around them: the admin endpoints
+//! ([`admin`]), metrics ([`metrics`]), where the config comes from
+//! ([`source`]) and what a loaded config serves with ([`runtime`],
+//! [`state`]). The config format and its `validate()` come from
+//! `tandem-fleet-config`, the same code the Terraform provider runs at
+//! plan time.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
@@ -19,14 +26,22 @@ pub mod auth;
 pub mod body;
 pub mod breaker;
 pub mod cache;
+pub mod chunks;
 pub mod client;
+pub mod collect;
 pub mod conditional;
+pub mod conn;
 pub mod error;
+pub mod failover;
+pub mod fill;
 pub mod metrics;
 pub mod origin;
+pub mod policy;
 pub mod range;
 pub mod ratelimit;
+pub mod relay;
 pub mod request;
+pub mod response;
 pub mod resume;
 pub mod runtime;
 pub mod serve;

@@ -141,6 +141,17 @@ pub struct Metrics {
     pub purges: CounterVec,
     /// Config reloads by result.
     pub reloads: CounterVec,
+    /// Connections closed by the proxy, by listener and reason (a
+    /// deadline, or the listener being full).
+    pub connections_closed: CounterVec,
+    /// Waits for another request's fill that ran past `cache.lock_timeout`,
+    /// by route.
+    pub lock_timeouts: CounterVec,
+    /// Fills whose object was streamed to one client instead of shared, by
+    /// route and reason (budget, not_cacheable).
+    pub fills_unshared: CounterVec,
+    /// Redis writes skipped, by reason (budget).
+    pub tier_writes_skipped: CounterVec,
     /// Requests currently being served.
     pub in_flight: AtomicU64,
 }
@@ -306,6 +317,30 @@ impl Metrics {
             "tandem_config_reloads_total",
             "Config reload attempts by result (ok, invalid, unchanged).",
             &["result"],
+        );
+        self.connections_closed.render(
+            &mut o,
+            "tandem_connections_closed_total",
+            "Connections the proxy closed, by listener and reason: header_timeout, keepalive_timeout, send_timeout, min_send_rate, body_timeout, over_capacity.",
+            &["listener", "reason"],
+        );
+        self.lock_timeouts.render(
+            &mut o,
+            "tandem_cache_lock_timeouts_total",
+            "Requests that stopped waiting for another request's fill after cache.lock_timeout and fetched for themselves, uncached.",
+            &["route"],
+        );
+        self.fills_unshared.render(
+            &mut o,
+            "tandem_cache_fills_unshared_total",
+            "Fills streamed to one client instead of cached and shared, by reason (budget: cache.max_fill_bytes was in use; not_cacheable: too large or no-store).",
+            &["route", "reason"],
+        );
+        self.tier_writes_skipped.render(
+            &mut o,
+            "tandem_redis_writes_skipped_total",
+            "Objects not written to Redis, by reason (budget: the write would not fit in cache.max_fill_bytes).",
+            &["reason"],
         );
         let _ = writeln!(o, "# HELP tandem_in_flight_requests Requests being served now.\n# TYPE tandem_in_flight_requests gauge\ntandem_in_flight_requests {}", self.in_flight.load(Ordering::Relaxed));
         o.push_str(gauges);

@@ -1,26 +1,19 @@
-//! Talking to replica buckets: URL building (path-style or virtual-hosted),
-//! SigV4 signing, and the failover loop that tries
-//! replicas in priority order under their breakers with a per-request
-//! tried-set.
+//! Replica buckets as the proxy talks to them: URL building (path-style or
+//! virtual-hosted), credentials and SigV4 signing. Which replica is asked
+//! when is [`crate::failover`]'s business.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_credential_types::Credentials;
 use http::uri::{Authority, Scheme};
-use http::{
-    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri,
-};
+use http::{header, HeaderMap, HeaderValue, Method, Request, Uri};
 use http_body_util::Empty;
-use hyper::body::Incoming;
 use tandem_fleet_config::{BucketRoute, Replica};
 use tokio::sync::OnceCell;
 
-use crate::breaker::{CircuitBreaker, Permit, State};
-use crate::client::OriginClient;
-use crate::error::{Attempt, ProxyError};
-use crate::metrics::Metrics;
+use crate::breaker::CircuitBreaker;
 use crate::request::{encode_key, encode_query_value};
 use crate::sigv4::{Identity, Signable, Signer, UNSIGNED_PAYLOAD};
 
@@ -289,243 +282,6 @@ pub struct Route {
     pub auth: Option<crate::auth::Verifier>,
 }
 
-/// How a replica answered (or didn't).
-enum Outcome {
-    Answer(Response<Incoming>),
-    Retry(String, &'static str),
-}
-
-/// Classifies a replica's response: 5xx and 429 are the replica's trouble
-/// and fail over; everything else (200, 206, 304, 403, 404, 412, 416) is an
-/// answer about the object.
-fn classify(resp: Response<Incoming>) -> Outcome {
-    let s = resp.status();
-    if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
-        Outcome::Retry(format!("HTTP {}", s.as_u16()), "error_status")
-    } else {
-        Outcome::Answer(resp)
-    }
-}
-
-/// The answer from the replica that served, and its index.
-pub struct Served {
-    /// The response (headers received; body not yet read).
-    pub response: Response<Incoming>,
-    /// Index of the replica in `route.origins`.
-    pub replica: usize,
-}
-
-/// Tries replicas in priority order. A replica is tried at most once per
-/// request (the tried-set), skipped while its breaker is open, and given
-/// its own timeout for connect and first byte. `accept` may reject an
-/// answer as retryable (e.g. a body that will not arrive) via `Err`.
-pub async fn fetch(
-    client: &OriginClient,
-    route: &Route,
-    method: &Method,
-    key: &str,
-    version_id: Option<&str>,
-    forward: &HeaderMap,
-    metrics: &Metrics,
-    tried: &mut Vec<bool>,
-    attempts: &mut Vec<Attempt>,
-) -> Result<Served, ProxyError> {
-    tried.resize(route.origins.len(), false);
-    let rname = route.config.name.as_str();
-    let mut not_found: Option<Served> = None;
-    for (i, o) in route.origins.iter().enumerate() {
-        if tried[i] {
-            continue;
-        }
-        tried[i] = true;
-        let Some(permit) = o.breaker.try_acquire(Instant::now()) else {
-            attempts.push(Attempt {
-                replica: o.name.clone(),
-                reason: "breaker open".into(),
-            });
-            continue;
-        };
-        let guard = PermitGuard {
-            breaker: &o.breaker,
-            permit: Some(permit),
-        };
-        let outcome = match o.signed_request(method, key, version_id, forward).await {
-            Err(e) => Outcome::Retry(e, "signing"),
-            Ok(req) => match tokio::time::timeout(o.timeout, client.request(req)).await {
-                Err(_) => Outcome::Retry(
-                    format!("no response within {:?} (replica timeout)", o.timeout),
-                    "timeout",
-                ),
-                Ok(Err(e)) => Outcome::Retry(crate::client::error_chain(&e), e.kind()),
-                Ok(Ok(resp)) => classify(resp),
-            },
-        };
-        match outcome {
-            Outcome::Answer(resp) => {
-                guard.finish(true, metrics, rname, &o.name);
-                let nf = resp.status() == StatusCode::NOT_FOUND;
-                metrics
-                    .origin_requests
-                    .inc(&[rname, &o.name, if nf { "not_found" } else { "ok" }]);
-                if nf && route.config.fallback_on_404 {
-                    // Keep the first 404 as the answer if nobody has it.
-                    not_found.get_or_insert(Served {
-                        response: resp,
-                        replica: i,
-                    });
-                    continue;
-                }
-                return Ok(Served {
-                    response: resp,
-                    replica: i,
-                });
-            }
-            Outcome::Retry(reason, kind) => {
-                guard.finish(false, metrics, rname, &o.name);
-                metrics.origin_requests.inc(&[rname, &o.name, kind]);
-                metrics.failovers.inc(&[rname, &o.name]);
-                tracing::warn!(route = rname, replica = %o.name, reason = %reason, "replica failed; trying the next");
-                attempts.push(Attempt {
-                    replica: o.name.clone(),
-                    reason,
-                });
-            }
-        }
-    }
-    if let Some(nf) = not_found {
-        return Ok(nf);
-    }
-    Err(ProxyError::Unavailable {
-        route: rname.to_string(),
-        attempts: std::mem::take(attempts),
-    })
-}
-
-/// Records a failure against a replica whose answer turned out unusable
-/// after the headers (e.g. the body stalled while being cached).
-pub fn record_late_failure(route: &Route, replica: usize, metrics: &Metrics, reason: &str) {
-    let o = &route.origins[replica];
-    if let Some(to) = o.breaker.record(Permit::Normal, false, Instant::now()) {
-        metrics
-            .breaker_transitions
-            .inc(&[&route.config.name, &o.name, to.as_str()]);
-    }
-    metrics
-        .origin_requests
-        .inc(&[&route.config.name, &o.name, "io"]);
-    metrics.failovers.inc(&[&route.config.name, &o.name]);
-    tracing::warn!(route = %route.config.name, replica = %o.name, reason, "replica failed mid-body; trying the next");
-}
-
-/// Gives a probe permit back if the request is dropped before finishing.
-struct PermitGuard<'a> {
-    breaker: &'a CircuitBreaker,
-    permit: Option<Permit>,
-}
-
-impl PermitGuard<'_> {
-    fn finish(mut self, ok: bool, metrics: &Metrics, route: &str, replica: &str) {
-        if let Some(p) = self.permit.take() {
-            if let Some(to) = self.breaker.record(p, ok, Instant::now()) {
-                metrics
-                    .breaker_transitions
-                    .inc(&[route, replica, to.as_str()]);
-                if to == State::Open {
-                    tracing::warn!(route, replica, "circuit breaker opened");
-                } else {
-                    tracing::info!(
-                        route,
-                        replica,
-                        state = to.as_str(),
-                        "circuit breaker changed state"
-                    );
-                }
-            }
-        }
-    }
-}
-
-impl Drop for PermitGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(p) = self.permit.take() {
-            self.breaker.release(p);
-        }
-    }
-}
-
-/// Probes every replica whose open breaker is due, with a signed HEAD of
-/// the bucket, so a route recovers even when no client traffic arrives
-/// (otherwise /ready would stay 503 and a load balancer would never send
-/// the traffic that closes the breaker). Any HTTP answer below 500 means
-/// the replica is reachable; 403 included, since read-only credentials may
-/// not allow HeadBucket.
-pub async fn probe_due(client: &OriginClient, route: &Route, metrics: &Metrics) {
-    for o in &route.origins {
-        if !o.breaker.probe_due(Instant::now()) {
-            continue;
-        }
-        let Some(permit) = o.breaker.try_acquire(Instant::now()) else {
-            continue;
-        };
-        let guard = PermitGuard {
-            breaker: &o.breaker,
-            permit: Some(permit),
-        };
-        let ok = match o
-            .signed_request(&Method::HEAD, "", None, &HeaderMap::new())
-            .await
-        {
-            Ok(req) => matches!(
-                tokio::time::timeout(o.timeout, client.request(req)).await,
-                Ok(Ok(r)) if !r.status().is_server_error()
-            ),
-            Err(_) => false,
-        };
-        metrics.origin_requests.inc(&[
-            &route.config.name,
-            &o.name,
-            if ok { "probe_ok" } else { "probe_failed" },
-        ]);
-        guard.finish(ok, metrics, &route.config.name, &o.name);
-    }
-}
-
-/// Origin response headers that describe the connection or the origin's
-/// own request, not the object; everything else passes through unchanged.
-pub fn is_hop_or_origin_header(n: &HeaderName) -> bool {
-    matches!(
-        n.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "date"
-            | "server"
-            | "x-amz-request-id"
-            | "x-amz-id-2"
-            | "content-length"
-            | "content-range"
-    )
-}
-
-/// The object headers to keep from an origin response.
-pub fn object_headers(h: &HeaderMap) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(h.len());
-    for (n, v) in h {
-        if !is_hop_or_origin_header(n) {
-            out.append(n.clone(), v.clone());
-        }
-    }
-    if !out.contains_key(header::ACCEPT_RANGES) {
-        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -611,31 +367,6 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "buckets[1].replicas[2].credentials: environment variable NOPE is not set"
-        );
-    }
-
-    #[test]
-    fn object_headers_keep_metadata_and_drop_hop_by_hop() {
-        let mut h = HeaderMap::new();
-        for (k, v) in [
-            ("etag", "\"abc\""),
-            ("x-amz-meta-owner", "ops"),
-            ("content-disposition", "attachment"),
-            ("connection", "keep-alive"),
-            ("x-amz-request-id", "r"),
-            ("content-length", "3"),
-        ] {
-            h.insert(HeaderName::from_static(k), v.parse().unwrap());
-        }
-        let o = object_headers(&h);
-        assert_eq!(o["etag"], "\"abc\"");
-        assert_eq!(o["x-amz-meta-owner"], "ops");
-        assert_eq!(o["content-disposition"], "attachment");
-        assert_eq!(o["accept-ranges"], "bytes");
-        assert!(
-            !o.contains_key("connection")
-                && !o.contains_key("x-amz-request-id")
-                && !o.contains_key("content-length")
         );
     }
 }

@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,24 +17,15 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::{BoxError, ProxyBody};
-use crate::error::Attempt;
-use crate::origin;
+use crate::failover::{Accept, Failover, Served, Step};
+use crate::origin::Route;
 use crate::range;
-use crate::runtime::Runtime;
-use crate::state::State;
 
 /// What is needed to continue a body from another replica.
 pub struct Resume {
-    /// Shared state (client, metrics).
-    pub state: Arc<State>,
-    /// The config the request started with.
-    pub rt: Arc<Runtime>,
-    /// Route index.
-    pub route: usize,
-    /// Object key.
-    pub key: String,
-    /// `?versionId=`.
-    pub version_id: Option<String>,
+    /// The request's failover context: a replica it already gave up on is
+    /// not asked again.
+    pub fo: Failover,
     /// ETag of the representation being sent; without one a resume cannot
     /// be verified and is not attempted.
     pub etag: Option<String>,
@@ -45,8 +35,6 @@ pub struct Resume {
     pub end: Option<u64>,
     /// Replica currently streaming.
     pub replica: usize,
-    /// Replicas already used by this request.
-    pub tried: Vec<bool>,
 }
 
 /// The body is cut off for good.
@@ -63,7 +51,7 @@ pub struct Cut {
 /// the origin body directly from the response body (no task or channel in
 /// between, so no extra wake-up per frame); only a resume runs as a future.
 pub fn body(inner: Incoming, r: Resume, limit: Duration) -> ProxyBody {
-    let idle = r.rt.routes[r.route].origins[r.replica].timeout;
+    let idle = r.fo.route().origins[r.replica].timeout;
     ResumeBody {
         st: St::Streaming(inner),
         r: Some(r),
@@ -101,8 +89,8 @@ impl ResumeBody {
             self.st = St::Done;
             return;
         };
-        let rt = r.rt.clone();
-        origin::record_late_failure(&rt.routes[r.route], r.replica, &r.state.metrics, &failure);
+        let rt = r.fo.rt.clone();
+        r.fo.failed_late(&rt.routes[r.fo.route], r.replica, failure);
         let sent = self.sent;
         self.st = St::Resuming(Box::pin(async move {
             let res = resume(&mut r, sent).await;
@@ -163,10 +151,10 @@ impl Body for ResumeBody {
                 St::Resuming(f) => match f.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready((r, Ok(next))) => {
-                        let rt = r.rt.clone();
-                        let route = &rt.routes[r.route];
-                        r.state.metrics.resumes.inc(&[&route.config.name, "ok"]);
-                        tracing::warn!(route = %route.config.name, key = %r.key, offset = r.start + this.sent, replica = %route.origins[r.replica].name, "body resumed from another replica");
+                        let rt = r.fo.rt.clone();
+                        let route = &rt.routes[r.fo.route];
+                        r.fo.state.metrics.resumes.inc(&[&route.config.name, "ok"]);
+                        tracing::warn!(route = %route.config.name, key = %r.fo.key, offset = r.start + this.sent, replica = %route.origins[r.replica].name, "body resumed from another replica");
                         this.idle = route.origins[r.replica].timeout;
                         let at = tokio::time::Instant::now() + this.idle;
                         this.idle_timer.as_mut().reset(at);
@@ -174,14 +162,57 @@ impl Body for ResumeBody {
                         this.st = St::Streaming(next);
                     }
                     Poll::Ready((r, Err(reason))) => {
-                        let route = &r.rt.routes[r.route];
-                        r.state.metrics.resumes.inc(&[&route.config.name, "failed"]);
-                        tracing::error!(route = %route.config.name, key = %r.key, sent = this.sent, reason = %reason, "body cut off: no replica could continue it");
+                        let route = r.fo.route();
+                        r.fo.state
+                            .metrics
+                            .resumes
+                            .inc(&[&route.config.name, "failed"]);
+                        tracing::error!(route = %route.config.name, key = %r.fo.key, sent = this.sent, reason = %reason, "body cut off: no replica could continue it");
                         return this.cut(reason);
                     }
                 },
             }
         }
+    }
+}
+
+/// An answer continues the body only as a 206 of the same representation
+/// starting exactly where the client's copy stopped.
+struct Continues<'a> {
+    etag: &'a str,
+    offset: u64,
+    range: &'a str,
+}
+
+impl Accept for Continues<'_> {
+    type Output = (usize, Incoming);
+
+    async fn accept(&mut self, _route: &Route, served: Served) -> Step<(usize, Incoming)> {
+        let resp = served.response;
+        let same_etag = resp
+            .headers()
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            == Some(self.etag);
+        let starts_at = resp
+            .headers()
+            .get(header::CONTENT_RANGE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(range::parse_content_range)
+            .map(|(s, _, _)| s);
+        if resp.status() == StatusCode::PARTIAL_CONTENT
+            && same_etag
+            && starts_at == Some(self.offset)
+        {
+            return Step::Done((served.replica, resp.into_body()));
+        }
+        // Another version (412), or an answer that does not continue the
+        // body: this replica cannot help, through no fault of its own.
+        Step::PassedOver(format!(
+            "answered {} (ETag match: {same_etag}) to {}",
+            resp.status().as_u16(),
+            self.range
+        ))
     }
 }
 
@@ -194,11 +225,11 @@ async fn resume(r: &mut Resume, sent: u64) -> Result<Incoming, String> {
     if r.end.is_some_and(|e| offset > e) {
         return Err("all bytes were sent but the body did not end cleanly".into());
     }
-    let mut fwd = HeaderMap::new();
     let range = match r.end {
         Some(e) => format!("bytes={offset}-{e}"),
         None => format!("bytes={offset}-"),
     };
+    let mut fwd = HeaderMap::new();
     fwd.insert(
         header::RANGE,
         HeaderValue::from_str(&range).map_err(|e| e.to_string())?,
@@ -207,48 +238,15 @@ async fn resume(r: &mut Resume, sent: u64) -> Result<Incoming, String> {
         header::IF_MATCH,
         HeaderValue::from_str(&etag).map_err(|e| e.to_string())?,
     );
-    let rt = r.rt.clone();
-    let route = &rt.routes[r.route];
-    let mut attempts: Vec<Attempt> = Vec::new();
-    loop {
-        let served = origin::fetch(
-            &r.state.client,
-            route,
-            &Method::GET,
-            &r.key,
-            r.version_id.as_deref(),
-            &fwd,
-            &r.state.metrics,
-            &mut r.tried,
-            &mut attempts,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let resp = served.response;
-        let name = &route.origins[served.replica].name;
-        let same_etag = resp
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            == Some(etag.as_str());
-        let starts_at = resp
-            .headers()
-            .get(header::CONTENT_RANGE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(range::parse_content_range)
-            .map(|(s, _, _)| s);
-        if resp.status() == StatusCode::PARTIAL_CONTENT && same_etag && starts_at == Some(offset) {
-            r.replica = served.replica;
-            return Ok(resp.into_body());
-        }
-        // Another version (412), or an answer that does not continue the
-        // body: this replica cannot help; try the next.
-        attempts.push(Attempt {
-            replica: name.clone(),
-            reason: format!(
-                "answered {} (ETag match: {same_etag}) to {range}",
-                resp.status().as_u16()
-            ),
-        });
-    }
+    let mut accept = Continues {
+        etag: &etag,
+        offset,
+        range: &range,
+    };
+    let (replica, body) =
+        r.fo.run(&Method::GET, &fwd, &mut accept)
+            .await
+            .map_err(|e| e.to_string())?;
+    r.replica = replica;
+    Ok(body)
 }

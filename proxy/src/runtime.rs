@@ -138,13 +138,15 @@ impl Runtime {
         let cache = match prev {
             Some(p)
                 if p.cache.max_bytes == config.cache.max_bytes.0
-                    && p.cache.max_object_bytes == config.cache.max_object_bytes.0 =>
+                    && p.cache.max_object_bytes == config.cache.max_object_bytes.0
+                    && p.cache.fill.usage().1 == config.cache.max_fill_bytes() =>
             {
                 Arc::clone(&p.cache)
             }
             _ => Arc::new(Cache::new(
                 config.cache.max_bytes.0,
                 config.cache.max_object_bytes.0,
+                config.cache.max_fill_bytes(),
             )),
         };
         let limiter = config

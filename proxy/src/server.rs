@@ -9,15 +9,17 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use tandem_fleet_config::{FleetConfig, Format, DEFAULT_POLL_INTERVAL};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::body::ProxyBody;
 use crate::client::OriginClient;
+use crate::conn::{Activity, Budget, ConnLimits, Guarded, Tracked};
 use crate::runtime::Runtime;
 use crate::source::{Fetched, S3Source, Source};
 use crate::state::State;
@@ -27,9 +29,6 @@ const PROBE_TICK: Duration = Duration::from_millis(250);
 /// How often the config file is re-read for changes; cheap (a few KiB) and
 /// robust to editors and ConfigMap symlink swaps that mtime checks miss.
 const CONFIG_POLL: Duration = Duration::from_secs(1);
-/// A client must send its request headers within this long, so idle or
-/// slow-loris connections cannot pin sockets.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// hyper refuses buffers smaller than this.
 const MIN_HEADER_BUF: usize = 8192;
 /// tokio's time driver wakes its own thread (an eventfd write and a wasted
@@ -330,9 +329,10 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
             source,
         })?;
         let (st, rx, limits) = (state.clone(), stop_rx.clone(), limits.clone());
+        let budget = state.data_conns.clone();
         let h = std::thread::Builder::new()
             .name(format!("tandem-worker-{i}"))
-            .spawn(move || worker(st, l, rx, limits))
+            .spawn(move || worker(st, l, budget, rx, limits))
             .map_err(ServeError::Thread)?;
         handles.push(h);
     }
@@ -381,6 +381,7 @@ fn default_workers() -> usize {
 fn worker(
     state: Arc<State>,
     listener: std::net::TcpListener,
+    budget: Arc<Budget>,
     mut stop: tokio::sync::watch::Receiver<Option<Duration>>,
     limits: tandem_fleet_config::Limits,
 ) {
@@ -413,15 +414,7 @@ fn worker(
                 }
             }
         });
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size((limits.max_header_bytes.0 as usize).max(MIN_HEADER_BUF));
-        builder
-            .http2()
-            .max_header_list_size(u32::try_from(limits.max_header_bytes.0).unwrap_or(u32::MAX));
+        let builder = http1_builder(&limits);
         let graceful = GracefulShutdown::new();
         let grace = loop {
             tokio::select! {
@@ -434,7 +427,12 @@ fn worker(
                     }
                 }
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, peer)) => serve_data_conn(&state, &builder, &graceful, stream, peer),
+                    Ok((stream, peer)) => {
+                        let ip = peer.ip();
+                        accept(&state, &budget, &builder, Some(&graceful), stream, move |st, req| {
+                            crate::serve::handle(st, req, ip)
+                        });
+                    }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
                         tracing::warn!(error = %e, "accept failed");
@@ -448,51 +446,88 @@ fn worker(
     });
 }
 
-/// Serves one accepted data connection, watched by the drain.
-fn serve_data_conn(
+/// The HTTP/1.1 server settings of both listeners. hyper's own header
+/// timer is off: [`Guarded`] times the whole wait for a head, from accept.
+fn http1_builder(limits: &tandem_fleet_config::Limits) -> http1::Builder {
+    let mut b = http1::Builder::new();
+    b.header_read_timeout(None)
+        .max_buf_size((limits.max_header_bytes.0 as usize).max(MIN_HEADER_BUF));
+    b
+}
+
+/// Serves one accepted connection within `budget` (closing it at once when
+/// the listener is full) and under the current config's deadlines,
+/// watched by the drain when `graceful` is given.
+fn accept<H, F>(
     state: &Arc<State>,
-    builder: &auto::Builder<TokioExecutor>,
-    graceful: &GracefulShutdown,
+    budget: &Arc<Budget>,
+    builder: &http1::Builder,
+    graceful: Option<&GracefulShutdown>,
     stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-) {
+    handler: H,
+) where
+    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = hyper::Response<ProxyBody>> + Send + 'static,
+{
+    let Some(admitted) = budget.admit() else {
+        state
+            .metrics
+            .connections_closed
+            .inc(&[budget.listener, "over_capacity"]);
+        return;
+    };
     let _ = stream.set_nodelay(true);
-    let st = state.clone();
-    let ip = peer.ip();
+    let limits = ConnLimits::of(&state.runtime.load().config.limits);
+    let act = Arc::new(Activity::default());
+    let io = Guarded::new(stream, act.clone(), limits, state.clone(), budget.listener);
+    let (st, handler) = (state.clone(), Arc::new(handler));
     let svc = service_fn(move |req| {
-        let st = st.clone();
-        async move { Ok::<_, Infallible>(crate::serve::handle(st, req, ip).await) }
-    });
-    let conn = graceful.watch(
-        builder
-            .serve_connection(TokioIo::new(stream), svc)
-            .into_owned(),
-    );
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "connection ended with an error");
+        act.start();
+        let (st, act, handler) = (st.clone(), act.clone(), handler.clone());
+        async move {
+            let resp = handler(st, req).await;
+            Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, act)))
         }
     });
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    let listener = budget.listener;
+    match graceful {
+        Some(g) => {
+            let conn = g.watch(conn);
+            tokio::spawn(async move {
+                let _admitted = admitted;
+                if let Err(e) = conn.await {
+                    tracing::debug!(listener, error = %e, "connection ended with an error");
+                }
+            });
+        }
+        None => {
+            tokio::spawn(async move {
+                let _admitted = admitted;
+                if let Err(e) = conn.await {
+                    tracing::debug!(listener, error = %e, "connection ended with an error");
+                }
+            });
+        }
+    }
 }
 
 async fn admin_loop(state: Arc<State>, listener: TcpListener) {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let budget = state.admin_conns.clone();
+    let builder = http1_builder(&state.runtime.load().config.limits);
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
-        let st = state.clone();
-        let svc = service_fn(move |req| {
-            let st = st.clone();
-            async move { Ok::<_, Infallible>(crate::admin::handle(st, req).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), svc)
-            .into_owned();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+        accept(
+            &state,
+            &budget,
+            &builder,
+            None,
+            stream,
+            crate::admin::handle,
+        );
     }
 }
 
@@ -503,7 +538,7 @@ async fn prober(state: Arc<State>) {
         tick.tick().await;
         let rt = state.runtime.load_full();
         for r in &rt.routes {
-            crate::origin::probe_due(&state.client, r, &state.metrics).await;
+            crate::failover::probe_due(&state.client, r, &state.metrics).await;
         }
     }
 }
@@ -587,6 +622,9 @@ fn apply(state: &State, built: Result<Runtime, Vec<String>>, why: &str) {
                 );
             }
             let v = rt.version.clone();
+            let limits = &rt.config.limits;
+            state.data_conns.set_max(limits.max_connections());
+            state.admin_conns.set_max(limits.admin_max_connections());
             state.runtime.store(Arc::new(rt));
             *state
                 .last_reload_error

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::breaker::State as BreakerState;
 use crate::client::OriginClient;
+use crate::conn::Budget;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
 
@@ -27,12 +28,22 @@ pub struct State {
     pub started: Instant,
     /// Why the last reload was refused, until one succeeds.
     pub last_reload_error: Mutex<Option<String>>,
+    /// Open connections of the data listener, against `limits.max_connections`.
+    pub data_conns: Arc<Budget>,
+    /// Open connections of the admin listener, against
+    /// `limits.admin_max_connections`.
+    pub admin_conns: Arc<Budget>,
 }
 
 impl State {
     /// State serving `rt`.
     pub fn new(rt: Runtime, client: OriginClient) -> Arc<State> {
+        let limits = &rt.config.limits;
+        let data_conns = Budget::new("data", limits.max_connections());
+        let admin_conns = Budget::new("admin", limits.admin_max_connections());
         Arc::new(State {
+            data_conns,
+            admin_conns,
             runtime: ArcSwap::from_pointee(rt),
             metrics: Metrics::default(),
             client,

@@ -25,10 +25,15 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, RedisError, RedisFuture, Value};
 
 use crate::cache::CachedObject;
+use crate::chunks::Chunks;
+use crate::conditional::Validators;
 
 /// Prefix of every object key, with a format version: a proxy that reads a
 /// value written in another format must miss, not misparse.
 const OBJECT_PREFIX: &str = "tandem:o1:";
+
+/// Prefix of the per-key sets listing the versioned copies of a key.
+const VERSIONS_PREFIX: &str = "tandem:v1:";
 
 /// Channel on which purges are announced to every proxy of the fleet.
 /// Classic pub/sub is broadcast cluster-wide, so one subscription to any
@@ -173,6 +178,8 @@ pub struct Tier {
     /// subscription.
     subscribe_to: Vec<redis::Client>,
     up: AtomicBool,
+    /// Writes hold it shared; a purge takes it whole to wait them out.
+    writes: tokio::sync::RwLock<()>,
     /// Largest object written to Redis.
     pub max_object_bytes: u64,
     timeout: Duration,
@@ -265,6 +272,7 @@ impl Tier {
             subscribe_to,
             // Optimistic: the first failure marks it down within one call.
             up: AtomicBool::new(true),
+            writes: tokio::sync::RwLock::new(()),
             max_object_bytes: settings.max_object_bytes.0,
             timeout,
         })
@@ -399,24 +407,56 @@ impl Tier {
             .map(Arc::new))
     }
 
-    /// Stores `o` under `ck` for its ttl + keep (Redis expires it then).
-    /// Objects over `max_object_bytes` are not stored.
-    pub async fn put(&self, ck: &str, o: &CachedObject) -> Result<bool, TierError> {
+    /// Stores `o` under `ck` for what is left of its ttl + keep (Redis
+    /// expires it then), unless `still_valid` says a purge has overtaken
+    /// it. The check and the write happen under the purge fence, so a
+    /// purge that passed [`Tier::fence`] is never followed by a write of
+    /// what it purged. Objects over `max_object_bytes` are not stored. The
+    /// body goes straight from the cached chunks into the command.
+    pub async fn put(
+        &self,
+        ck: &str,
+        o: &CachedObject,
+        still_valid: impl FnOnce() -> bool,
+    ) -> Result<bool, TierError> {
         if o.body.len() as u64 > self.max_object_bytes {
             return Ok(false);
         }
-        let ms = (o.ttl + o.keep).as_millis().max(1) as u64;
-        let v = encode(o, SystemTime::now());
-        self.call::<()>(
-            redis::cmd("SET")
-                .arg(object_key(ck))
-                .arg(v)
-                .arg("PX")
-                .arg(ms)
-                .clone(),
-        )
-        .await?;
+        let _fence = self.writes.read().await;
+        if !still_valid() {
+            return Ok(false);
+        }
+        let ms = o.remaining().as_millis().max(1) as u64;
+        let mut set = redis::cmd("SET");
+        set.arg(object_key(ck))
+            .arg(Encoded(o, SystemTime::now()))
+            .arg("PX")
+            .arg(ms);
+        self.call::<()>(set).await?;
+        // A versioned copy is listed under its key, so a purge of the key
+        // finds every version without scanning the keyspace.
+        if let Some((head, _)) = split_version(ck) {
+            let index = versions_key(head);
+            let mut add = redis::cmd("SADD");
+            add.arg(&index).arg(object_key(ck));
+            self.call::<i64>(add).await?;
+            let mut keep = redis::cmd("PEXPIRE");
+            keep.arg(&index).arg(ms).arg("GT");
+            // NX for an index that has no expiry yet; GT extends it.
+            if self.call::<i64>(keep).await? == 0 {
+                let mut first = redis::cmd("PEXPIRE");
+                first.arg(&index).arg(ms).arg("NX");
+                self.call::<i64>(first).await?;
+            }
+        }
         Ok(true)
+    }
+
+    /// Waits until every write that started before now has finished: a
+    /// purge calls it after marking what it purges, so no write of the
+    /// purged copy can land after it.
+    pub async fn fence(&self) {
+        drop(self.writes.write().await);
     }
 
     /// Takes one token of `client`'s fleet-wide bucket: `Ok(Ok(()))` when
@@ -444,45 +484,55 @@ impl Tier {
     }
 
     /// Removes `key` (every version) or, with `prefix`, every key starting
-    /// with it, of route `generation`. Returns how many were removed.
+    /// with it, of route `generation`. Returns how many were removed. A
+    /// key's versions are found through its index; only a prefix purge
+    /// walks the keyspace (every primary of a cluster).
     pub async fn purge(
         &self,
         generation: &str,
         key: &str,
         prefix: bool,
     ) -> Result<usize, TierError> {
-        let head = object_key(&format!("{generation}\0{key}"));
-        let pattern = if prefix {
-            format!("{}*", glob_escape(&head))
-        } else {
-            format!("{}\0*", glob_escape(&head))
-        };
+        self.fence().await;
+        let head_ck = format!("{generation}\0{key}");
+        let head = object_key(&head_ck);
+        let pattern = format!("{}*", glob_escape(&head));
+        let index = versions_key(&head_ck);
         self.guarded(PURGE_TIMEOUT, |mut c| async move {
             let mut victims: Vec<Vec<u8>> = Vec::new();
-            if !prefix {
-                victims.push(head.into_bytes());
-            }
-            match &mut c {
-                Conn::Node(n) => victims.extend(scan(n, None, &pattern).await?),
-                Conn::Cluster(cl) => {
-                    let nodes: String = cl
-                        .route_command(
-                            redis::cmd("CLUSTER").arg("NODES").clone(),
-                            RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
-                        )
-                        .await
-                        .and_then(|v| String::from_redis_value(v).map_err(Into::into))?;
-                    for (host, port) in primaries(&nodes) {
-                        victims.extend(scan(cl, Some((host, port)), &pattern).await?);
+            if prefix {
+                match &mut c {
+                    Conn::Node(n) => victims.extend(scan(n, None, &pattern).await?),
+                    Conn::Cluster(cl) => {
+                        let nodes: String = cl
+                            .route_command(
+                                redis::cmd("CLUSTER").arg("NODES").clone(),
+                                RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random),
+                            )
+                            .await
+                            .and_then(|v| String::from_redis_value(v).map_err(Into::into))?;
+                        for (host, port) in primaries(&nodes) {
+                            victims.extend(scan(&mut *cl, Some((host, port)), &pattern).await?);
+                        }
                     }
                 }
+            } else {
+                let versions: Vec<Vec<u8>> = redis::cmd("SMEMBERS")
+                    .arg(&index)
+                    .query_async(&mut c)
+                    .await?;
+                victims.push(head.into_bytes());
+                victims.extend(versions);
+                victims.push(index.into_bytes());
             }
             let mut removed = 0usize;
             for k in &victims {
                 // One key per call: in a cluster the keys live in different
                 // slots, and UNLINK frees memory off Redis's main thread.
                 let n: usize = redis::cmd("UNLINK").arg(k).query_async(&mut c).await?;
-                removed += n;
+                if !k.starts_with(VERSIONS_PREFIX.as_bytes()) {
+                    removed += n;
+                }
             }
             Ok(removed)
         })
@@ -679,33 +729,76 @@ fn describe(e: &RedisError) -> String {
     format!("{:?}: {}", e.kind(), e.detail().unwrap_or("invalid"))
 }
 
-/// Serialises an object: magic, stored-at (Unix ms), ttl and keep (ms),
-/// replica, headers, then the body, so a reader needs one allocation and
-/// serves the body as a slice of the value.
-fn encode(o: &CachedObject, now: SystemTime) -> Vec<u8> {
-    let stored_at = now
-        .checked_sub(o.stored.elapsed())
-        .unwrap_or(now)
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    let mut v = Vec::with_capacity(o.body.len() + 512);
-    v.extend_from_slice(MAGIC);
-    v.extend_from_slice(&stored_at.to_be_bytes());
-    v.extend_from_slice(&(o.ttl.as_millis() as u64).to_be_bytes());
-    v.extend_from_slice(&(o.keep.as_millis() as u64).to_be_bytes());
-    put_bytes(&mut v, o.replica.as_bytes());
-    v.extend_from_slice(&(o.headers.len() as u32).to_be_bytes());
-    for (k, val) in &o.headers {
-        put_bytes(&mut v, k.as_str().as_bytes());
-        put_bytes(&mut v, val.as_bytes());
-    }
-    v.extend_from_slice(&o.body);
-    v
+/// The key of the set listing the versioned copies of cache key `ck`
+/// (which has no version part).
+fn versions_key(ck: &str) -> String {
+    format!("{VERSIONS_PREFIX}{ck}")
+}
+
+/// Splits a versioned cache key (`generation\0key\0version`) into its
+/// key part and the version; `None` for an unversioned one.
+fn split_version(ck: &str) -> Option<(&str, &str)> {
+    let (head, version) = ck.rsplit_once('\0')?;
+    head.contains('\0').then_some((head, version))
 }
 
 fn put_bytes(v: &mut Vec<u8>, b: &[u8]) {
     v.extend_from_slice(&(b.len() as u32).to_be_bytes());
     v.extend_from_slice(b);
+}
+
+/// An object as a Redis value: magic, stored-at (Unix ms), ttl and keep
+/// (ms), replica, headers, then the body, so a reader needs one allocation
+/// and serves the body as a slice of the value. Written straight into the
+/// command, with no encoded copy in between.
+struct Encoded<'a>(&'a CachedObject, SystemTime);
+
+impl Encoded<'_> {
+    fn header(&self) -> Vec<u8> {
+        let (o, now) = (self.0, self.1);
+        let stored_at = now
+            .checked_sub(o.stored.elapsed())
+            .unwrap_or(now)
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut v = Vec::with_capacity(512);
+        v.extend_from_slice(MAGIC);
+        v.extend_from_slice(&stored_at.to_be_bytes());
+        v.extend_from_slice(&(o.ttl.as_millis() as u64).to_be_bytes());
+        v.extend_from_slice(&(o.keep.as_millis() as u64).to_be_bytes());
+        put_bytes(&mut v, o.replica.as_bytes());
+        v.extend_from_slice(&(o.headers.len() as u32).to_be_bytes());
+        for (k, val) in &o.headers {
+            put_bytes(&mut v, k.as_str().as_bytes());
+            put_bytes(&mut v, val.as_bytes());
+        }
+        v
+    }
+}
+
+impl redis::ToRedisArgs for Encoded<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        use std::io::Write as _;
+        let header = self.header();
+        out.reserve_space_for_args([header.len() + self.0.body.len()]);
+        let mut w = out.writer_for_next_arg();
+        // Writing into the command's own buffer cannot fail.
+        let _ = w.write_all(&header);
+        for part in self.0.body.parts() {
+            let _ = w.write_all(part);
+        }
+    }
+}
+
+impl redis::ToSingleRedisArg for Encoded<'_> {}
+
+/// The value `Encoded` writes, as one buffer (tests).
+#[cfg(test)]
+fn encode(o: &CachedObject, now: SystemTime) -> Vec<u8> {
+    let e = Encoded(o, now);
+    let mut v = e.header();
+    v.extend_from_slice(&o.body.to_vec());
+    v
 }
 
 /// The inverse of `encode`; `None` for anything malformed, from another
@@ -727,14 +820,14 @@ fn decode(v: Bytes, now: SystemTime) -> Option<CachedObject> {
         let val = HeaderValue::from_bytes(r.bytes()?).ok()?;
         headers.append(k, val);
     }
-    let body = v.slice(r.at..);
+    let body = Chunks::one(v.slice(r.at..));
     let now_ms = now.duration_since(UNIX_EPOCH).ok()?.as_millis() as u64;
     let age = Duration::from_millis(now_ms.saturating_sub(stored_at));
     if age > ttl + keep {
         return None;
     }
     let stored = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-    let validators = crate::serve::validators(&headers);
+    let validators = Validators::of(&headers);
     let etag = validators.etag.map(str::to_string);
     let last_modified = validators.last_modified;
     Some(CachedObject {
@@ -785,12 +878,12 @@ mod tests {
                 HeaderValue::from_str(v).unwrap(),
             );
         }
-        let v = crate::serve::validators(&h);
+        let v = Validators::of(&h);
         CachedObject {
             etag: v.etag.map(str::to_string),
             last_modified: v.last_modified,
             headers: h,
-            body: Bytes::copy_from_slice(body),
+            body: Chunks::one(Bytes::copy_from_slice(body)),
             replica: "eu".into(),
             ttl: Duration::from_secs(ttl),
             keep: Duration::from_secs(keep),
@@ -845,6 +938,28 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn versioned_keys_split_at_their_last_separator() {
+        assert_eq!(split_version("g\0a/b\0v1"), Some(("g\0a/b", "v1")));
+        assert_eq!(split_version("g\0a/b"), None);
+    }
+
+    #[test]
+    fn the_value_written_is_the_value_read() {
+        let mut body = Chunks::one(Bytes::from_static(b"hello "));
+        body.push(Bytes::from_static(b"world"));
+        let mut o = object(b"", &[("etag", "\"e\"")], 10, 5);
+        o.body = body;
+        let now = SystemTime::now();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(Encoded(&o, now));
+        let d = decode(Bytes::from(encode(&o, now)), now).unwrap();
+        assert_eq!(d.body.to_vec(), b"hello world");
+        let packed = cmd.get_packed_command();
+        let v = encode(&o, now);
+        assert!(packed.windows(v.len()).any(|w| w == v.as_slice()));
     }
 
     #[test]

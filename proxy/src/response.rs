@@ -1,0 +1,177 @@
+//! Building the client's response: from an object in memory (hits and
+//! fills alike, so both carry identical headers), from an origin's non-200
+//! answer, and the headers every response carries about where it came from.
+
+use http::{header, HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+
+use crate::body::{self, ProxyBody};
+use crate::cache::{Answer, CachedObject};
+use crate::conditional::{evaluate, if_range_holds, Precondition, Validators};
+use crate::error::ProxyError;
+use crate::range::{self, Resolved};
+
+/// Origin response headers that describe the connection or the origin's
+/// own request, not the object; everything else passes through unchanged.
+pub fn is_hop_or_origin_header(n: &HeaderName) -> bool {
+    matches!(
+        n.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "date"
+            | "server"
+            | "x-amz-request-id"
+            | "x-amz-id-2"
+            | "content-length"
+            | "content-range"
+    )
+}
+
+/// The object headers to keep from an origin response.
+pub fn object_headers(h: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(h.len());
+    for (n, v) in h {
+        if !is_hop_or_origin_header(n) {
+            out.append(n.clone(), v.clone());
+        }
+    }
+    if !out.contains_key(header::ACCEPT_RANGES) {
+        out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    out
+}
+
+/// Answers from a whole object in memory: preconditions, then Range, with
+/// the object's own headers, identical on hits and misses.
+pub fn from_object(
+    o: &CachedObject,
+    h: &HeaderMap,
+    head: bool,
+    cache_status: &'static str,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let v = Validators {
+        etag: o.etag.as_deref(),
+        last_modified: o.last_modified,
+    };
+    match evaluate(h, v) {
+        Precondition::Failed => return Err(ProxyError::PreconditionFailed),
+        Precondition::NotModified => return Ok(not_modified(&o.headers)),
+        Precondition::Proceed => {}
+    }
+    let len = o.body.len() as u64;
+    let spec = if if_range_holds(h, v) {
+        h.get(header::RANGE)
+            .and_then(|r| r.to_str().ok())
+            .and_then(range::parse)
+    } else {
+        None
+    };
+    let mut headers = o.headers.clone();
+    let (status, body) = match range::resolve(spec, len) {
+        Resolved::Full => (StatusCode::OK, o.body.clone()),
+        Resolved::Partial { start, end } => {
+            headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&range::content_range(start, end, len))
+                    .map_err(|e| ProxyError::Internal(e.to_string()))?,
+            );
+            (
+                StatusCode::PARTIAL_CONTENT,
+                o.body.slice(start as usize, end as usize),
+            )
+        }
+        Resolved::Unsatisfiable => return Err(ProxyError::RangeNotSatisfiable { len }),
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    headers.insert(header::AGE, HeaderValue::from(o.stored.elapsed().as_secs()));
+    tag(&mut headers, cache_status, &o.replica);
+    let mut out = Response::new(if head {
+        body::empty()
+    } else {
+        body::memory(body, None)
+    });
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    Ok(out)
+}
+
+/// Tells the client where its answer came from: the cache state and the
+/// replica (operators debugging a failover ask exactly this).
+pub fn tag(headers: &mut HeaderMap, cache_status: &'static str, replica: &str) {
+    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
+    if let Ok(v) = HeaderValue::from_str(replica) {
+        headers.insert("x-tandem-replica", v);
+    }
+}
+
+/// A 304 carries the validators and caching headers, no body (RFC 9110
+/// §15.4.5).
+pub fn not_modified(h: &HeaderMap) -> Response<ProxyBody> {
+    let mut out = Response::new(body::empty());
+    *out.status_mut() = StatusCode::NOT_MODIFIED;
+    for n in [
+        header::ETAG,
+        header::LAST_MODIFIED,
+        header::CACHE_CONTROL,
+        header::EXPIRES,
+        header::VARY,
+        header::CONTENT_LOCATION,
+    ] {
+        if let Some(v) = h.get(&n) {
+            out.headers_mut().insert(n, v.clone());
+        }
+    }
+    out
+}
+
+/// Answers with an origin's non-200 answer (404, 403...) a fill shared.
+pub fn from_answer(a: &Answer, head: bool) -> Response<ProxyBody> {
+    let mut headers = a.headers.clone();
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(a.body.len()));
+    if let Ok(v) = HeaderValue::from_str(&a.replica) {
+        headers.insert("x-tandem-replica", v);
+    }
+    let mut out = Response::new(if head {
+        body::empty()
+    } else {
+        body::full(a.body.clone())
+    });
+    *out.status_mut() = a.status;
+    *out.headers_mut() = headers;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_headers_keep_metadata_and_drop_hop_by_hop() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [
+            ("etag", "\"abc\""),
+            ("x-amz-meta-owner", "ops"),
+            ("content-disposition", "attachment"),
+            ("connection", "keep-alive"),
+            ("x-amz-request-id", "r"),
+            ("content-length", "3"),
+        ] {
+            h.insert(HeaderName::from_static(k), v.parse().unwrap());
+        }
+        let o = object_headers(&h);
+        assert_eq!(o["etag"], "\"abc\"");
+        assert_eq!(o["x-amz-meta-owner"], "ops");
+        assert_eq!(o["content-disposition"], "attachment");
+        assert_eq!(o["accept-ranges"], "bytes");
+        assert!(
+            !o.contains_key("connection")
+                && !o.contains_key("x-amz-request-id")
+                && !o.contains_key("content-length")
+        );
+    }
+}
