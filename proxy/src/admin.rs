@@ -56,6 +56,29 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                 "Objects in the memory cache.",
                 &[(String::new(), entries as f64)],
             );
+            let (fill, budget) = rt.cache.fill.usage();
+            gauge(
+                &mut g,
+                "tandem_cache_fill_bytes",
+                "Bytes reserved by fills in flight and pending Redis writes, against cache.max_fill_bytes.",
+                &[(String::new(), fill as f64)],
+            );
+            gauge(
+                &mut g,
+                "tandem_cache_fill_budget_bytes",
+                "cache.max_fill_bytes: what fills in flight may buffer before misses stream through uncached.",
+                &[(String::new(), budget as f64)],
+            );
+            let conns: Vec<(String, f64)> = [&state.data_conns, &state.admin_conns]
+                .iter()
+                .map(|b| (labels(&[("listener", b.listener)]), b.open() as f64))
+                .collect();
+            gauge(
+                &mut g,
+                "tandem_connections_open",
+                "Open client connections, by listener (capped by limits.max_connections and limits.admin_max_connections).",
+                &conns,
+            );
             let mut up = Vec::new();
             let mut br = Vec::new();
             for r in &rt.routes {
@@ -316,6 +339,17 @@ async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
                         false
                     }
                 };
+                // A second pass, once the fleet has fenced its writes:
+                // another proxy may have been writing the purged copy as
+                // the first pass ran.
+                let mut n = n;
+                if notified {
+                    tokio::time::sleep(t.settle()).await;
+                    match t.purge(&r.generation, &key, prefix).await {
+                        Ok(again) => n += again,
+                        Err(e) => crate::tier::count_error(m, "purge", &e),
+                    }
+                }
                 Some((n, notified))
             }
             Err(e) => {

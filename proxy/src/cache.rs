@@ -26,6 +26,10 @@ pub const ENTRY_OVERHEAD: usize = 1024;
 /// and the value's own allocation).
 const HEADER_OVERHEAD: usize = 48;
 
+/// Inserted bytes moka may hold before its evictions are applied, as a
+/// fraction of the capacity (1/32: about 3 %).
+pub const OVERSHOOT: u64 = 32;
+
 /// Purges remembered for fills in flight. A fill older than the oldest of
 /// them is not stored at all, so the log never has to grow.
 const PURGE_LOG: usize = 1024;
@@ -248,6 +252,8 @@ pub struct Cache {
     /// Bumped by every purge; a fill remembers the value it started at.
     epoch: AtomicU64,
     purges: Mutex<VecDeque<Purged>>,
+    /// Bytes inserted since housekeeping last ran here.
+    unapplied: AtomicU64,
     /// What fills may buffer.
     pub fill: Arc<FillBudget>,
     /// Largest object kept.
@@ -303,7 +309,7 @@ impl Leader {
     pub async fn finish(mut self, r: FlightResult) {
         if let FlightResult::Object(o, _) = &r {
             if !self.overtaken() {
-                self.cache.store.insert(self.key.clone(), o.clone()).await;
+                self.cache.insert(self.key.clone(), o.clone()).await;
             }
         }
         if let Some(tx) = self.tx.take() {
@@ -382,6 +388,7 @@ impl Cache {
             next_flight: AtomicU64::new(1),
             epoch: AtomicU64::new(0),
             purges: Mutex::new(VecDeque::new()),
+            unapplied: AtomicU64::new(0),
             fill: FillBudget::new(max_fill_bytes),
             max_object_bytes,
             max_bytes,
@@ -393,9 +400,18 @@ impl Cache {
         self.store.get(key).await
     }
 
-    /// Stores an object read from the Redis tier.
+    /// Stores an object. moka applies evictions in batches, so inserted
+    /// objects could pile up past `max_bytes` until its next housekeeping;
+    /// once they add up to [`OVERSHOOT`] of the capacity, housekeeping runs
+    /// here, and the cache's memory stays within that margin of its size.
     pub async fn insert(&self, key: Arc<str>, obj: Arc<CachedObject>) {
+        let w = u64::from(obj.weight());
         self.store.insert(key, obj).await;
+        let pending = self.unapplied.fetch_add(w, Ordering::AcqRel) + w;
+        if pending > self.max_bytes / OVERSHOOT {
+            self.unapplied.store(0, Ordering::Release);
+            self.store.run_pending_tasks().await;
+        }
     }
 
     /// Joins or starts the fill for `key`.

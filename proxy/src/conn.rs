@@ -28,6 +28,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use crate::body::{BoxError, ProxyBody};
@@ -241,8 +242,8 @@ impl Closed {
 }
 
 /// A socket under its connection's deadlines.
-pub struct Guarded<IO> {
-    io: IO,
+pub struct Guarded {
+    io: TcpStream,
     act: Arc<Activity>,
     limits: ConnLimits,
     metrics: Arc<crate::state::State>,
@@ -261,31 +262,53 @@ pub struct Guarded<IO> {
     write_timer: Option<Pin<Box<Sleep>>>,
 }
 
-impl<IO> Guarded<IO> {
-    /// Wraps an accepted socket.
-    pub fn new(
-        io: IO,
-        act: Arc<Activity>,
+impl Guarded {
+    /// Waits for a just-accepted socket's first byte, within the header
+    /// deadline, and wraps it; `None` once the deadline passed (counted,
+    /// and the socket reset) or the client left.
+    pub async fn first_byte(
+        io: TcpStream,
         limits: ConnLimits,
         state: Arc<crate::state::State>,
         listener: &'static str,
-    ) -> Guarded<IO> {
-        let now = Instant::now();
-        Guarded {
+    ) -> Option<Guarded> {
+        let accepted = Instant::now();
+        let g = Guarded {
             io,
-            act,
+            act: Arc::new(Activity::default()),
             limits,
             metrics: state,
             listener,
-            accepted: now,
+            accepted,
             seen: 0,
             first_byte: None,
             resp_start: None,
             resp_bytes: 0,
-            last_write: now,
+            last_write: accepted,
             read_timer: None,
             write_timer: None,
+        };
+        // A peek, not `readable()`: tokio reports a fresh socket readable
+        // before any byte has arrived.
+        let mut probe = [0u8; 1];
+        match tokio::time::timeout(limits.header, g.io.peek(&mut probe)).await {
+            Ok(Ok(n)) if n > 0 => Some(g),
+            Ok(_) => None,
+            Err(_) => {
+                g.closed(Closed::HeaderTimeout);
+                None
+            }
         }
+    }
+
+    /// `data` or `admin`.
+    pub fn listener(&self) -> &'static str {
+        self.listener
+    }
+
+    /// What this connection's requests report to it.
+    pub fn activity(&self) -> Arc<Activity> {
+        self.act.clone()
     }
 
     fn metrics(&self) -> &Metrics {
@@ -336,7 +359,11 @@ impl<IO> Guarded<IO> {
         .unwrap_or((now, Closed::SendTimeout))
     }
 
+    /// Gives up on the connection: counted, and reset rather than closed,
+    /// so the kernel drops what the client never took instead of still
+    /// trickling it out (a closed socket keeps sending its queue).
     fn closed(&self, why: Closed) -> io::Error {
+        let _ = self.io.set_zero_linger();
         self.metrics()
             .connections_closed
             .inc(&[self.listener, why.as_str()]);
@@ -383,7 +410,7 @@ fn fired(timer: &mut Option<Pin<Box<Sleep>>>, at: Instant, cx: &mut Context<'_>)
     t.as_mut().poll(cx).is_ready()
 }
 
-impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
+impl AsyncRead for Guarded {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -419,7 +446,7 @@ impl<IO: AsyncRead + Unpin> AsyncRead for Guarded<IO> {
     }
 }
 
-impl<IO: AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
+impl AsyncWrite for Guarded {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -263,9 +263,16 @@ fn to_tier(
     obj: &Arc<CachedObject>,
 ) {
     let Some(t) = rt.tier.clone() else { return };
-    if !t.is_up() {
+    if !t.is_up() || obj.body.len() as u64 > t.max_object_bytes {
         return;
     }
+    // The Redis client copies the value into its command and then into
+    // its write buffer: both count against the fill budget while the
+    // write is in flight, so a burst of fills cannot double memory.
+    let Some(hold) = rt.cache.fill.reserve(2 * obj.weight() as u64) else {
+        state.metrics.tier_writes_skipped.inc(&["budget"]);
+        return;
+    };
     let (state, cache, rname, ck, epoch, obj) = (
         state.clone(),
         rt.cache.clone(),
@@ -275,6 +282,7 @@ fn to_tier(
         obj.clone(),
     );
     tokio::spawn(async move {
+        let _hold = hold;
         match t.put(&ck, &obj, || !cache.purged_since(epoch, &ck)).await {
             Ok(true) => state.metrics.tier_writes.inc(&[&rname]),
             Ok(false) => {}

@@ -19,7 +19,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::body::ProxyBody;
 use crate::client::OriginClient;
-use crate::conn::{Activity, Budget, ConnLimits, Guarded, Tracked};
+use crate::conn::{Budget, ConnLimits, Guarded, Tracked};
 use crate::runtime::Runtime;
 use crate::source::{Fetched, S3Source, Source};
 use crate::state::State;
@@ -222,9 +222,14 @@ async fn purge_listener(state: Arc<State>) {
             .listen(
                 |n| {
                     let st = st.clone();
+                    let tier = tier.clone();
                     tokio::spawn(async move {
                         let cache = st.runtime.load().cache.clone();
                         let purged = cache.purge(&n.generation, &n.key, n.prefix).await;
+                        // Writes of the purged copy that were already on
+                        // their way finish now, within the purging proxy's
+                        // settle time, before its second pass.
+                        tier.fence().await;
                         st.metrics.tier_purges_received.inc(&[]);
                         tracing::info!(generation = %n.generation, key = %n.key, prefix = n.prefix, purged, "purged on notice from the fleet");
                     });
@@ -273,6 +278,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
         listen.admin = a;
     }
     let limits = rt.config.limits.clone();
+    raise_nofile(&limits);
     let state = State::new(rt, client);
     let bind = |which: &'static str, addr: String| async move {
         TcpListener::bind(&addr)
@@ -370,6 +376,30 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
     Ok(())
 }
 
+/// Descriptors kept for everything but client connections: listeners,
+/// Redis, config and key files, the runtime's own.
+const NOFILE_RESERVE: u64 = 256;
+
+/// Raises the soft open-file limit to the hard one (as nginx's
+/// `worker_rlimit_nofile` and Go's runtime do), and warns when even that
+/// is too low for the connection caps: each client connection may hold an
+/// origin connection too, and a proxy out of descriptors refuses
+/// everyone, admin probes included.
+fn raise_nofile(limits: &tandem_fleet_config::Limits) {
+    let want = 2 * u64::from(limits.max_connections())
+        + u64::from(limits.admin_max_connections())
+        + NOFILE_RESERVE;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(have) if have < want => tracing::warn!(
+            open_files = have,
+            needed = want,
+            "the open-file limit is below what limits.max_connections needs; raise it (LimitNOFILE=, ulimit -n) or lower the cap"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read or raise the open-file limit"),
+    }
+}
+
 /// One worker per available CPU, the way nginx's `worker_processes auto`
 /// sizes itself.
 fn default_workers() -> usize {
@@ -457,7 +487,9 @@ fn http1_builder(limits: &tandem_fleet_config::Limits) -> http1::Builder {
 
 /// Serves one accepted connection within `budget` (closing it at once when
 /// the listener is full) and under the current config's deadlines,
-/// watched by the drain when `graceful` is given.
+/// watched by the drain when `graceful` is given. No HTTP state or buffer
+/// is made until the client sends its first byte, so a silent connection
+/// costs only its socket until the header deadline closes it.
 fn accept<H, F>(
     state: &Arc<State>,
     budget: &Arc<Budget>,
@@ -478,37 +510,48 @@ fn accept<H, F>(
     };
     let _ = stream.set_nodelay(true);
     let limits = ConnLimits::of(&state.runtime.load().config.limits);
-    let act = Arc::new(Activity::default());
-    let io = Guarded::new(stream, act.clone(), limits, state.clone(), budget.listener);
-    let (st, handler) = (state.clone(), Arc::new(handler));
+    let (state, builder, listener) = (state.clone(), builder.clone(), budget.listener);
+    let watcher = graceful.map(GracefulShutdown::watcher);
+    tokio::spawn(async move {
+        let _admitted = admitted;
+        let Some(io) = Guarded::first_byte(stream, limits, state.clone(), listener).await else {
+            return;
+        };
+        // Boxed, so the task of a connection still waiting for its first
+        // byte is only the wait above, not hyper's connection state.
+        Box::pin(serve_http(io, state, builder, watcher, handler)).await;
+    });
+}
+
+/// Serves HTTP/1.1 on a connection that has sent its first byte.
+async fn serve_http<H, F>(
+    io: Guarded,
+    state: Arc<State>,
+    builder: http1::Builder,
+    watcher: Option<hyper_util::server::graceful::Watcher>,
+    handler: H,
+) where
+    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = hyper::Response<ProxyBody>> + Send + 'static,
+{
+    let listener = io.listener();
+    let act = io.activity();
+    let handler = Arc::new(handler);
     let svc = service_fn(move |req| {
         act.start();
-        let (st, act, handler) = (st.clone(), act.clone(), handler.clone());
+        let (st, act, handler) = (state.clone(), act.clone(), handler.clone());
         async move {
             let resp = handler(st, req).await;
             Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, act)))
         }
     });
     let conn = builder.serve_connection(TokioIo::new(io), svc);
-    let listener = budget.listener;
-    match graceful {
-        Some(g) => {
-            let conn = g.watch(conn);
-            tokio::spawn(async move {
-                let _admitted = admitted;
-                if let Err(e) = conn.await {
-                    tracing::debug!(listener, error = %e, "connection ended with an error");
-                }
-            });
-        }
-        None => {
-            tokio::spawn(async move {
-                let _admitted = admitted;
-                if let Err(e) = conn.await {
-                    tracing::debug!(listener, error = %e, "connection ended with an error");
-                }
-            });
-        }
+    let ended = match watcher {
+        Some(w) => w.watch(conn).await,
+        None => conn.await,
+    };
+    if let Err(e) = ended {
+        tracing::debug!(listener, error = %e, "connection ended with an error");
     }
 }
 

@@ -35,6 +35,10 @@ const OBJECT_PREFIX: &str = "tandem:o1:";
 /// Prefix of the per-key sets listing the versioned copies of a key.
 const VERSIONS_PREFIX: &str = "tandem:v1:";
 
+/// Time allowed for a purge notice to reach the other proxies: pub/sub on
+/// one network, a few milliseconds at most.
+const PURGE_NOTICE_LATENCY: Duration = Duration::from_millis(50);
+
 /// Channel on which purges are announced to every proxy of the fleet.
 /// Classic pub/sub is broadcast cluster-wide, so one subscription to any
 /// node hears every proxy's purges.
@@ -450,6 +454,14 @@ impl Tier {
             }
         }
         Ok(true)
+    }
+
+    /// How long a purge waits after announcing itself before its second
+    /// pass over Redis: every proxy that heard the notice has by then
+    /// fenced its own writes (each bounded by `redis.timeout`), so a copy
+    /// one of them was writing as the purge began is removed too.
+    pub fn settle(&self) -> Duration {
+        self.timeout * 2 + PURGE_NOTICE_LATENCY
     }
 
     /// Waits until every write that started before now has finished: a

@@ -281,10 +281,120 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 
 /// A replica block for a proxy config.
 pub fn replica(name: &str, w: &Seaweed, bucket: &str, priority: u32, timeout: &str) -> String {
+    replica_at(name, &w.endpoint(), bucket, priority, timeout)
+}
+
+/// A replica block for an origin at `endpoint` (a SeaweedFS, or a
+/// [`Relay`] in front of one).
+pub fn replica_at(name: &str, endpoint: &str, bucket: &str, priority: u32, timeout: &str) -> String {
     format!(
-        "      - name: {name}\n        bucket: {bucket}\n        region: us-east-1\n        endpoint: {}\n        path_style: true\n        priority: {priority}\n        timeout: {timeout}\n        credentials: {{access_key_id_env: T_KEY, secret_access_key_env: T_SECRET}}\n",
-        w.endpoint()
+        "      - name: {name}\n        bucket: {bucket}\n        region: us-east-1\n        endpoint: {endpoint}\n        path_style: true\n        priority: {priority}\n        timeout: {timeout}\n        credentials: {{access_key_id_env: T_KEY, secret_access_key_env: T_SECRET}}\n"
     )
+}
+
+/// A TCP relay on loopback in front of an origin, which can make the
+/// connections it accepts next slow: their origin-to-proxy bytes then
+/// trickle at a set rate. A slow fill is made this way, without touching
+/// the origin itself. Every thread stops when the relay drops.
+pub struct Relay {
+    pub port: u16,
+    slow: std::sync::Arc<std::sync::Mutex<(usize, u64)>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    pub fn start(target: u16) -> Relay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex};
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let slow = Arc::new(Mutex::new((0usize, 0u64)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (slow.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let Ok((client, _)) = l.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                client.set_nonblocking(false).unwrap();
+                let rate = {
+                    let mut g = s.lock().unwrap();
+                    if g.0 > 0 {
+                        g.0 -= 1;
+                        Some(g.1)
+                    } else {
+                        None
+                    }
+                };
+                let Ok(origin) = std::net::TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (c2, o2) = (client.try_clone().unwrap(), origin.try_clone().unwrap());
+                let (st1, st2) = (st.clone(), st.clone());
+                std::thread::spawn(move || pump(client, origin, None, &st1));
+                std::thread::spawn(move || pump(o2, c2, rate, &st2));
+            }
+        });
+        Relay { port, slow, stop }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The next `n` connections relay origin bytes at `bytes_per_sec`.
+    pub fn slow_next(&self, n: usize, bytes_per_sec: u64) {
+        *self.slow.lock().unwrap() = (n, bytes_per_sec);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Copies `from` to `to`, at most `rate` bytes per second when given,
+/// until either side closes or the relay stops.
+fn pump(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    rate: Option<u64>,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    use std::io::{Read, Write};
+    const TICK: Duration = Duration::from_millis(50);
+    let step = rate.map_or(64 << 10, |r| (r / 20).max(1) as usize);
+    let mut buf = vec![0u8; step];
+    from.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+                if rate.is_some() {
+                    std::thread::sleep(TICK);
+                }
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Write);
+}
+
+/// A field of /proc/PID/status in KiB (VmHWM, VmRSS).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} of {pid}"))
 }
 
 /// A running tandem-proxy.
@@ -331,7 +441,11 @@ impl Proxy {
             .append(true)
             .open(dir.path().join("proxy.log"))
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
+        // TANDEM_PROXY_BIN runs the tests against another build (to see a
+        // new test fail on the code before its fix).
+        let bin = std::env::var("TANDEM_PROXY_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tandem-proxy").to_string());
+        let child = Command::new(bin)
             .args(args)
             .envs(env.iter().copied())
             .env("T_KEY", KEY)
