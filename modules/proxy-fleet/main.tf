@@ -16,6 +16,8 @@ resource "tandem_proxy_fleet" "this" {
     max_object_bytes = var.cache.max_object_bytes
     ttl              = var.cache.ttl
     stale_if_error   = var.cache.stale_if_error
+    max_fill_bytes   = var.cache.max_fill_bytes
+    lock_timeout     = var.cache.lock_timeout
   }
 
   drain {
@@ -36,14 +38,23 @@ resource "tandem_proxy_fleet" "this" {
     }
   }
 
-  dynamic "limits" {
-    for_each = var.rate_limit == null ? [] : [var.rate_limit]
-    content {
-      rate_limit {
-        requests_per_second = limits.value.requests_per_second
-        burst               = limits.value.burst
-        key                 = limits.value.key
-        global              = limits.value.global
+  limits {
+    max_header_bytes      = var.limits.max_header_bytes
+    body_timeout          = var.limits.body_timeout
+    header_timeout        = var.limits.header_timeout
+    keepalive_timeout     = var.limits.keepalive_timeout
+    send_timeout          = var.limits.send_timeout
+    min_send_rate         = var.limits.min_send_rate
+    max_connections       = var.limits.max_connections
+    admin_max_connections = var.limits.admin_max_connections
+
+    dynamic "rate_limit" {
+      for_each = var.rate_limit == null ? [] : [var.rate_limit]
+      content {
+        requests_per_second = rate_limit.value.requests_per_second
+        burst               = rate_limit.value.burst
+        key                 = rate_limit.value.key
+        global              = rate_limit.value.global
       }
     }
   }

@@ -59,8 +59,30 @@ variable "cache" {
     max_object_bytes = optional(string, "8MiB")
     ttl              = optional(string, "5m")
     stale_if_error   = optional(string)
+    max_fill_bytes   = optional(string)
+    lock_timeout     = optional(string)
   })
   default = {}
+}
+
+variable "limits" {
+  description = "Client bounds (the proxy's defaults when null): `max_header_bytes`, `body_timeout`, `header_timeout`, `keepalive_timeout` (keep it above your load balancer's idle timeout), `send_timeout`, `min_send_rate`, `max_connections`, `admin_max_connections`. See docs/proxy/configuration.md#limits."
+  type = object({
+    max_header_bytes      = optional(string)
+    body_timeout          = optional(string)
+    header_timeout        = optional(string)
+    keepalive_timeout     = optional(string)
+    send_timeout          = optional(string)
+    min_send_rate         = optional(string)
+    max_connections       = optional(number)
+    admin_max_connections = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for n in [var.limits.max_connections, var.limits.admin_max_connections] : n == null ? true : n >= 1])
+    error_message = "limits.max_connections and limits.admin_max_connections are at least 1."
+  }
 }
 
 variable "redis" {

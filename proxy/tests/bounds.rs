@@ -32,7 +32,11 @@ fn small_window(addr: &str) -> TcpStream {
 
 fn send_get(s: &mut TcpStream, path: &str, keep_alive: bool) {
     let conn = if keep_alive { "keep-alive" } else { "close" };
-    write!(s, "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: {conn}\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: {conn}\r\n\r\n"
+    )
+    .unwrap();
 }
 
 /// Reads one response with a Content-Length body; returns status and body.
@@ -105,7 +109,9 @@ fn silent_half_sent_and_truncated_preface_connections_are_closed_by_the_header_d
             let mut s = TcpStream::connect(&a).unwrap();
             match i % 3 {
                 0 => {}
-                1 => s.write_all(b"GET /assets/a HTTP/1.1\r\nHost: t\r\n").unwrap(),
+                1 => s
+                    .write_all(b"GET /assets/a HTTP/1.1\r\nHost: t\r\n")
+                    .unwrap(),
                 // An HTTP/2 preface cut short: the listener speaks HTTP/1.1
                 // only, and this is not even a complete HTTP/1 head.
                 _ => s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM").unwrap(),
@@ -172,24 +178,37 @@ fn the_connection_cap_closes_what_is_over_it_and_the_admin_port_still_answers() 
         assert_eq!(r.status(), 200);
     }
     assert_eq!(
-        p.metric("tandem_connections_closed_total", &["listener=\"data\"", "over_capacity"]),
+        p.metric(
+            "tandem_connections_closed_total",
+            &["listener=\"data\"", "over_capacity"]
+        ),
         1.0
     );
     // A place freed is a place taken: the next client is served.
     held.pop();
-    poll("a request served after one client left", Duration::from_secs(10), || {
-        reqwest::blocking::get(format!("{}/assets/a", p.data))
-            .ok()
-            .filter(|r| r.status() == 200)
-    });
+    poll(
+        "a request served after one client left",
+        Duration::from_secs(10),
+        || {
+            reqwest::blocking::get(format!("{}/assets/a", p.data))
+                .ok()
+                .filter(|r| r.status() == 200)
+        },
+    );
     // The admin budget is a cap too: with four held, a fifth is refused
     // (once the scrapes above have closed their own connections).
     let admin = p.admin.trim_start_matches("http://").to_string();
-    let _admin_held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&admin).unwrap()).collect();
-    poll("an admin connection over the cap refused", Duration::from_secs(10), || {
-        let mut s = TcpStream::connect(&admin).unwrap();
-        closed_within(&mut s, Duration::from_millis(300)).then_some(())
-    });
+    let _admin_held: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(&admin).unwrap())
+        .collect();
+    poll(
+        "an admin connection over the cap refused",
+        Duration::from_secs(10),
+        || {
+            let mut s = TcpStream::connect(&admin).unwrap();
+            closed_within(&mut s, Duration::from_millis(300)).then_some(())
+        },
+    );
 }
 
 #[test]
@@ -221,9 +240,14 @@ fn slow_readers_are_dropped_by_send_timeout_and_min_send_rate() {
     let mut s = small_window(&addr(&stalled));
     send_get(&mut s, "/assets/big", false);
     let t = Instant::now();
-    poll("the stalled reader dropped", Duration::from_secs(15), || {
-        (stalled.metric("tandem_connections_closed_total", &["send_timeout"]) == 1.0).then_some(())
-    });
+    poll(
+        "the stalled reader dropped",
+        Duration::from_secs(15),
+        || {
+            (stalled.metric("tandem_connections_closed_total", &["send_timeout"]) == 1.0)
+                .then_some(())
+        },
+    );
     assert!(t.elapsed() >= Duration::from_secs(1));
     let mut got = Vec::new();
     assert!(s.read_to_end(&mut got).is_err(), "closed, not reset");
@@ -265,7 +289,9 @@ fn peak_memory_stays_under_its_bound_with_cold_misses_and_idle_connections() {
     let (max, fill) = (64 * MIB, 16 * MIB);
     let w = Seaweed::start();
     w.bucket("assets");
-    let objects: Vec<Vec<u8>> = (0..OBJECTS).map(|i| bytes(4 << 20, 100 + i as u64)).collect();
+    let objects: Vec<Vec<u8>> = (0..OBJECTS)
+        .map(|i| bytes(4 << 20, 100 + i as u64))
+        .collect();
     for (i, o) in objects.iter().enumerate() {
         w.put("assets", &format!("o{i}"), o.clone());
     }
@@ -310,7 +336,13 @@ fn a_fill_survives_the_disconnect_of_the_client_that_started_it() {
     let body = bytes(512 << 10, 4);
     w.put("assets", "k", body.clone());
     let relay = Relay::start(w.s3_port);
-    let p = Proxy::start(&route(&replica_at("a", &relay.endpoint(), "assets", 1, "5s")));
+    let p = Proxy::start(&route(&replica_at(
+        "a",
+        &relay.endpoint(),
+        "assets",
+        1,
+        "5s",
+    )));
     // About two seconds for the one origin fetch.
     relay.slow_next(1, 256 << 10);
     let before = w.gets("assets");
@@ -454,7 +486,10 @@ fn a_purge_racing_a_fill_leaves_no_old_copy_in_memory_or_redis() {
     // reading Redis.
     let after = reqwest::blocking::get(&url).unwrap();
     assert!(after.bytes().unwrap() == v2, "got the purged version");
-    assert!(first.join().unwrap() == v1, "the request in flight keeps its own");
+    assert!(
+        first.join().unwrap() == v1,
+        "the request in flight keeps its own"
+    );
     for _ in 0..3 {
         let r = reqwest::blocking::get(&url).unwrap();
         assert!(r.bytes().unwrap() == v2);

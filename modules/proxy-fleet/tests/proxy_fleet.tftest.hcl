@@ -100,3 +100,51 @@ run "redis_tier_and_global_rate_limit_reach_the_document" {
     error_message = "the global rate limit is published"
   }
 }
+
+run "client_bounds_and_fill_budget_reach_the_document" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "/assets/"
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+    }]
+    cache  = { max_fill_bytes = "32MiB", lock_timeout = "2s" }
+    limits = { keepalive_timeout = "120s", max_connections = 10000 }
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).limits.keepalive_timeout == "2m"
+    error_message = "limits.keepalive_timeout is published (in the proxy's own duration format)"
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).limits.max_connections == 10000
+    error_message = "limits.max_connections is published"
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).cache.max_fill_bytes == "32MiB"
+    error_message = "cache.max_fill_bytes is published"
+  }
+}
+
+run "a_zero_connection_cap_is_refused_at_plan" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "/assets/"
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+    }]
+    limits = { max_connections = 0 }
+  }
+
+  expect_failures = [var.limits]
+}

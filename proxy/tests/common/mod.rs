@@ -286,7 +286,13 @@ pub fn replica(name: &str, w: &Seaweed, bucket: &str, priority: u32, timeout: &s
 
 /// A replica block for an origin at `endpoint` (a SeaweedFS, or a
 /// [`Relay`] in front of one).
-pub fn replica_at(name: &str, endpoint: &str, bucket: &str, priority: u32, timeout: &str) -> String {
+pub fn replica_at(
+    name: &str,
+    endpoint: &str,
+    bucket: &str,
+    priority: u32,
+    timeout: &str,
+) -> String {
     format!(
         "      - name: {name}\n        bucket: {bucket}\n        region: us-east-1\n        endpoint: {endpoint}\n        path_style: true\n        priority: {priority}\n        timeout: {timeout}\n        credentials: {{access_key_id_env: T_KEY, secret_access_key_env: T_SECRET}}\n"
     )
@@ -368,7 +374,8 @@ fn pump(
     const TICK: Duration = Duration::from_millis(50);
     let step = rate.map_or(64 << 10, |r| (r / 20).max(1) as usize);
     let mut buf = vec![0u8; step];
-    from.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    from.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         match from.read(&mut buf) {
             Ok(0) => break,
@@ -380,7 +387,11 @@ fn pump(
                     std::thread::sleep(TICK);
                 }
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => break,
         }
     }

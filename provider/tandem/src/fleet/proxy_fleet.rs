@@ -218,13 +218,21 @@ fn schema() -> Schema {
                 .attr(s("max_bytes", "Total size of cached bodies, e.g. `256MiB`. Default `256MiB`."))
                 .attr(s("max_object_bytes", "Largest object cached. Default `8MiB`."))
                 .attr(s("ttl", "Freshness lifetime. Default `5m`."))
-                .attr(s("stale_if_error", "Serve a stale copy for up to this long past its TTL when every replica fails.")),
+                .attr(s("stale_if_error", "Serve a stale copy for up to this long past its TTL when every replica fails."))
+                .attr(s("max_fill_bytes", "Memory all fills in flight may hold before their objects are stored; past it a miss streams through uncached. Default: a quarter of `max_bytes`. At least `max_object_bytes`."))
+                .attr(s("lock_timeout", "How long a miss waits for another request's fill of the same object before fetching for itself, uncached. Default `5s`.")),
         ))
         .block(NestedBlock::single(
             "limits",
             Block::new("Request limits.")
                 .attr(s("max_header_bytes", "Largest request header block. Default `16KiB`."))
                 .attr(s("body_timeout", "Longest time to stream one response body. Default `5m`."))
+                .attr(s("header_timeout", "Time to receive a request head: from accept for a connection's first request, from its first byte for later ones. Default `10s`."))
+                .attr(s("keepalive_timeout", "Idle time allowed between requests on a keep-alive connection; keep it above your load balancer's idle timeout. Default `75s`."))
+                .attr(s("send_timeout", "Time a client may take no response bytes before it is dropped. Default `60s`."))
+                .attr(s("min_send_rate", "Average rate (bytes per second, e.g. `1KiB`) a client must take a response at once it has run for `send_timeout`. Default `1KiB`."))
+                .attr(n("max_connections", "Open connections on the data listener; past it new ones are closed at once. Default 4096."))
+                .attr(n("admin_max_connections", "Open connections on the admin listener, a budget of its own so probes answer during a flood. Default 64."))
                 .block(NestedBlock::single(
                     "rate_limit",
                     Block::new("A token bucket per client.")
