@@ -145,6 +145,10 @@ pub struct Activity {
     busy: AtomicBool,
     requests: AtomicU64,
     idle_since: AtomicU64,
+    /// The connection's task, when it read while a request was being
+    /// answered: hyper may not read again before the client sends more,
+    /// so the end of the response wakes it to start the keep-alive clock.
+    reader: futures::task::AtomicWaker,
 }
 
 impl Activity {
@@ -157,6 +161,7 @@ impl Activity {
     fn end(&self) {
         self.idle_since.store(now_ns(), Ordering::Release);
         self.busy.store(false, Ordering::Release);
+        self.reader.wake();
     }
 }
 
@@ -246,7 +251,7 @@ pub struct Guarded {
     io: TcpStream,
     act: Arc<Activity>,
     limits: ConnLimits,
-    metrics: Arc<crate::state::State>,
+    state: Arc<crate::state::State>,
     listener: &'static str,
     accepted: Instant,
     /// Requests seen so far; a change resets the per-request fields.
@@ -277,7 +282,7 @@ impl Guarded {
             io,
             act: Arc::new(Activity::default()),
             limits,
-            metrics: state,
+            state,
             listener,
             accepted,
             seen: 0,
@@ -312,7 +317,7 @@ impl Guarded {
     }
 
     fn metrics(&self) -> &Metrics {
-        &self.metrics.metrics
+        &self.state.metrics
     }
 
     /// Notices a new request: its head and response are timed afresh.
@@ -433,7 +438,11 @@ impl AsyncRead for Guarded {
                 // While a request is being answered, hyper only reads to
                 // notice the client leaving; that wait is not a head's.
                 if this.act.busy.load(Ordering::Acquire) {
-                    return Poll::Pending;
+                    this.act.reader.register(cx.waker());
+                    // The response may have ended in between.
+                    if this.act.busy.load(Ordering::Acquire) {
+                        return Poll::Pending;
+                    }
                 }
                 let (at, why) = this.read_deadline();
                 if fired(&mut this.read_timer, at, cx) {

@@ -134,6 +134,19 @@ fn silent_half_sent_and_truncated_preface_connections_are_closed_by_the_header_d
     }
     assert!(p.metric("tandem_connections_closed_total", &["header_timeout"]) >= 20.0);
 
+    // A whole HTTP/2 preface (h2c with prior knowledge) and a SETTINGS
+    // frame: no HTTP/2 answer, and the connection ends at once.
+    let mut h2 = TcpStream::connect(&a).unwrap();
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    h2.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut answer = Vec::new();
+    let _ = h2.read_to_end(&mut answer);
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 "),
+        "an HTTP/2 answer: {answer:?}"
+    );
+
     // A keep-alive connection after its response: it outlives the header
     // deadline (it is idle, not sending a head) and closes at the
     // keep-alive one.
