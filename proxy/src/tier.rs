@@ -433,7 +433,7 @@ impl Tier {
         let ms = o.remaining().as_millis().max(1) as u64;
         let mut set = redis::cmd("SET");
         set.arg(object_key(ck))
-            .arg(Encoded(o, SystemTime::now()))
+            .arg(Encoded::new(o, SystemTime::now()))
             .arg("PX")
             .arg(ms);
         self.call::<()>(set).await?;
@@ -763,19 +763,28 @@ fn put_bytes(v: &mut Vec<u8>, b: &[u8]) {
 /// (ms), replica, headers, then the body, so a reader needs one allocation
 /// and serves the body as a slice of the value. Written straight into the
 /// command, with no encoded copy in between.
-struct Encoded<'a>(&'a CachedObject, SystemTime);
+struct Encoded<'a> {
+    o: &'a CachedObject,
+    /// When the object was stored, as Unix milliseconds (taken once, so
+    /// the value does not depend on when it is written out).
+    stored_at: u64,
+}
 
 impl Encoded<'_> {
-    fn header(&self) -> Vec<u8> {
-        let (o, now) = (self.0, self.1);
+    fn new(o: &CachedObject, now: SystemTime) -> Encoded<'_> {
         let stored_at = now
             .checked_sub(o.stored.elapsed())
             .unwrap_or(now)
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
+        Encoded { o, stored_at }
+    }
+
+    fn header(&self) -> Vec<u8> {
+        let o = self.o;
         let mut v = Vec::with_capacity(512);
         v.extend_from_slice(MAGIC);
-        v.extend_from_slice(&stored_at.to_be_bytes());
+        v.extend_from_slice(&self.stored_at.to_be_bytes());
         v.extend_from_slice(&(o.ttl.as_millis() as u64).to_be_bytes());
         v.extend_from_slice(&(o.keep.as_millis() as u64).to_be_bytes());
         put_bytes(&mut v, o.replica.as_bytes());
@@ -786,17 +795,25 @@ impl Encoded<'_> {
         }
         v
     }
+
+    /// The value as one buffer (tests).
+    #[cfg(test)]
+    fn to_vec(&self) -> Vec<u8> {
+        let mut v = self.header();
+        v.extend_from_slice(&self.o.body.to_vec());
+        v
+    }
 }
 
 impl redis::ToRedisArgs for Encoded<'_> {
     fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
         use std::io::Write as _;
         let header = self.header();
-        out.reserve_space_for_args([header.len() + self.0.body.len()]);
+        out.reserve_space_for_args([header.len() + self.o.body.len()]);
         let mut w = out.writer_for_next_arg();
         // Writing into the command's own buffer cannot fail.
         let _ = w.write_all(&header);
-        for part in self.0.body.parts() {
+        for part in self.o.body.parts() {
             let _ = w.write_all(part);
         }
     }
@@ -807,10 +824,7 @@ impl redis::ToSingleRedisArg for Encoded<'_> {}
 /// The value `Encoded` writes, as one buffer (tests).
 #[cfg(test)]
 fn encode(o: &CachedObject, now: SystemTime) -> Vec<u8> {
-    let e = Encoded(o, now);
-    let mut v = e.header();
-    v.extend_from_slice(&o.body.to_vec());
-    v
+    Encoded::new(o, now).to_vec()
 }
 
 /// The inverse of `encode`; `None` for anything malformed, from another
@@ -965,12 +979,13 @@ mod tests {
         let mut o = object(b"", &[("etag", "\"e\"")], 10, 5);
         o.body = body;
         let now = SystemTime::now();
+        let e = Encoded::new(&o, now);
         let mut cmd = redis::cmd("SET");
-        cmd.arg(Encoded(&o, now));
-        let d = decode(Bytes::from(encode(&o, now)), now).unwrap();
+        cmd.arg(&e);
+        let v = e.to_vec();
+        let d = decode(Bytes::from(v.clone()), now).unwrap();
         assert_eq!(d.body.to_vec(), b"hello world");
         let packed = cmd.get_packed_command();
-        let v = encode(&o, now);
         assert!(packed.windows(v.len()).any(|w| w == v.as_slice()));
     }
 

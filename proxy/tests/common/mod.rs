@@ -67,6 +67,15 @@ pub fn signal(pid: u32, sig: &str) {
         .unwrap()
         .success();
     assert!(ok, "kill -{sig} {pid}");
+    // A signal is delivered asynchronously: on a loaded machine a process
+    // told to stop may still answer one more request. Wait until it has.
+    if sig == "STOP" {
+        poll(&format!("{pid} stopped"), Duration::from_secs(10), || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat.rsplit_once(") ")?.1.chars().next()?;
+            matches!(state, 'T' | 't').then_some(())
+        });
+    }
 }
 
 /// One SeaweedFS (`weed mini`) with every port moved to a free one.
