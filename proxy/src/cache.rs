@@ -287,11 +287,6 @@ impl Leader {
         &self.key
     }
 
-    /// A receiver for this fill's result, like any waiter's.
-    pub fn subscribe(&self) -> Option<Waiters> {
-        self.tx.as_ref().map(watch::Sender::subscribe)
-    }
-
     /// Whether a purge since this fill started covers its key: its result
     /// must not be stored anywhere then.
     pub fn overtaken(&self) -> bool {

@@ -70,7 +70,8 @@ impl Chunks {
         out
     }
 
-    /// One contiguous copy (tests and small bodies only).
+    /// One contiguous copy, for tests.
+    #[cfg(test)]
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(self.len);
         for p in &self.parts {
