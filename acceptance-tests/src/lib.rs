@@ -9,6 +9,9 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod sdk;
+pub mod strict;
+
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -230,9 +233,87 @@ impl Moto {
 
     /// A provider block pointing every service at this moto.
     pub fn provider_block(&self) -> String {
-        let e = self.endpoint();
-        format!(
-            r#"
+        provider_block(&self.endpoint(), "")
+    }
+}
+
+/// Which emulated AWS a test runs against. Lifecycle tests run on both
+/// (see [`on_both_lanes`]): moto shows what the provider does against an
+/// emulator users also run; the strict lane shows what real AWS would say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// moto as it is ([`Moto::shared`]).
+    Moto,
+    /// The strict lane in front of moto ([`strict::StrictLane::shared`]).
+    Strict,
+}
+
+impl Lane {
+    /// The endpoint every service of this lane answers on.
+    pub fn endpoint(self) -> String {
+        match self {
+            Lane::Moto => Moto::shared().endpoint(),
+            Lane::Strict => strict::StrictLane::shared().endpoint(),
+        }
+    }
+
+    /// A provider block for this lane.
+    pub fn provider_block(self) -> String {
+        match self {
+            Lane::Moto => Moto::shared().provider_block(),
+            Lane::Strict => strict::StrictLane::shared().provider_block(),
+        }
+    }
+
+    /// An S3 client for `region` on this lane, as the tests' account.
+    pub fn s3(self, region: &str) -> aws_sdk_s3::Client {
+        sdk::s3(&self.endpoint(), region)
+    }
+
+    /// A Route 53 client on this lane.
+    pub fn route53(self) -> aws_sdk_route53::Client {
+        sdk::route53(&self.endpoint())
+    }
+}
+
+/// Runs `test(lane)` as two tests, `NAME::moto` and `NAME::strict`, one
+/// per [`Lane`].
+#[macro_export]
+macro_rules! on_both_lanes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn moto() {
+                super::$name($crate::Lane::Moto)
+            }
+            #[test]
+            fn strict() {
+                super::$name($crate::Lane::Strict)
+            }
+        }
+    )*};
+}
+
+/// Runs a future to completion on the harness's runtime, for SDK calls in
+/// tests that are otherwise synchronous (Terraform runs block).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
+    })
+    .block_on(f)
+}
+
+/// A provider block sending every service to `endpoint`, with `extra`
+/// (more arguments of the provider block) appended.
+pub fn provider_block(endpoint: &str, extra: &str) -> String {
+    let e = endpoint;
+    format!(
+        r#"
 terraform {{
   required_providers {{
     tandem = {{ source = "tandem/tandem" }}
@@ -250,10 +331,9 @@ provider "tandem" {{
     s3      = "{e}"
     sts     = "{e}"
   }}
-}}
+{extra}}}
 "#
-        )
-    }
+    )
 }
 
 fn shell_quote(s: &str) -> String {

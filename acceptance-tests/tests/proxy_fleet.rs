@@ -7,13 +7,11 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-mod support;
-
-use support::versioned_bucket;
+use tandem_acceptance::sdk::versioned_bucket;
 use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
 
 fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    support::s3(moto, "us-east-1")
+    tandem_acceptance::sdk::s3(&moto.endpoint(), "us-east-1")
 }
 
 fn fleet(moto: &Moto, bucket: &str, ttl: &str, extra: &str) -> String {

@@ -3,10 +3,11 @@
 //! empty plans after apply, updates, imports, out-of-band drift, and a
 //! destroy in the right order that leaves nothing behind.
 
-mod support;
-
-use support::s3 as client;
 use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
+
+fn client(moto: &Moto, region: &str) -> aws_sdk_s3::Client {
+    tandem_acceptance::sdk::s3(&moto.endpoint(), region)
+}
 
 fn stack(
     moto: &Moto,
