@@ -311,6 +311,12 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 /// A provider block sending every service to `endpoint`, with `extra`
 /// (more arguments of the provider block) appended.
 pub fn provider_block(endpoint: &str, extra: &str) -> String {
+    provider_block_for(endpoint, endpoint, extra)
+}
+
+/// A provider block sending Route 53 to `route53` (e.g. a recording proxy)
+/// and S3 and STS to `endpoint`, with `extra` appended.
+pub fn provider_block_for(endpoint: &str, route53: &str, extra: &str) -> String {
     let e = endpoint;
     format!(
         r#"
@@ -327,7 +333,7 @@ provider "tandem" {{
   s3_use_path_style           = true
   skip_credentials_validation = true
   endpoints {{
-    route53 = "{e}"
+    route53 = "{route53}"
     s3      = "{e}"
     sts     = "{e}"
   }}
@@ -375,6 +381,18 @@ impl TfOutput {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// [`TfOutput::all`] with every run of whitespace made one space, so
+    /// assertions do not depend on where Terraform wraps diagnostics or how
+    /// it aligns a plan.
+    pub fn flat(&self) -> String {
+        flat(&self.all())
+    }
+}
+
+/// `text` with every run of whitespace made one space.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A Terraform working directory with dev_overrides for our provider.
@@ -497,6 +515,33 @@ impl TfDir {
         }
     }
 
+    /// Starts `terraform ARGS` in the background, in a process group of its
+    /// own (as a shell runs a job), so a test can interrupt it like Ctrl-C.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = Command::new(&self.terraform);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.terraform.display()));
+        let out = child.stdout.take().map(drain);
+        let err = child.stderr.take().map(drain);
+        Running {
+            child,
+            out,
+            err,
+            done: false,
+        }
+    }
+
     /// Runs a command and panics with its output unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> TfOutput {
         let o = self.run(args);
@@ -566,6 +611,65 @@ impl TfDir {
     /// `terraform destroy -auto-approve`, which must succeed.
     pub fn destroy(&self) -> TfOutput {
         self.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+    }
+}
+
+/// A Terraform command running in the background ([`TfDir::spawn`]). Its
+/// whole process group (Terraform and the providers it started) is killed
+/// when this is dropped before the command ended.
+pub struct Running {
+    child: Child,
+    out: Option<std::thread::JoinHandle<String>>,
+    err: Option<std::thread::JoinHandle<String>>,
+    done: bool,
+}
+
+impl Running {
+    /// Sends SIGINT to the process group, as Ctrl-C in a terminal does.
+    pub fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args([sig, "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Waits up to `timeout` for the command to end; `None` if it is still
+    /// running then (it is killed when dropped).
+    pub fn wait(&mut self, timeout: Duration) -> Option<TfOutput> {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.done = true;
+        let join = |h: Option<std::thread::JoinHandle<String>>| {
+            h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+        };
+        Some(TfOutput {
+            code: status.code().unwrap_or(-1),
+            stdout: join(self.out.take()),
+            stderr: join(self.err.take()),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.done {
+            self.signal("-KILL");
+            let _ = self.child.wait();
+        }
     }
 }
 

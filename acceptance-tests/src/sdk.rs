@@ -4,6 +4,12 @@
 /// The access key every test uses unless it acts as another account.
 pub const ACCESS_KEY: &str = "test";
 
+/// The access key of another account, which the shared strict lane knows.
+pub const OTHER_ACCESS_KEY: &str = "OTHERACCOUNTKEY";
+
+/// The account [`OTHER_ACCESS_KEY`] belongs to.
+pub const OTHER_ACCOUNT: &str = "210987654321";
+
 /// An S3 client for `region` at `endpoint` (path-style), as `access_key`.
 pub fn s3_as(endpoint: &str, region: &str, access_key: &str) -> aws_sdk_s3::Client {
     let creds = aws_credential_types::Credentials::new(access_key, "test", None, None, "test");
@@ -73,4 +79,44 @@ pub async fn versioned_bucket(c: &aws_sdk_s3::Client, bucket: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("enabling versioning of {bucket}: {e:?}"));
+}
+
+/// How long an out-of-band write may take to become visible: the strict
+/// lane lets versioning reads lag writes, as S3 does.
+pub const CONSISTENCY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits until GetBucketVersioning reads `status` (`None`: never enabled),
+/// so a test's out-of-band change is visible before Terraform looks.
+pub async fn wait_for_versioning(c: &aws_sdk_s3::Client, bucket: &str, status: Option<&str>) {
+    let deadline = std::time::Instant::now() + CONSISTENCY_DEADLINE;
+    loop {
+        if versioning(c, bucket).await.as_deref() == status {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "versioning of {bucket} never read {status:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A bucket's versioning status as GetBucketVersioning reads it. moto
+/// answers with a root element the SDK does not parse; its body still
+/// says the status.
+pub async fn versioning(c: &aws_sdk_s3::Client, bucket: &str) -> Option<String> {
+    match c.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => out.status().map(|s| s.as_str().to_string()),
+        Err(e) => {
+            let body = e
+                .raw_response()
+                .filter(|r| r.status().as_u16() == 200)
+                .and_then(|r| r.body().bytes())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_else(|| panic!("reading versioning of {bucket}: {e:?}"));
+            let start = body.find("<Status>")? + "<Status>".len();
+            let end = body[start..].find("</Status>")? + start;
+            Some(body[start..end].to_string())
+        }
+    }
 }

@@ -19,9 +19,7 @@ use aws_sdk_s3::types::{
 use tandem_acceptance::strict::{Refusal, StrictConfig, StrictLane};
 use tandem_acceptance::{sdk, skip_unless_acc, unique, Moto};
 
-/// Another account the lane knows by its access key.
-const OTHER_KEY: &str = "OTHERACCOUNTKEY";
-const OTHER_ACCOUNT: &str = "210987654321";
+use tandem_acceptance::sdk::{OTHER_ACCESS_KEY as OTHER_KEY, OTHER_ACCOUNT};
 
 fn lane(config: StrictConfig) -> StrictLane {
     StrictLane::start(Moto::shared(), config).unwrap_or_else(|e| panic!("{e}"))

@@ -148,12 +148,14 @@ pub struct StrictLane {
 
 impl StrictLane {
     /// One lane with the default rules per test binary, in front of
-    /// [`Moto::shared`].
+    /// [`Moto::shared`]; [`crate::sdk::OTHER_ACCESS_KEY`] is a key of
+    /// another account there.
     pub fn shared() -> &'static StrictLane {
         static SHARED: OnceLock<StrictLane> = OnceLock::new();
         SHARED.get_or_init(|| {
-            StrictLane::start(Moto::shared(), StrictConfig::default())
-                .unwrap_or_else(|e| panic!("{e}"))
+            let config = StrictConfig::default()
+                .account(crate::sdk::OTHER_ACCESS_KEY, crate::sdk::OTHER_ACCOUNT);
+            StrictLane::start(Moto::shared(), config).unwrap_or_else(|e| panic!("{e}"))
         })
     }
 
@@ -198,6 +200,11 @@ impl StrictLane {
             version_id: version_id.map(str::to_string),
             why,
         });
+    }
+
+    /// Lets every object version be deleted again.
+    pub fn clear_refusals(&self) {
+        self.state.lock().refusals.clear();
     }
 
     /// Throttles every Route 53 request (or stops doing so).

@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::aws::retry::RetryError;
-use crate::aws::{aws_error, Aws, AwsError};
+use crate::aws::{Aws, AwsError, Stoppable};
 
 use super::error::Route53Error;
 use super::{find, names, wait};
@@ -476,7 +476,9 @@ impl Resource<Aws> for FailoverRecordResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        Ok(refresh(aws.route53(), state).await?.into())
+        Ok(refresh(aws.route53(), ctx.cancel_token(), state)
+            .await?
+            .into())
     }
 
     async fn update(
@@ -495,10 +497,11 @@ impl Resource<Aws> for FailoverRecordResource {
             .iter()
             .any(|a| prior.get(a) != planned.get(a));
         if records_changed {
-            let existing = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
-                .await
-                .map_err(|e| Route53Error::aws(&doing, e))?
-                .unwrap_or_default();
+            let existing =
+                find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
+                    .await
+                    .map_err(|e| Route53Error::aws(&doing, e))?
+                    .unwrap_or_default();
             let model = FailoverRecord::from_value(planned, &doing)?;
             let new_sets = model
                 .desired_sets()
@@ -552,9 +555,10 @@ impl Resource<Aws> for FailoverRecordResource {
         let client = aws.route53();
         let key = Key::from_value(prior);
         let doing = format!("deleting Route 53 failover record set ({key})");
-        let Some(existing) = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
-            .await
-            .map_err(|e| Route53Error::aws(&doing, e))?
+        let Some(existing) =
+            find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
+                .await
+                .map_err(|e| Route53Error::aws(&doing, e))?
         else {
             // The zone is gone, and the records with it.
             return Ok(());
@@ -658,12 +662,13 @@ async fn existing_sets(
     key: &Key,
 ) -> Result<Vec<ResourceRecordSet>, RetryError> {
     wait::retry_new_zone(cancel, || async {
-        find::find_record_sets(client, &key.zone, &key.name, &key.ty)
+        find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
             .await?
             .ok_or_else(|| AwsError {
                 code: Some("NoSuchHostedZone".into()),
                 message: format!("No hosted zone found with ID: {}", key.zone),
                 status: Some(404),
+                cancelled: false,
             })
     })
     .await
@@ -702,7 +707,7 @@ async fn write_pair(
     let info = match first {
         Ok(info) => info,
         Err(RetryError::Aws(e)) if action == ChangeAction::Create && refused_as_existing(&e) => {
-            let now = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
+            let now = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
                 .await
                 .map_err(|e| Route53Error::aws(doing, e))?
                 .unwrap_or_default();
@@ -763,11 +768,7 @@ async fn send_batch(
         .comment(format!("tandem_route53_failover_record {key}"))
         .set_changes(Some(changes))
         .build()
-        .map_err(|e| AwsError {
-            code: None,
-            message: format!("invalid change batch: {e}"),
-            status: None,
-        })?;
+        .map_err(|e| AwsError::local(format!("invalid change batch: {e}")))?;
     let span = tracing::info_span!("route53.ChangeResourceRecordSets", zone_id = %key.zone, name = %key.name, r#type = %key.ty, changes = n);
     let out = wait::retry_new_zone(cancel, || {
         client
@@ -776,7 +777,7 @@ async fn send_batch(
             .change_batch(batch.clone())
             .send()
             .instrument(span.clone())
-            .map_err_aws()
+            .stoppable(cancel)
     })
     .await?;
     Ok(out.change_info().map(|i| {
@@ -785,24 +786,6 @@ async fn send_batch(
             *i.status() == aws_sdk_route53::types::ChangeStatus::Insync,
         )
     }))
-}
-
-/// Turns an SDK future's error into an [`AwsError`].
-trait MapErrAws<T> {
-    fn map_err_aws(self) -> impl std::future::Future<Output = Result<T, AwsError>>;
-}
-
-impl<T, E, R, F> MapErrAws<T> for F
-where
-    F: std::future::Future<
-        Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
-    >,
-    E: aws_sdk_route53::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + crate::aws::error::HttpStatus + 'static,
-{
-    async fn map_err_aws(self) -> Result<T, AwsError> {
-        self.await.map_err(|e| aws_error(&e))
-    }
 }
 
 /// The record set this resource owns for `role`: by the set identifier in
@@ -837,9 +820,13 @@ fn written_state(
 }
 
 /// The current state of the pair; `None` when both halves (or the zone) are gone.
-async fn refresh(client: &Client, state: &Value) -> Result<Option<Value>, Route53Error> {
+async fn refresh(
+    client: &Client,
+    cancel: &CancellationToken,
+    state: &Value,
+) -> Result<Option<Value>, Route53Error> {
     let key = Key::from_value(state);
-    let Some(existing) = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
+    let Some(existing) = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
         .await
         .map_err(|e| {
             Route53Error::aws(format!("reading Route 53 failover record set ({key})"), e)
@@ -1104,8 +1091,14 @@ async fn warn_if_adopting(ctx: &Ctx<Aws>, plan: &Plan) {
         return;
     }
     let key = Key::from_value(&plan.planned);
-    if let Ok(Some(existing)) =
-        find::find_record_sets(aws.route53(), &key.zone, &key.name, &key.ty).await
+    if let Ok(Some(existing)) = find::find_record_sets(
+        aws.route53(),
+        ctx.cancel_token(),
+        &key.zone,
+        &key.name,
+        &key.ty,
+    )
+    .await
     {
         if !existing.is_empty() {
             ctx.warn(

@@ -17,7 +17,8 @@ use tfplugin6::{
 };
 use tracing::Instrument;
 
-use crate::aws::{aws_error, ok_if_gone, tags, Aws};
+use crate::aws::{ok_if_gone, tags, Aws, Stoppable};
+use tokio_util::sync::CancellationToken;
 
 use super::error::Route53Error;
 use super::{find, names, wait};
@@ -195,6 +196,7 @@ impl Resource<Aws> for HealthCheckResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let ty = planned.get("type").as_str().unwrap_or_default().to_string();
         let target = planned
             .get("fqdn")
@@ -215,8 +217,9 @@ impl Resource<Aws> for HealthCheckResource {
             .health_check_config(hc_config)
             .send()
             .instrument(span)
+            .stoppable(cancel)
             .await
-            .map_err(|e| Route53Error::aws(&doing, aws_error(&e)))?;
+            .map_err(|e| Route53Error::aws(&doing, e))?;
         let Some(id) = out.health_check().map(|h| h.id().to_string()) else {
             return Err(Route53Error::Incomplete {
                 doing,
@@ -241,6 +244,7 @@ impl Resource<Aws> for HealthCheckResource {
         let all_tags = tags::from_value(planned.get("tags_all"));
         if let Err(e) = wait::update_tags(
             client,
+            cancel,
             TagResourceType::Healthcheck,
             &id,
             &Default::default(),
@@ -283,9 +287,10 @@ impl Resource<Aws> for HealthCheckResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let id = prior.get("id").as_str().unwrap_or_default().to_string();
         let doing = format!("updating Route 53 health check ({id})");
-        let current = find::find_health_check(client, &id)
+        let current = find::find_health_check(client, cancel, &id)
             .await
             .map_err(|e| Route53Error::aws(&doing, e))?
             .ok_or_else(|| Route53Error::Lookup {
@@ -295,7 +300,7 @@ impl Resource<Aws> for HealthCheckResource {
         if health_fields_changed(prior, planned) {
             let old = HealthCheckModel::from_value(prior, &doing)?;
             let new = HealthCheckModel::from_value(planned, &doing)?;
-            update_health_check(client, &current, &old, &new)
+            update_health_check(client, cancel, &current, &old, &new)
                 .await
                 .map_err(|e| {
                     if e.is(&["HealthCheckVersionMismatch"]) {
@@ -310,11 +315,18 @@ impl Resource<Aws> for HealthCheckResource {
         }
         let old = tags::from_value(prior.get("tags_all"));
         let new = tags::from_value(planned.get("tags_all"));
-        wait::update_tags(client, TagResourceType::Healthcheck, &id, &old, &new)
-            .await
-            .map_err(|e| {
-                Route53Error::aws(format!("updating tags of Route 53 health check ({id})"), e)
-            })?;
+        wait::update_tags(
+            client,
+            cancel,
+            TagResourceType::Healthcheck,
+            &id,
+            &old,
+            &new,
+        )
+        .await
+        .map_err(|e| {
+            Route53Error::aws(format!("updating tags of Route 53 health check ({id})"), e)
+        })?;
         let mut state = planned.clone();
         state.set("id", Value::string(&id));
         match refresh(ctx, aws, &state).await? {
@@ -342,11 +354,11 @@ impl Resource<Aws> for HealthCheckResource {
             .health_check_id(&id)
             .send()
             .instrument(span)
+            .stoppable(ctx.cancel_token())
             .await;
-        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| {
-            e.is(find::NO_HEALTH_CHECK)
+        ok_if_gone(res, |e| e.is(find::NO_HEALTH_CHECK)).map_err(|e| {
+            Route53Error::aws(format!("deleting Route 53 health check ({id})"), e).into()
         })
-        .map_err(|e| Route53Error::aws(format!("deleting Route 53 health check ({id})"), e).into())
     }
 
     async fn import(&self, _ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
@@ -511,6 +523,7 @@ fn health_fields_changed(prior: &Value, planned: &Value) -> bool {
 /// being overwritten. Removed optional values are reset explicitly.
 async fn update_health_check(
     client: &aws_sdk_route53::Client,
+    cancel: &CancellationToken,
     current: &HealthCheck,
     prior: &HealthCheckModel,
     p: &HealthCheckModel,
@@ -566,24 +579,22 @@ async fn update_health_check(
         }
     }
     let span = tracing::debug_span!("route53.UpdateHealthCheck", health_check_id = current.id());
-    req.send()
-        .instrument(span)
-        .await
-        .map_err(|e| aws_error(&e))?;
+    req.send().instrument(span).stoppable(cancel).await?;
     Ok(())
 }
 
 /// The health check's current state; `None` when it is gone.
 async fn refresh(ctx: &Ctx<Aws>, aws: &Aws, state: &Value) -> Result<Option<Value>, Route53Error> {
     let client = aws.route53();
+    let cancel = ctx.cancel_token();
     let id = state.get("id").as_str().unwrap_or_default().to_string();
-    let Some(hc) = find::find_health_check(client, &id)
+    let Some(hc) = find::find_health_check(client, cancel, &id)
         .await
         .map_err(|e| Route53Error::aws(format!("reading Route 53 health check ({id})"), e))?
     else {
         return Ok(None);
     };
-    let actual = find::find_tags(client, TagResourceType::Healthcheck, &id)
+    let actual = find::find_tags(client, cancel, TagResourceType::Healthcheck, &id)
         .await
         .map_err(|e| {
             Route53Error::aws(format!("reading tags of Route 53 health check ({id})"), e)
