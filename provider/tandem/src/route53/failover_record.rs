@@ -1274,16 +1274,25 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
                 );
             }
         }
-        if role == Role::Primary
-            && t.get("health_check_id").is_null()
-            && (alias.is_null() || alias.get("evaluate_target_health").as_bool() == Some(false))
-        {
-            d.warn_at(
-                path().attr("health_check_id"),
-                "Primary without a health check",
-                "With neither `health_check_id` nor `alias.evaluate_target_health`, Route 53 always considers the \
-                 primary healthy, so traffic never fails over to the secondary.",
-            );
+        if role == Role::Primary && t.get("health_check_id").is_null() {
+            if alias.is_null() && !undecided {
+                // Route 53 refuses this at apply ("A non-alias primary
+                // ResourceRecordSet must have an associated health check").
+                d.error_at(
+                    path().attr("health_check_id"),
+                    "Primary without a health check",
+                    "Route 53 refuses a non-alias PRIMARY record set without a health check: it could never tell \
+                     when to fail over to the secondary. Set `health_check_id` (e.g. a tandem_route53_health_check's \
+                     `id`), or answer with an `alias` that evaluates its target's health.",
+                );
+            } else if alias.get("evaluate_target_health").as_bool() == Some(false) {
+                d.warn_at(
+                    path().attr("health_check_id"),
+                    "Primary without a health check",
+                    "With neither `health_check_id` nor `alias.evaluate_target_health`, Route 53 always considers the \
+                     primary healthy, so traffic never fails over to the secondary.",
+                );
+            }
         }
     }
     if let [(_, a), (_, b)] = ids.as_slice() {
@@ -1535,14 +1544,46 @@ mod tests {
     }
 
     #[test]
-    fn primary_without_health_check_warns() {
+    fn non_alias_primary_without_health_check_is_an_error_on_its_attribute() {
+        assert_eq!(
+            errors(&with(good(), &["primary", "health_check_id"], Value::Null)),
+            vec!["primary.health_check_id"]
+        );
+        // A health check created in the same apply is unknown at plan: fine.
+        assert!(errors(&with(
+            good(),
+            &["primary", "health_check_id"],
+            Value::Unknown
+        ))
+        .is_empty());
+    }
+
+    #[test]
+    fn alias_primary_without_health_check_only_warns_when_it_ignores_target_health() {
+        let alias = |eth: bool| {
+            Value::object([
+                ("name", s("lb.example.com")),
+                ("zone_id", s("Z2")),
+                ("evaluate_target_health", Value::Bool(eth)),
+            ])
+        };
+        let c = with(
+            with(good(), &["primary", "health_check_id"], Value::Null),
+            &["primary", "records"],
+            Value::Null,
+        );
         let mut d = Diagnostics::new();
         check_config(
-            &with(good(), &["primary", "health_check_id"], Value::Null),
+            &with(c.clone(), &["primary", "alias"], alias(false)),
             &mut d,
         );
-        assert_eq!(d.0.len(), 1);
-        assert_eq!(d.0[0].severity, Severity::Warning);
+        assert_eq!(
+            d.0.iter().map(|x| x.severity).collect::<Vec<_>>(),
+            vec![Severity::Warning]
+        );
+        let mut d = Diagnostics::new();
+        check_config(&with(c, &["primary", "alias"], alias(true)), &mut d);
+        assert!(d.0.is_empty(), "{:?}", d.0);
     }
 
     #[test]
