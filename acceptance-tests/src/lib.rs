@@ -231,11 +231,16 @@ impl Moto {
         let _ = http_request(self.port, "POST", "/moto-api/reset");
     }
 
-    /// A provider block pointing every service at this moto.
+    /// A provider block pointing every service at this moto, naming it so
+    /// the provider works around moto's known quirks.
     pub fn provider_block(&self) -> String {
-        provider_block(&self.endpoint(), "")
+        let e = self.endpoint();
+        provider_block_for(&e, &e, Some(EMULATOR_MOTO), "")
     }
 }
+
+/// The `endpoints.emulator` value for moto.
+pub const EMULATOR_MOTO: &str = "moto";
 
 /// Which emulated AWS a test runs against. Lifecycle tests run on both
 /// (see [`on_both_lanes`]): moto shows what the provider does against an
@@ -262,6 +267,16 @@ impl Lane {
         match self {
             Lane::Moto => Moto::shared().provider_block(),
             Lane::Strict => strict::StrictLane::shared().provider_block(),
+        }
+    }
+
+    /// The `endpoints.emulator` this lane's provider blocks name: moto's
+    /// quirks are worked around on moto only; the strict lane stands for
+    /// AWS.
+    pub fn emulator(self) -> Option<&'static str> {
+        match self {
+            Lane::Moto => Some(EMULATOR_MOTO),
+            Lane::Strict => None,
         }
     }
 
@@ -308,16 +323,19 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     .block_on(f)
 }
 
-/// A provider block sending every service to `endpoint`, with `extra`
-/// (more arguments of the provider block) appended.
-pub fn provider_block(endpoint: &str, extra: &str) -> String {
-    provider_block_for(endpoint, endpoint, extra)
-}
-
 /// A provider block sending Route 53 to `route53` (e.g. a recording proxy)
-/// and S3 and STS to `endpoint`, with `extra` appended.
-pub fn provider_block_for(endpoint: &str, route53: &str, extra: &str) -> String {
+/// and S3 and STS to `endpoint`, naming the `emulator` behind them if any,
+/// with `extra` (more arguments of the provider block) appended.
+pub fn provider_block_for(
+    endpoint: &str,
+    route53: &str,
+    emulator: Option<&str>,
+    extra: &str,
+) -> String {
     let e = endpoint;
+    let emulator = emulator
+        .map(|m| format!("    emulator = \"{m}\"\n"))
+        .unwrap_or_default();
     format!(
         r#"
 terraform {{
@@ -336,7 +354,7 @@ provider "tandem" {{
     route53 = "{route53}"
     s3      = "{e}"
     sts     = "{e}"
-  }}
+{emulator}  }}
 {extra}}}
 "#
     )

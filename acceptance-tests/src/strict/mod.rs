@@ -188,7 +188,8 @@ impl StrictLane {
 
     /// A provider block sending every service through this lane.
     pub fn provider_block(&self) -> String {
-        crate::provider_block(&self.endpoint(), "")
+        let e = self.endpoint();
+        crate::provider_block_for(&e, &e, None, "")
     }
 
     /// Makes deleting `key` (one version, or all with `None`) in `bucket`

@@ -68,8 +68,18 @@ pub struct AwsSettings {
     pub endpoint_s3: Option<String>,
     /// STS endpoint override.
     pub endpoint_sts: Option<String>,
+    /// The emulator behind the endpoint overrides, if the user names one.
+    pub emulator: Option<Emulator>,
     /// Provider-wide tags.
     pub default_tags: BTreeMap<String, String>,
+}
+
+/// An emulator whose departures from AWS the provider works around, only
+/// when the provider block names it: real AWS never takes those paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulator {
+    /// moto: refuses a CREATE of a record set it once journalled.
+    Moto,
 }
 
 /// Errors configuring AWS access.
@@ -243,6 +253,11 @@ impl Aws {
                 aws_sdk_s3::Client::from_conf(b.build())
             })
             .clone()
+    }
+
+    /// The emulator behind the endpoints, when the provider block names one.
+    pub fn emulator(&self) -> Option<Emulator> {
+        self.settings.emulator
     }
 
     /// Provider-wide default tags.

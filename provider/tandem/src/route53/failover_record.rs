@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::aws::retry::RetryError;
-use crate::aws::{Aws, AwsError, Stoppable};
+use crate::aws::{Aws, AwsError, Emulator, Stoppable};
 
 use super::error::Route53Error;
 use super::{find, names, wait};
@@ -456,7 +456,7 @@ impl Resource<Aws> for FailoverRecordResource {
         let timeout = model.timeout("create");
         let written = new_sets.clone();
         write_pair(
-            client,
+            aws,
             ctx.cancel_token(),
             &key,
             deletes,
@@ -528,7 +528,7 @@ impl Resource<Aws> for FailoverRecordResource {
             let timeout = model.timeout("update");
             let written = new_sets.clone();
             write_pair(
-                client,
+                aws,
                 ctx.cancel_token(),
                 &key,
                 deletes,
@@ -576,7 +576,7 @@ impl Resource<Aws> for FailoverRecordResource {
             .map(|m| m.timeout("delete"))
             .unwrap_or(DEFAULT_TIMEOUT);
         write_pair(
-            client,
+            aws,
             ctx.cancel_token(),
             &key,
             deletes,
@@ -677,17 +677,18 @@ async fn existing_sets(
 /// Writes one atomic batch: DELETE `deletes`, then `action` (CREATE or
 /// UPSERT) `news`; then waits for INSYNC.
 ///
-/// moto refuses a CREATE identical to one in its change journal whenever
-/// any record sorts after it, even once the record was deleted (e.g.
-/// re-creating a pair after an out-of-band deletion). When a CREATE is
-/// refused as "already exists", the records are listed again; if nothing
-/// but what this batch deletes holds the new identities, the same batch is
-/// sent with UPSERTs, which is equivalent there. Real Route 53 never takes
-/// this path except in a race, where the listing then finds the intruder
-/// and the original error is reported.
+/// A refused CREATE is reported, naming what now holds the names when a
+/// listing finds it: someone else wrote them meanwhile, and only
+/// `allow_overwrite` (an UPSERT from the start) may overwrite. The one
+/// exception is moto, and only when the provider block says the endpoint
+/// is moto: it refuses a CREATE identical to one in its change journal
+/// whenever any record sorts after it, even once the record was deleted
+/// (e.g. re-creating a pair after an out-of-band deletion); if nothing but
+/// what this batch deletes holds the names, the batch is sent again with
+/// UPSERTs, which is equivalent there.
 #[allow(clippy::too_many_arguments)]
 async fn write_pair(
-    client: &Client,
+    aws: &Aws,
     cancel: &CancellationToken,
     key: &Key,
     deletes: Vec<ResourceRecordSet>,
@@ -696,6 +697,7 @@ async fn write_pair(
     timeout: Duration,
     doing: &str,
 ) -> Result<(), Route53Error> {
+    let client = aws.route53();
     let mut changes = Vec::new();
     for d in &deletes {
         changes.push(change(ChangeAction::Delete, d.clone(), doing)?);
@@ -706,7 +708,9 @@ async fn write_pair(
     let first = send_batch(client, cancel, key, changes).await;
     let info = match first {
         Ok(info) => info,
-        Err(RetryError::Aws(e)) if action == ChangeAction::Create && refused_as_existing(&e) => {
+        Err(RetryError::Aws(e))
+            if action == ChangeAction::Create && e.is(&["InvalidChangeBatch"]) =>
+        {
             let now = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
                 .await
                 .map_err(|e| Route53Error::aws(doing, e))?
@@ -723,6 +727,9 @@ async fn write_pair(
                     doing: doing.to_string(),
                     existing: describe(&intruders),
                 });
+            }
+            if aws.emulator() != Some(Emulator::Moto) {
+                return Err(Route53Error::aws(doing, e));
             }
             tracing::debug!(error = %e, "CREATE refused although the records are absent; retrying as UPSERT");
             let mut changes = Vec::new();
@@ -749,10 +756,6 @@ async fn write_pair(
         }
     }
     Ok(())
-}
-
-fn refused_as_existing(e: &AwsError) -> bool {
-    e.is(&["InvalidChangeBatch"]) && e.message.contains("already exists")
 }
 
 /// Sends one ChangeResourceRecordSets call; returns the change ID and
