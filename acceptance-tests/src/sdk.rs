@@ -48,7 +48,8 @@ pub fn route53(endpoint: &str) -> aws_sdk_route53::Client {
     )
 }
 
-/// Creates `bucket` in the client's region with versioning enabled.
+/// Creates `bucket` in the client's region with versioning enabled, and
+/// waits until reads say so (the strict lane lets them lag, as S3 does).
 pub async fn versioned_bucket(c: &aws_sdk_s3::Client, bucket: &str) {
     let mut req = c.create_bucket().bucket(bucket);
     let region = c
@@ -79,6 +80,7 @@ pub async fn versioned_bucket(c: &aws_sdk_s3::Client, bucket: &str) {
         .send()
         .await
         .unwrap_or_else(|e| panic!("enabling versioning of {bucket}: {e:?}"));
+    wait_for_versioning(c, bucket, Some("Enabled")).await;
 }
 
 /// How long an out-of-band write may take to become visible: the strict

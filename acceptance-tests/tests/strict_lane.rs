@@ -216,8 +216,18 @@ async fn versioning_reads_lag_writes() {
     let l = lane(StrictConfig::default().versioning_lag(lag));
     let c = sdk::s3(&l.endpoint(), "us-east-1");
     let b = unique("strict-lag");
+    c.create_bucket().bucket(&b).send().await.unwrap();
     let written = Instant::now();
-    sdk::versioned_bucket(&c, &b).await;
+    c.put_bucket_versioning()
+        .bucket(&b)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     let first = c.get_bucket_versioning().bucket(&b).send().await.unwrap();
     assert_eq!(
         first.status(),
@@ -371,14 +381,23 @@ async fn route53_allows_five_requests_a_second_per_account() {
     let l = lane(StrictConfig::default());
     let r53 = route53_once(&l);
     let mut codes = Vec::new();
-    for _ in 0..10 {
+    let started = Instant::now();
+    for _ in 0..20 {
         codes.push(match r53.list_hosted_zones().send().await {
             Ok(_) => "ok".to_string(),
             Err(e) => e.code().unwrap_or_default().to_string(),
         });
     }
-    assert_eq!(codes.iter().filter(|c| *c == "ok").count(), 5, "{codes:?}");
-    assert!(codes[5..].iter().all(|c| c == "Throttling"), "{codes:?}");
+    // A burst of five, then five a second: however slow this machine is,
+    // no more got through than the bucket allowed.
+    let allowed = 5 + (started.elapsed().as_secs_f64() * 5.0).ceil() as usize;
+    let ok = codes.iter().filter(|c| *c == "ok").count();
+    assert!(codes[..5].iter().all(|c| c == "ok"), "{codes:?}");
+    assert!(ok <= allowed, "{ok} > {allowed}: {codes:?}");
+    assert!(
+        codes.iter().all(|c| c == "ok" || c == "Throttling") && ok < codes.len(),
+        "{codes:?}"
+    );
     let e = r53.list_hosted_zones().send().await.unwrap_err();
     assert_eq!(e.message(), Some("Rate exceeded"));
 
