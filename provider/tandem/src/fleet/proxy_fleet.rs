@@ -13,11 +13,11 @@ use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics, NestedBlock,
     Plan, ReadResult, Resource, Schema, Type, Value,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::rollout;
 use crate::aws::s3_region::find_bucket_region;
 use crate::aws::{ok_if_gone, send, Aws, AwsError};
-use tokio_util::sync::CancellationToken;
 
 /// How long `apply` waits for the fleet when `rollout.timeout` is unset:
 /// proxies poll every few seconds, so two minutes covers a slow fleet.

@@ -18,10 +18,10 @@ use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, IdentitySchema, Plan,
     ReadResult, Resource, Schema, Type, Value,
 };
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::aws::{ok_if_gone, tags, Aws, Stoppable};
-use tokio_util::sync::CancellationToken;
 
 use super::error::Route53Error;
 use super::{find, names, wait};

@@ -14,6 +14,7 @@ use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostic, Diagnostics,
     Plan, ReadResult, Resource, Schema, Type, Value,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::empty::{empty_bucket, EmptyError};
 use super::{check_bucket_name, home, import_target, plan_region, region_attribute, S3Error};
@@ -21,7 +22,6 @@ use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_region::{find_bucket_home, find_bucket_region, BucketHome};
 use crate::aws::tags::{plan_tags_all, tags_all_attribute, tags_attribute, tags_state};
 use crate::aws::{ok_if_gone, send, tags, Aws, AwsError};
-use tokio_util::sync::CancellationToken;
 
 /// The resource.
 pub struct BucketResource;
