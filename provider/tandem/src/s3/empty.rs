@@ -265,6 +265,24 @@ mod tests {
             .collect()
     }
 
+    #[tokio::test]
+    async fn a_stop_ends_emptying_before_any_call() {
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+                .region(aws_sdk_s3::config::Region::new("us-east-1"))
+                // Nothing listens there: the call must never be made.
+                .endpoint_url("http://127.0.0.1:9")
+                .build(),
+        );
+        let cancel = CancellationToken::new();
+        cancel.cancel();
+        match empty_bucket(&s3, &cancel, "b", false).await {
+            Err(EmptyError::Call(e)) => assert!(e.cancelled, "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn each_refusal_is_named_with_its_reason_and_long_lists_are_cut() {
         let e = EmptyError::Refused {
