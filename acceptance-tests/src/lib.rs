@@ -9,6 +9,9 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod sdk;
+pub mod strict;
+
 use std::io::{BufRead, BufReader, Read as _, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -228,11 +231,113 @@ impl Moto {
         let _ = http_request(self.port, "POST", "/moto-api/reset");
     }
 
-    /// A provider block pointing every service at this moto.
+    /// A provider block pointing every service at this moto, naming it so
+    /// the provider works around moto's known quirks.
     pub fn provider_block(&self) -> String {
         let e = self.endpoint();
-        format!(
-            r#"
+        provider_block_for(&e, &e, Some(EMULATOR_MOTO), "")
+    }
+}
+
+/// The `endpoints.emulator` value for moto.
+pub const EMULATOR_MOTO: &str = "moto";
+
+/// Which emulated AWS a test runs against. Lifecycle tests run on both
+/// (see [`on_both_lanes`]): moto shows what the provider does against an
+/// emulator users also run; the strict lane shows what real AWS would say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// moto as it is ([`Moto::shared`]).
+    Moto,
+    /// The strict lane in front of moto ([`strict::StrictLane::shared`]).
+    Strict,
+}
+
+impl Lane {
+    /// The endpoint every service of this lane answers on.
+    pub fn endpoint(self) -> String {
+        match self {
+            Lane::Moto => Moto::shared().endpoint(),
+            Lane::Strict => strict::StrictLane::shared().endpoint(),
+        }
+    }
+
+    /// A provider block for this lane.
+    pub fn provider_block(self) -> String {
+        match self {
+            Lane::Moto => Moto::shared().provider_block(),
+            Lane::Strict => strict::StrictLane::shared().provider_block(),
+        }
+    }
+
+    /// The `endpoints.emulator` this lane's provider blocks name: moto's
+    /// quirks are worked around on moto only; the strict lane stands for
+    /// AWS.
+    pub fn emulator(self) -> Option<&'static str> {
+        match self {
+            Lane::Moto => Some(EMULATOR_MOTO),
+            Lane::Strict => None,
+        }
+    }
+
+    /// An S3 client for `region` on this lane, as the tests' account.
+    pub fn s3(self, region: &str) -> aws_sdk_s3::Client {
+        sdk::s3(&self.endpoint(), region)
+    }
+
+    /// A Route 53 client on this lane.
+    pub fn route53(self) -> aws_sdk_route53::Client {
+        sdk::route53(&self.endpoint())
+    }
+}
+
+/// Runs `test(lane)` as two tests, `NAME::moto` and `NAME::strict`, one
+/// per [`Lane`].
+#[macro_export]
+macro_rules! on_both_lanes {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn moto() {
+                super::$name($crate::Lane::Moto)
+            }
+            #[test]
+            fn strict() {
+                super::$name($crate::Lane::Strict)
+            }
+        }
+    )*};
+}
+
+/// Runs a future to completion on the harness's runtime, for SDK calls in
+/// tests that are otherwise synchronous (Terraform runs block).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
+    })
+    .block_on(f)
+}
+
+/// A provider block sending Route 53 to `route53` (e.g. a recording proxy)
+/// and S3 and STS to `endpoint`, naming the `emulator` behind them if any,
+/// with `extra` (more arguments of the provider block) appended.
+pub fn provider_block_for(
+    endpoint: &str,
+    route53: &str,
+    emulator: Option<&str>,
+    extra: &str,
+) -> String {
+    let e = endpoint;
+    let emulator = emulator
+        .map(|m| format!("    emulator = \"{m}\"\n"))
+        .unwrap_or_default();
+    format!(
+        r#"
 terraform {{
   required_providers {{
     tandem = {{ source = "tandem/tandem" }}
@@ -246,14 +351,13 @@ provider "tandem" {{
   s3_use_path_style           = true
   skip_credentials_validation = true
   endpoints {{
-    route53 = "{e}"
+    route53 = "{route53}"
     s3      = "{e}"
     sts     = "{e}"
-  }}
-}}
+{emulator}  }}
+{extra}}}
 "#
-        )
-    }
+    )
 }
 
 fn shell_quote(s: &str) -> String {
@@ -295,6 +399,18 @@ impl TfOutput {
     pub fn all(&self) -> String {
         format!("{}\n{}", self.stdout, self.stderr)
     }
+
+    /// [`TfOutput::all`] with every run of whitespace made one space, so
+    /// assertions do not depend on where Terraform wraps diagnostics or how
+    /// it aligns a plan.
+    pub fn flat(&self) -> String {
+        flat(&self.all())
+    }
+}
+
+/// `text` with every run of whitespace made one space.
+pub fn flat(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// A Terraform working directory with dev_overrides for our provider.
@@ -417,6 +533,33 @@ impl TfDir {
         }
     }
 
+    /// Starts `terraform ARGS` in the background, in a process group of its
+    /// own (as a shell runs a job), so a test can interrupt it like Ctrl-C.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = Command::new(&self.terraform);
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.terraform.display()));
+        let out = child.stdout.take().map(drain);
+        let err = child.stderr.take().map(drain);
+        Running {
+            child,
+            out,
+            err,
+            done: false,
+        }
+    }
+
     /// Runs a command and panics with its output unless it succeeds.
     pub fn ok(&self, args: &[&str]) -> TfOutput {
         let o = self.run(args);
@@ -486,6 +629,65 @@ impl TfDir {
     /// `terraform destroy -auto-approve`, which must succeed.
     pub fn destroy(&self) -> TfOutput {
         self.ok(&["destroy", "-auto-approve", "-no-color", "-input=false"])
+    }
+}
+
+/// A Terraform command running in the background ([`TfDir::spawn`]). Its
+/// whole process group (Terraform and the providers it started) is killed
+/// when this is dropped before the command ended.
+pub struct Running {
+    child: Child,
+    out: Option<std::thread::JoinHandle<String>>,
+    err: Option<std::thread::JoinHandle<String>>,
+    done: bool,
+}
+
+impl Running {
+    /// Sends SIGINT to the process group, as Ctrl-C in a terminal does.
+    pub fn interrupt(&self) {
+        self.signal("-INT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args([sig, "--", &group])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// Waits up to `timeout` for the command to end; `None` if it is still
+    /// running then (it is killed when dropped).
+    pub fn wait(&mut self, timeout: Duration) -> Option<TfOutput> {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.done = true;
+        let join = |h: Option<std::thread::JoinHandle<String>>| {
+            h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+        };
+        Some(TfOutput {
+            code: status.code().unwrap_or(-1),
+            stdout: join(self.out.take()),
+            stderr: join(self.err.take()),
+        })
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.done {
+            self.signal("-KILL");
+            let _ = self.child.wait();
+        }
     }
 }
 

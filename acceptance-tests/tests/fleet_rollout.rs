@@ -8,8 +8,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-mod support;
-
 use tandem_acceptance::{free_port, repo_root, skip_unless_acc, unique, Moto, TfDir};
 
 fn fleet(moto: &Moto, cfg: &str, data: &str, ttl: &str, rollout: &str) -> String {
@@ -138,9 +136,9 @@ impl Drop for Proxy {
 async fn rollout_to_two_real_proxies() {
     skip_unless_acc!();
     let moto = Moto::shared();
-    let c = support::s3(moto, "us-east-1");
+    let c = tandem_acceptance::sdk::s3(&moto.endpoint(), "us-east-1");
     let (cfg, data) = (unique("fleet-cfg"), unique("fleet-data"));
-    support::versioned_bucket(&c, &cfg).await;
+    tandem_acceptance::sdk::versioned_bucket(&c, &cfg).await;
     c.create_bucket().bucket(&data).send().await.unwrap();
     c.put_object()
         .bucket(&data)

@@ -1,22 +1,22 @@
-//! `tandem_proxy_fleet` through real Terraform against moto: publish,
-//! empty plan, update, out-of-band edit as drift, import, invalid configs
-//! at plan time with attribute paths, rollout success and failure against
-//! stand-in admin endpoints, destroy.
+//! `tandem_proxy_fleet` through real Terraform, on moto and the strict
+//! lane: publish, empty plan, update, out-of-band edit as drift, import,
+//! invalid configs at plan time with attribute paths, rollout success and
+//! failure against stand-in admin endpoints, destroy.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-mod support;
+use tandem_acceptance::sdk::versioned_bucket;
+use tandem_acceptance::{block_on, on_both_lanes, skip_unless_acc, unique, Lane, Moto, TfDir};
 
-use support::versioned_bucket;
-use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
+on_both_lanes!(proxy_fleet_lifecycle);
 
-fn s3(moto: &Moto) -> aws_sdk_s3::Client {
-    support::s3(moto, "us-east-1")
-}
+/// The config bucket's region: not the provider's, so the lifecycle also
+/// shows the bucket's own region is found.
+const CONFIG_REGION: &str = "eu-west-1";
 
-fn fleet(moto: &Moto, bucket: &str, ttl: &str, extra: &str) -> String {
+fn fleet(lane: Lane, bucket: &str, ttl: &str, extra: &str) -> String {
     format!(
         r#"{provider}
 resource "tandem_proxy_fleet" "f" {{
@@ -48,7 +48,7 @@ resource "tandem_proxy_fleet" "f" {{
   {extra}
 }}
 "#,
-        provider = moto.provider_block()
+        provider = lane.provider_block()
     )
 }
 
@@ -70,36 +70,37 @@ fn stand_in(version: Arc<Mutex<String>>) -> String {
     format!("http://{addr}")
 }
 
-#[tokio::test]
-async fn proxy_fleet_lifecycle() {
+fn proxy_fleet_lifecycle(lane: Lane) {
     skip_unless_acc!();
-    let moto = Moto::shared();
-    let client = s3(moto);
+    let client = lane.s3(CONFIG_REGION);
     let bucket = unique("fleet-cfg");
-    versioned_bucket(&client, &bucket).await;
+    block_on(versioned_bucket(&client, &bucket));
     let dir = TfDir::new();
 
     // Create, then nothing to do.
-    dir.write(&fleet(moto, &bucket, "1m", ""));
+    dir.write(&fleet(lane, &bucket, "1m", ""));
     dir.apply();
     dir.plan_is_empty();
     let st = dir.resource("tandem_proxy_fleet.f");
     let v1 = st["config_version"].as_str().unwrap().to_string();
     assert_eq!(v1.len(), 16);
     assert!(!st["object_version_id"].as_str().unwrap().is_empty());
-    let obj = client
-        .get_object()
-        .bucket(&bucket)
-        .key("fleets/assets.json")
-        .send()
-        .await
-        .unwrap();
-    let body = String::from_utf8(obj.body.collect().await.unwrap().into_bytes().to_vec()).unwrap();
+    assert_eq!(st["region"], CONFIG_REGION, "the bucket's own region");
+    let body = block_on(async {
+        let obj = client
+            .get_object()
+            .bucket(&bucket)
+            .key("fleets/assets.json")
+            .send()
+            .await
+            .unwrap();
+        String::from_utf8(obj.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+    });
     assert_eq!(body, st["document"].as_str().unwrap());
     assert!(body.contains(r#""ttl":"1m""#), "{body}");
 
     // Update in place: a new version is published.
-    dir.write(&fleet(moto, &bucket, "2m", ""));
+    dir.write(&fleet(lane, &bucket, "2m", ""));
     let plan = dir.plan_expect_changes();
     assert!(plan.contains("1 to change"), "{plan}");
     dir.apply();
@@ -111,16 +112,17 @@ async fn proxy_fleet_lifecycle() {
     assert_ne!(v1, v2);
 
     // An edit made outside Terraform shows as drift and is put back.
-    client
-        .put_object()
-        .bucket(&bucket)
-        .key("fleets/assets.json")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(
-            br#"{"buckets":[]}"#,
-        ))
-        .send()
-        .await
-        .unwrap();
+    block_on(
+        client
+            .put_object()
+            .bucket(&bucket)
+            .key("fleets/assets.json")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                br#"{"buckets":[]}"#,
+            ))
+            .send(),
+    )
+    .unwrap();
     let plan = dir.plan_expect_changes();
     assert!(plan.contains("config_version"), "{plan}");
     dir.apply();
@@ -145,12 +147,12 @@ async fn proxy_fleet_lifecycle() {
     let (ea, eb) = (stand_in(a.clone()), stand_in(b.clone()));
     let rollout =
         format!("rollout {{\n    endpoints = [\"{ea}\", \"{eb}\"]\n    timeout = \"3s\"\n  }}");
-    dir.write(&fleet(moto, &bucket, "2m", &rollout));
+    dir.write(&fleet(lane, &bucket, "2m", &rollout));
     dir.apply();
     // ...and fails naming the proxy that lags behind a new version.
     *a.lock().unwrap() = "0000000000000000".into();
     *b.lock().unwrap() = "0000000000000000".into();
-    dir.write(&fleet(moto, &bucket, "3m", &rollout));
+    dir.write(&fleet(lane, &bucket, "3m", &rollout));
     let out = dir.apply_fails().all();
     assert!(
         out.contains("Fleet did not roll out the new config"),
@@ -165,12 +167,13 @@ async fn proxy_fleet_lifecycle() {
 
     // Destroy removes the object.
     dir.destroy();
-    let gone = client
-        .head_object()
-        .bucket(&bucket)
-        .key("fleets/assets.json")
-        .send()
-        .await;
+    let gone = block_on(
+        client
+            .head_object()
+            .bucket(&bucket)
+            .key("fleets/assets.json")
+            .send(),
+    );
     assert!(gone.is_err(), "object still exists after destroy");
 }
 

@@ -23,10 +23,13 @@ resource "tandem_route53_health_check" "eu" {
     } else {
         ""
     };
-    let hc_ref = if with_check {
-        "health_check_id = tandem_route53_health_check.eu.id"
+    // Without its check, the primary can only be an alias (Route 53
+    // refuses a non-alias primary without one); ignoring the target's
+    // health, it can no longer fail over.
+    let primary = if with_check {
+        "records         = [\"192.0.2.10\"]\n    health_check_id = tandem_route53_health_check.eu.id"
     } else {
-        ""
+        "alias {\n      name                   = \"lb.origin.tandem.test\"\n      zone_id                = \"Z2EXAMPLE\"\n      evaluate_target_health = false\n    }"
     };
     format!(
         r#"{provider}
@@ -41,8 +44,7 @@ resource "tandem_route53_failover_record" "api" {{
   type    = "A"
   ttl     = {extra_ttl}
   primary {{
-    records = ["192.0.2.10"]
-    {hc_ref}
+    {primary}
   }}
   secondary {{
     records = ["198.51.100.10"]

@@ -1,13 +1,13 @@
 //! Acceptance tests of the Route 53 resources: real Terraform driving the
-//! real provider binary against moto, following terraform-provider-aws's
-//! steps per resource (create, empty plan, update, replace, import, change
-//! outside Terraform, delete outside Terraform, destroy).
+//! real provider binary against moto and the strict lane, following
+//! terraform-provider-aws's steps per resource (create, empty plan, update,
+//! replace, import, change outside Terraform, delete outside Terraform,
+//! destroy).
 //!
 //! Gated on `TF_ACC=1` (`make test` sets it). Uses the shared harness
-//! (`tandem_acceptance`: the lazily started moto and Terraform working
-//! directories); changes "outside Terraform" go through aws-sdk-route53
-//! pointed at the same moto; API calls are counted by a loopback recording
-//! proxy defined here.
+//! (`tandem_acceptance`: the lanes and Terraform working directories);
+//! changes "outside Terraform" go through aws-sdk-route53 on the same lane;
+//! API calls are counted by a loopback recording proxy defined here.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -20,60 +20,75 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
     ResourceRecordSetFailover, RrType,
 };
-use tandem_acceptance::{skip_unless_acc, Moto, TfDir};
+use tandem_acceptance::{block_on, on_both_lanes, skip_unless_acc, Lane, Moto, TfDir};
+
+on_both_lanes!(
+    zone_lifecycle,
+    zone_without_force_destroy_refuses_to_drop_records,
+    health_check_lifecycle,
+    failover_record_lifecycle,
+    failover_record_refuses_existing_records_unless_allowed,
+    failover_txt_values_are_quoted_for_route53_and_stable_in_plans,
+    failover_wildcard_names_written_escaped_are_stable,
+    failover_record_imports_by_identity,
+    failover_primary_without_health_check_fails_at_plan,
+);
 
 // ---------------------------------------------------------------- outside Terraform
 
 /// Route 53 calls made "outside Terraform" with the AWS SDK, as another
-/// tool or a person would.
-struct Route53;
+/// tool or a person would, on one lane.
+#[derive(Clone, Copy)]
+struct Route53(Lane);
 
-fn sdk() -> &'static (tokio::runtime::Runtime, aws_sdk_route53::Client) {
-    static SDK: OnceLock<(tokio::runtime::Runtime, aws_sdk_route53::Client)> = OnceLock::new();
-    SDK.get_or_init(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        let conf = rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(aws_credential_types::Credentials::new(
-                    "test",
-                    "test",
-                    None,
-                    None,
-                    "acceptance",
-                ))
-                .endpoint_url(Moto::shared().endpoint())
-                .load(),
-        );
-        (rt, aws_sdk_route53::Client::new(&conf))
-    })
-}
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    sdk().0.block_on(f)
-}
-
-fn client() -> &'static aws_sdk_route53::Client {
-    &sdk().1
+fn client(lane: Lane) -> &'static aws_sdk_route53::Client {
+    static CLIENTS: [OnceLock<aws_sdk_route53::Client>; 2] = [OnceLock::new(), OnceLock::new()];
+    CLIENTS[lane as usize].get_or_init(|| lane.route53())
 }
 
 impl Route53 {
-    fn zone_exists(id: &str) -> bool {
-        block_on(client().get_hosted_zone().id(id).send()).is_ok()
+    fn client(self) -> &'static aws_sdk_route53::Client {
+        client(self.0)
     }
 
-    fn health_check_exists(id: &str) -> bool {
-        block_on(client().get_health_check().health_check_id(id).send()).is_ok()
+    fn zone_exists(self, id: &str) -> bool {
+        block_on(self.client().get_hosted_zone().id(id).send()).is_ok()
+    }
+
+    fn health_check_exists(self, id: &str) -> bool {
+        block_on(self.client().get_health_check().health_check_id(id).send()).is_ok()
+    }
+
+    /// A health check for the PRIMARY records made outside Terraform:
+    /// Route 53 refuses a non-alias primary without one. One per lane and
+    /// test process.
+    fn health_check(self) -> &'static str {
+        static IDS: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
+        IDS[self.0 as usize].get_or_init(|| {
+            let out = block_on(
+                self.client()
+                    .create_health_check()
+                    .caller_reference(tandem_acceptance::unique("hc"))
+                    .health_check_config(
+                        aws_sdk_route53::types::HealthCheckConfig::builder()
+                            .r#type(aws_sdk_route53::types::HealthCheckType::Tcp)
+                            .ip_address("192.0.2.250")
+                            .port(443)
+                            .build()
+                            .expect("health check config"),
+                    )
+                    .send(),
+            )
+            .expect("CreateHealthCheck");
+            out.health_check().expect("health check").id().to_string()
+        })
     }
 
     /// The zone's record sets, one line each:
     /// `name TYPE id=SETID failover=ROLE ttl=N [values]`.
-    fn record_sets(zone: &str) -> String {
+    fn record_sets(self, zone: &str) -> String {
         let out = block_on(
-            client()
+            self.client()
                 .list_resource_record_sets()
                 .hosted_zone_id(zone)
                 .send(),
@@ -96,9 +111,9 @@ impl Route53 {
             .collect()
     }
 
-    fn set_zone_comment(zone: &str, comment: &str) {
+    fn set_zone_comment(self, zone: &str, comment: &str) {
         block_on(
-            client()
+            self.client()
                 .update_hosted_zone_comment()
                 .id(zone)
                 .comment(comment)
@@ -107,9 +122,9 @@ impl Route53 {
         .expect("UpdateHostedZoneComment");
     }
 
-    fn create_zone(name: &str) -> String {
+    fn create_zone(self, name: &str) -> String {
         let out = block_on(
-            client()
+            self.client()
                 .create_hosted_zone()
                 .name(name)
                 .caller_reference(tandem_acceptance::unique("ref"))
@@ -121,37 +136,50 @@ impl Route53 {
             .expect("zone in CreateHostedZone response")
     }
 
-    fn delete_zone(zone: &str) {
-        block_on(client().delete_hosted_zone().id(zone).send()).expect("DeleteHostedZone");
+    fn delete_zone(self, zone: &str) {
+        block_on(self.client().delete_hosted_zone().id(zone).send()).expect("DeleteHostedZone");
     }
 
-    fn set_failure_threshold(id: &str, n: i32) {
+    fn set_failure_threshold(self, id: &str, n: i32) {
+        let version = block_on(self.client().get_health_check().health_check_id(id).send())
+            .expect("GetHealthCheck")
+            .health_check()
+            .map(|h| h.health_check_version())
+            .unwrap_or(1);
         block_on(
-            client()
+            self.client()
                 .update_health_check()
                 .health_check_id(id)
+                .health_check_version(version)
                 .failure_threshold(n)
                 .send(),
         )
         .expect("UpdateHealthCheck");
     }
 
-    fn delete_health_check(id: &str) {
-        block_on(client().delete_health_check().health_check_id(id).send())
-            .expect("DeleteHealthCheck");
+    fn delete_health_check(self, id: &str) {
+        block_on(
+            self.client()
+                .delete_health_check()
+                .health_check_id(id)
+                .send(),
+        )
+        .expect("DeleteHealthCheck");
     }
 
     /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`
-    /// A record sets.
-    fn change(zone: &str, changes: &[(&str, &str, &str, &str, &str, i64)]) {
+    /// A record sets; PRIMARY ones get [`Route53::health_check`].
+    fn change(self, zone: &str, changes: &[(&str, &str, &str, &str, &str, i64)]) {
         let changes: Vec<Change> = changes
             .iter()
             .map(|(action, name, sid, failover, ip, ttl)| {
+                let check = (*failover == "PRIMARY").then(|| self.health_check().to_string());
                 let set = ResourceRecordSet::builder()
                     .name(*name)
                     .r#type(RrType::A)
                     .set_identifier(*sid)
                     .failover(ResourceRecordSetFailover::from(*failover))
+                    .set_health_check_id(check)
                     .ttl(*ttl)
                     .resource_records(
                         ResourceRecord::builder()
@@ -173,7 +201,7 @@ impl Route53 {
             .build()
             .expect("batch");
         block_on(
-            client()
+            self.client()
                 .change_resource_record_sets()
                 .hosted_zone_id(zone)
                 .change_batch(batch)
@@ -310,47 +338,38 @@ fn unique() -> String {
 /// included) and the step helpers these tests use.
 struct Tf {
     dir: TfDir,
+    lane: Lane,
     route53: String,
 }
 
+/// Provider-wide tags every test's resources carry.
+const DEFAULT_TAGS: &str = "  default_tags {\n    tags = { suite = \"acceptance\" }\n  }\n";
+
 impl Tf {
-    fn new() -> Tf {
-        Tf::with_endpoint(&Moto::shared().endpoint())
+    fn new(lane: Lane) -> Tf {
+        Tf {
+            dir: TfDir::new(),
+            lane,
+            route53: lane.endpoint(),
+        }
     }
 
     /// Route 53 calls go to `route53` (e.g. a recorder), the rest to moto.
     fn with_endpoint(route53: &str) -> Tf {
         Tf {
             dir: TfDir::new(),
+            lane: Lane::Moto,
             route53: route53.to_string(),
         }
     }
 
-    /// Writes `main.tf`: the provider block for moto plus `body`.
+    /// Writes `main.tf`: the lane's provider block plus `body`.
     fn config(&self, body: &str) {
-        let m = Moto::shared().endpoint();
-        let provider = format!(
-            r#"terraform {{
-  required_providers {{
-    tandem = {{ source = "tandem/tandem" }}
-  }}
-}}
-provider "tandem" {{
-  region     = "us-east-1"
-  access_key = "test"
-  secret_key = "test"
-  endpoints {{
-    route53 = "{r53}"
-    s3      = "{m}"
-    sts     = "{m}"
-  }}
-  s3_use_path_style = true
-  default_tags {{
-    tags = {{ suite = "acceptance" }}
-  }}
-}}
-"#,
-            r53 = self.route53
+        let provider = tandem_acceptance::provider_block_for(
+            &self.lane.endpoint(),
+            &self.route53,
+            self.lane.emulator(),
+            DEFAULT_TAGS,
         );
         self.dir.write(&(provider + body));
     }
@@ -436,20 +455,20 @@ output "tags_all" {{ value = jsonencode(tandem_route53_zone.z.tags_all) }}
     )
 }
 
-#[test]
-fn zone_lifecycle() {
+fn zone_lifecycle(lane: Lane) {
     skip_unless_acc!();
+    let r53 = Route53(lane);
     let u = unique();
     let name = format!("Zone{u}.Tandem-Test.");
     let canonical = name.to_ascii_lowercase().trim_end_matches('.').to_string();
-    let tf = Tf::new();
+    let tf = Tf::new(lane);
 
     // Create (a cosmetic spelling of the name), then nothing to do.
     tf.config(&zone_config(&name, "first", r#"env = "dev""#, ""));
     tf.apply();
     tf.assert_empty_plan("after create");
     let id = tf.output("zone_id");
-    assert!(Route53::zone_exists(&id));
+    assert!(r53.zone_exists(&id));
     assert_eq!(tf.output("by_name_id"), id, "data source by name");
     assert_eq!(tf.output("by_id_name"), canonical, "data source by id");
     assert_eq!(
@@ -469,7 +488,7 @@ fn zone_lifecycle() {
     tf.assert_empty_plan("after import");
 
     // A change outside Terraform shows in the next plan, and apply repairs it.
-    Route53::set_zone_comment(&id, "edited by hand");
+    r53.set_zone_comment(&id, "edited by hand");
     tf.assert_plan_shows(
         "out-of-band comment",
         &["edited by hand", "update in-place"],
@@ -478,7 +497,7 @@ fn zone_lifecycle() {
     tf.assert_empty_plan("after repairing the comment");
 
     // Deleted outside Terraform: planned for creation again.
-    Route53::delete_zone(&id);
+    r53.delete_zone(&id);
     tf.assert_plan_shows("out-of-band deletion", &["will be created"]);
     tf.apply();
     let id2 = tf.output("zone_id");
@@ -497,11 +516,11 @@ fn zone_lifecycle() {
     tf.apply();
     let id3 = tf.output("zone_id");
     assert_ne!(id3, id2);
-    assert!(!Route53::zone_exists(&id2), "the old zone was deleted");
+    assert!(!r53.zone_exists(&id2), "the old zone was deleted");
     tf.assert_empty_plan("after replacement");
 
     // force_destroy removes records made outside Terraform; destroy leaves nothing.
-    Route53::change(
+    r53.change(
         &id3,
         &[(
             "CREATE",
@@ -513,20 +532,20 @@ fn zone_lifecycle() {
         )],
     );
     tf.destroy();
-    assert!(!Route53::zone_exists(&id3), "destroy removed the zone");
+    assert!(!r53.zone_exists(&id3), "destroy removed the zone");
 }
 
-#[test]
-fn zone_without_force_destroy_refuses_to_drop_records() {
+fn zone_without_force_destroy_refuses_to_drop_records(lane: Lane) {
     skip_unless_acc!();
+    let r53 = Route53(lane);
     let u = unique();
     let name = format!("keep{u}.tandem-test");
-    let tf = Tf::new();
+    let tf = Tf::new(lane);
     tf.config(&zone_config(&name, "c", "", ""));
     tf.apply();
     let id = tf.output("zone_id");
     let rec = format!("a.{name}");
-    Route53::change(
+    r53.change(
         &id,
         &[(
             "CREATE",
@@ -546,8 +565,8 @@ fn zone_without_force_destroy_refuses_to_drop_records() {
         t.contains("force_destroy"),
         "the error names the way out:\n{t}"
     );
-    assert!(Route53::zone_exists(&id));
-    Route53::change(
+    assert!(r53.zone_exists(&id));
+    r53.change(
         &id,
         &[(
             "DELETE",
@@ -559,7 +578,7 @@ fn zone_without_force_destroy_refuses_to_drop_records() {
         )],
     );
     tf.destroy();
-    assert!(!Route53::zone_exists(&id));
+    assert!(!r53.zone_exists(&id));
 }
 
 fn health_check_config(threshold: u32, interval: u32) -> String {
@@ -592,10 +611,10 @@ output "all_id" {{ value = tandem_route53_health_check.all.id }}
     )
 }
 
-#[test]
-fn health_check_lifecycle() {
+fn health_check_lifecycle(lane: Lane) {
     skip_unless_acc!();
-    let tf = Tf::new();
+    let r53 = Route53(lane);
+    let tf = Tf::new(lane);
     tf.config(&health_check_config(3, 30));
     tf.apply();
     tf.assert_empty_plan("after create");
@@ -616,7 +635,7 @@ fn health_check_lifecycle() {
     tf.apply();
     let web2 = tf.output("web_id");
     assert_ne!(web2, web);
-    assert!(!Route53::health_check_exists(&web));
+    assert!(!r53.health_check_exists(&web));
     tf.assert_empty_plan("after replacement");
 
     // Import each kind.
@@ -626,11 +645,11 @@ fn health_check_lifecycle() {
     tf.assert_empty_plan("after import");
 
     // Outside change, then outside deletion.
-    Route53::set_failure_threshold(&web2, 9);
+    r53.set_failure_threshold(&web2, 9);
     tf.assert_plan_shows("out-of-band threshold", &["failure_threshold", "9 -> 5"]);
     tf.apply();
     tf.assert_empty_plan("after repair");
-    Route53::delete_health_check(&db);
+    r53.delete_health_check(&db);
     tf.assert_plan_shows("out-of-band deletion", &["will be created"]);
     tf.apply();
     tf.assert_empty_plan("after re-creation");
@@ -639,7 +658,7 @@ fn health_check_lifecycle() {
     tf.destroy();
     for id in [&web2, &db2, &all] {
         assert!(
-            !Route53::health_check_exists(id),
+            !r53.health_check_exists(id),
             "health check {id} left behind"
         );
     }
@@ -691,15 +710,15 @@ output "primary_sid" {{ value = tandem_route53_failover_record.api.primary.set_i
     )
 }
 
-#[test]
-fn failover_record_lifecycle() {
+fn failover_record_lifecycle(lane: Lane) {
     skip_unless_acc!();
+    let r53 = Route53(lane);
     let u = unique();
     let zone_name = format!("fo{u}.tandem-test");
     // Uppercase and a trailing dot: must never show as a diff.
     let record = format!("API.fo{u}.tandem-test.");
     let canonical = format!("api.fo{u}.tandem-test");
-    let tf = Tf::new();
+    let tf = Tf::new(lane);
 
     tf.config(&failover_config(
         &zone_name,
@@ -714,7 +733,7 @@ fn failover_record_lifecycle() {
     let zone = tf.output("zone_id");
     assert_eq!(tf.output("record_id"), format!("{zone}/{canonical}/A"));
     assert_eq!(tf.output("primary_sid"), format!("{canonical}-primary"));
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(
         sets.contains("failover=PRIMARY") && sets.contains("failover=SECONDARY"),
         "{sets}"
@@ -732,7 +751,7 @@ fn failover_record_lifecycle() {
     tf.assert_plan_shows("update", &["update in-place", "\"blue\""]);
     tf.apply();
     tf.assert_empty_plan("after update");
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(sets.contains("id=blue "), "{sets}");
     assert!(
         !sets.contains(&format!("id={canonical}-primary ")),
@@ -751,7 +770,7 @@ fn failover_record_lifecycle() {
     tf.assert_empty_plan("after import");
 
     // Changed outside Terraform: the next plan shows it; apply repairs.
-    Route53::change(
+    r53.change(
         &zone,
         &[("UPSERT", &canonical, "blue", "PRIMARY", "198.51.100.7", 300)],
     );
@@ -761,7 +780,7 @@ fn failover_record_lifecycle() {
 
     // One half deleted outside Terraform: the plan restores it in place.
     let secondary = format!("{canonical}-secondary");
-    Route53::change(
+    r53.change(
         &zone,
         &[(
             "DELETE",
@@ -777,7 +796,7 @@ fn failover_record_lifecycle() {
     tf.assert_empty_plan("after restoring the secondary");
 
     // Both halves deleted outside Terraform: gone from state, created again.
-    Route53::change(
+    r53.change(
         &zone,
         &[
             ("DELETE", &canonical, "blue", "PRIMARY", "192.0.2.2", 300),
@@ -809,30 +828,31 @@ fn failover_record_lifecycle() {
     tf.assert_plan_shows("rename", &["must be replaced"]);
     tf.apply();
     tf.assert_empty_plan("after replacement");
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(
         !sets.contains(&format!("{canonical}. ")),
         "old records left: {sets}"
     );
 
     tf.destroy();
-    assert!(!Route53::zone_exists(&zone), "destroy left the zone");
+    assert!(!r53.zone_exists(&zone), "destroy left the zone");
 }
 
-#[test]
-fn failover_record_refuses_existing_records_unless_allowed() {
+fn failover_record_refuses_existing_records_unless_allowed(lane: Lane) {
     skip_unless_acc!();
+    let r53 = Route53(lane);
     let u = unique();
     let zone_name = format!("ow{u}.tandem-test");
-    let zone = Route53::create_zone(&zone_name);
+    let zone = r53.create_zone(&zone_name);
     let name = format!("api.{zone_name}");
-    Route53::change(
+    r53.change(
         &zone,
         &[
             ("CREATE", &name, "old-p", "PRIMARY", "203.0.113.1", 60),
             ("CREATE", &name, "old-s", "SECONDARY", "203.0.113.2", 60),
         ],
     );
+    let hc = r53.health_check();
     let body = |extra: &str| {
         format!(
             r#"
@@ -843,7 +863,8 @@ resource "tandem_route53_failover_record" "api" {{
   ttl     = 60
   {extra}
   primary {{
-    records = ["192.0.2.1"]
+    records         = ["192.0.2.1"]
+    health_check_id = "{hc}"
   }}
   secondary {{
     records = ["192.0.2.2"]
@@ -852,14 +873,14 @@ resource "tandem_route53_failover_record" "api" {{
 "#
         )
     };
-    let tf = Tf::new();
+    let tf = Tf::new(lane);
     tf.config(&body(""));
     let t = tf.apply_fails();
     assert!(
         t.contains("already exist") && t.contains("allow_overwrite"),
         "{t}"
     );
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(sets.contains("203.0.113.1"), "nothing was changed: {sets}");
 
     tf.config(&body("allow_overwrite = true"));
@@ -870,28 +891,29 @@ resource "tandem_route53_failover_record" "api" {{
     );
     tf.apply();
     tf.assert_empty_plan("after adoption");
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(
         !sets.contains("203.0.113.") && !sets.contains("old-p"),
         "adopted records replaced: {sets}"
     );
     tf.destroy();
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(
         !sets.contains(&format!("{name}. ")),
         "destroy left records: {sets}"
     );
-    Route53::delete_zone(&zone);
+    r53.delete_zone(&zone);
 }
 
-#[test]
-fn failover_txt_values_are_quoted_for_route53_and_stable_in_plans() {
+fn failover_txt_values_are_quoted_for_route53_and_stable_in_plans(lane: Lane) {
     skip_unless_acc!();
+    let r53 = Route53(lane);
     let u = unique();
     let zone_name = format!("txt{u}.tandem-test");
-    let zone = Route53::create_zone(&zone_name);
+    let zone = r53.create_zone(&zone_name);
     let long = "k".repeat(300);
-    let tf = Tf::new();
+    let tf = Tf::new(lane);
+    let hc = r53.health_check();
     tf.config(&format!(
         r#"
 resource "tandem_route53_failover_record" "txt" {{
@@ -900,7 +922,8 @@ resource "tandem_route53_failover_record" "txt" {{
   type    = "TXT"
   ttl     = 300
   primary {{
-    records = ["v=spf1 include:eu.example.com -all"]
+    records         = ["v=spf1 include:eu.example.com -all"]
+    health_check_id = "{hc}"
   }}
   secondary {{
     records = ["{long}"]
@@ -910,7 +933,7 @@ resource "tandem_route53_failover_record" "txt" {{
     ));
     tf.apply();
     tf.assert_empty_plan("after create");
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(
         sets.contains(r#"["v=spf1 include:eu.example.com -all"]"#),
         "TXT value sent quoted: {sets}"
@@ -924,16 +947,17 @@ resource "tandem_route53_failover_record" "txt" {{
         &format!("{zone}/_policy.{zone_name}/TXT"),
     );
     tf.destroy();
-    Route53::delete_zone(&zone);
+    r53.delete_zone(&zone);
 }
 
-#[test]
-fn failover_wildcard_names_written_escaped_are_stable() {
+fn failover_wildcard_names_written_escaped_are_stable(lane: Lane) {
     skip_unless_acc!();
+    let r53 = Route53(lane);
     let u = unique();
     let zone_name = format!("wc{u}.tandem-test");
-    let zone = Route53::create_zone(&zone_name);
-    let tf = Tf::new();
+    let zone = r53.create_zone(&zone_name);
+    let tf = Tf::new(lane);
+    let hc = r53.health_check();
     // `\052` is how Route 53 itself writes a leading `*`.
     tf.config(&format!(
         r#"
@@ -943,7 +967,8 @@ resource "tandem_route53_failover_record" "wild" {{
   type    = "A"
   ttl     = 60
   primary {{
-    records = ["192.0.2.1"]
+    records         = ["192.0.2.1"]
+    health_check_id = "{hc}"
   }}
   secondary {{
     records = ["192.0.2.2"]
@@ -957,12 +982,13 @@ output "id" {{ value = tandem_route53_failover_record.wild.id }}
     let id = format!("{zone}/*.{zone_name}/A");
     assert_eq!(tf.output("id"), id);
     assert!(
-        Route53::record_sets(&zone).contains(&format!("id=*.{zone_name}-primary ")),
+        r53.record_sets(&zone)
+            .contains(&format!("id=*.{zone_name}-primary ")),
         "default set identifier from the normalised name"
     );
     tf.reimport("tandem_route53_failover_record.wild", &id);
     tf.destroy();
-    Route53::delete_zone(&zone);
+    r53.delete_zone(&zone);
 }
 
 /// Terraform 1.12 added import by resource identity.
@@ -974,19 +1000,20 @@ fn terraform_supports_identity(tf: &Tf) -> bool {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 12)
 }
 
-#[test]
-fn failover_record_imports_by_identity() {
+fn failover_record_imports_by_identity(lane: Lane) {
     skip_unless_acc!();
-    let tf = Tf::new();
+    let r53 = Route53(lane);
+    let tf = Tf::new(lane);
     if !terraform_supports_identity(&tf) {
         eprintln!("skipped: this Terraform has no import by identity");
         return;
     }
     let u = unique();
+    let hc = r53.health_check();
     let zone_name = format!("ident{u}.tandem-test");
-    let zone = Route53::create_zone(&zone_name);
+    let zone = r53.create_zone(&zone_name);
     let name = format!("api.{zone_name}");
-    Route53::change(
+    r53.change(
         &zone,
         &[
             ("CREATE", &name, "blue", "PRIMARY", "192.0.2.1", 60),
@@ -1009,7 +1036,8 @@ resource "tandem_route53_failover_record" "api" {{
   type    = "A"
   ttl     = 60
   primary {{
-    records = ["192.0.2.1"]
+    records         = ["192.0.2.1"]
+    health_check_id = "{hc}"
   }}
   secondary {{
     records = ["192.0.2.2"]
@@ -1024,12 +1052,12 @@ resource "tandem_route53_failover_record" "api" {{
     assert_eq!(state["primary"]["set_identifier"], "blue", "{state:#}");
     assert_eq!(state["secondary"]["set_identifier"], "green", "{state:#}");
     tf.destroy();
-    let sets = Route53::record_sets(&zone);
+    let sets = r53.record_sets(&zone);
     assert!(
         !sets.contains("failover=P") && !sets.contains("failover=S"),
         "destroy left records: {sets}"
     );
-    Route53::delete_zone(&zone);
+    r53.delete_zone(&zone);
 }
 
 #[test]
@@ -1037,8 +1065,9 @@ fn failover_pair_is_written_in_one_change_batch() {
     skip_unless_acc!();
     let u = unique();
     let zone_name = format!("batch{u}.tandem-test");
-    let zone = Route53::create_zone(&zone_name);
+    let zone = Route53(Lane::Moto).create_zone(&zone_name);
     let rec = Recorder::start();
+    let hc = Route53(Lane::Moto).health_check();
     let rrset = format!("/hostedzone/{zone}/rrset");
     let body = |ttl: u32, sid: &str| {
         format!(
@@ -1051,6 +1080,7 @@ resource "tandem_route53_failover_record" "api" {{
   primary {{
     records         = ["192.0.2.1"]
     set_identifier  = "{sid}"
+    health_check_id = "{hc}"
   }}
   secondary {{
     records = ["192.0.2.2"]
@@ -1088,18 +1118,18 @@ resource "tandem_route53_failover_record" "api" {{
         "delete: one more batch; requests: {:?}",
         rec.requests()
     );
-    let sets = Route53::record_sets(&zone);
+    let sets = Route53(Lane::Moto).record_sets(&zone);
     assert!(
         !sets.contains("failover=P") && !sets.contains("failover=S"),
         "destroy left records: {sets}"
     );
-    Route53::delete_zone(&zone);
+    Route53(Lane::Moto).delete_zone(&zone);
 }
 
 #[test]
 fn invalid_configurations_fail_at_plan_with_attribute_paths() {
     skip_unless_acc!();
-    let tf = Tf::new();
+    let tf = Tf::new(Lane::Moto);
     tf.config(
         r#"
 resource "tandem_route53_health_check" "bad" {
@@ -1161,8 +1191,9 @@ fn bench_100_failover_record_sets() {
     skip_unless_acc!();
     let u = unique();
     let zone_name = format!("bench{u}.tandem-test");
-    let zone = Route53::create_zone(&zone_name);
+    let zone = Route53(Lane::Moto).create_zone(&zone_name);
     let rec = Recorder::start();
+    let hc = Route53(Lane::Moto).health_check();
     let tf = Tf::with_endpoint(&rec.url);
     tf.config(&format!(
         r#"
@@ -1173,7 +1204,8 @@ resource "tandem_route53_failover_record" "r" {{
   type    = "A"
   ttl     = 60
   primary {{
-    records = ["192.0.2.1"]
+    records         = ["192.0.2.1"]
+    health_check_id = "{hc}"
   }}
   secondary {{
     records = ["192.0.2.2"]
@@ -1207,9 +1239,9 @@ resource "tandem_route53_failover_record" "r" {{
         };
         *by_kind.entry(kind).or_default() += 1;
     }
-    Route53::delete_zone(&zone);
+    Route53(Lane::Moto).delete_zone(&zone);
 
-    let floor = Tf::new();
+    let floor = Tf::new(Lane::Moto);
     floor.dir.write(&format!(
         "resource \"terraform_data\" \"r\" {{\n  count = {BENCH_PAIRS}\n  input = count.index\n}}\n"
     ));
@@ -1242,4 +1274,169 @@ resource "tandem_route53_failover_record" "r" {{
         println!("{r}");
     }
     println!("\nCalls by kind: {by_kind:?}");
+}
+
+/// Route 53 refuses a non-alias PRIMARY without a health check; the plan
+/// says so, on the attribute, before anything is written.
+fn failover_primary_without_health_check_fails_at_plan(lane: Lane) {
+    skip_unless_acc!();
+    let tf = Tf::new(lane);
+    tf.config(
+        r#"
+resource "tandem_route53_failover_record" "api" {
+  zone_id = "Z123EXAMPLE"
+  name    = "api.example.com"
+  type    = "A"
+  ttl     = 60
+  primary {
+    records = ["192.0.2.1"]
+  }
+  secondary {
+    records = ["192.0.2.2"]
+  }
+}
+"#,
+    );
+    let t = tandem_acceptance::flat(&tf.plan_fails());
+    assert!(
+        t.contains("Error: Primary without a health check") && t.contains("primary {"),
+        "{t}"
+    );
+}
+
+/// An edit made between plan and apply is refused by HealthCheckVersion,
+/// never overwritten: the version the plan read is the one sent.
+#[test]
+fn health_check_edited_between_plan_and_apply_is_not_overwritten() {
+    skip_unless_acc!();
+    let lane = Lane::Strict;
+    let r53 = Route53(lane);
+    let tf = Tf::new(lane);
+    let config = |threshold: u32| {
+        format!(
+            r#"
+resource "tandem_route53_health_check" "web" {{
+  type              = "HTTP"
+  ip_address        = "192.0.2.10"
+  failure_threshold = {threshold}
+}}
+output "id" {{ value = tandem_route53_health_check.web.id }}
+"#
+        )
+    };
+    tf.config(&config(3));
+    tf.apply();
+    let id = tf.output("id");
+    tf.config(&config(5));
+    tf.dir
+        .ok(&["plan", "-out=tfplan", "-no-color", "-input=false"]);
+    r53.set_failure_threshold(&id, 9);
+    let o = tf
+        .dir
+        .run(&["apply", "-no-color", "-input=false", "tfplan"]);
+    let t = o.flat();
+    assert_ne!(o.code, 0, "the stale plan must not apply:\n{t}");
+    assert!(
+        t.contains("changed by someone else meanwhile") && t.contains("nothing was overwritten"),
+        "{t}"
+    );
+    let now = block_on(r53.client().get_health_check().health_check_id(&id).send())
+        .expect("GetHealthCheck");
+    let threshold = now
+        .health_check()
+        .and_then(|h| h.health_check_config())
+        .and_then(|c| c.failure_threshold());
+    assert_eq!(threshold, Some(9), "the other edit stands");
+    // A fresh plan sees the edit and puts the configuration back.
+    tf.assert_plan_shows("after the refusal", &["9 -> 5"]);
+    tf.apply();
+    tf.assert_empty_plan("after re-applying");
+    tf.destroy();
+}
+
+/// A CREATE that Route 53 refuses because someone else wrote the records
+/// meanwhile is an error; it is never retried as an UPSERT over theirs.
+#[test]
+fn failover_create_refused_by_route53_is_never_turned_into_an_upsert() {
+    skip_unless_acc!();
+    let lane = Lane::Strict;
+    let strict = tandem_acceptance::strict::StrictLane::shared();
+    let r53 = Route53(lane);
+    let zone_name = format!("race{}.tandem-test", unique());
+    let zone = r53.create_zone(&zone_name);
+    let name = format!("api.{zone_name}");
+    let tf = Tf::new(lane);
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_failover_record" "api" {{
+  zone_id = "{zone}"
+  name    = "{name}"
+  type    = "A"
+  ttl     = 60
+  primary {{
+    records         = ["192.0.2.1"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["192.0.2.2"]
+  }}
+}}
+"#,
+        hc = r53.health_check()
+    ));
+    strict.refuse_next_create(&name);
+    let t = tandem_acceptance::flat(&tf.apply_fails());
+    assert!(t.contains("already exist"), "{t}");
+    assert!(
+        !strict.change_actions(&name).iter().any(|a| a == "UPSERT"),
+        "no UPSERT may follow a refused CREATE: {:?}",
+        strict.change_actions(&name)
+    );
+    tf.apply();
+    tf.assert_empty_plan("after the second apply");
+    tf.destroy();
+    r53.delete_zone(&zone);
+}
+
+/// Ctrl-C during an apply that is retrying a throttled Route 53: the
+/// provider abandons the SDK call in flight when Terraform sends
+/// StopProvider, so Terraform exits within seconds, not after the SDK's
+/// minutes of backoff.
+#[test]
+fn interrupting_a_throttled_apply_stops_within_five_seconds() {
+    skip_unless_acc!();
+    use std::time::Duration;
+    let lane = tandem_acceptance::strict::StrictLane::start(
+        Moto::shared(),
+        tandem_acceptance::strict::StrictConfig::default(),
+    )
+    .expect("strict lane");
+    let dir = TfDir::new();
+    dir.write(&format!(
+        "{}\nresource \"tandem_route53_zone\" \"z\" {{\n  name = \"stop{}.tandem-test\"\n}}\n",
+        lane.provider_block(),
+        unique()
+    ));
+    lane.throttle_route53(true);
+    let mut apply = dir.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while lane.route53_throttled() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the apply never reached Route 53"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let interrupted = Instant::now();
+    apply.interrupt();
+    let out = apply.wait(Duration::from_secs(5));
+    let took = interrupted.elapsed();
+    let out = out.unwrap_or_else(|| panic!("Terraform still running {took:?} after Ctrl-C"));
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert!(
+        out.flat().contains("cancelled"),
+        "the error says the call was cancelled:\n{}",
+        out.all()
+    );
 }

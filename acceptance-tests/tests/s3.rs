@@ -1,15 +1,18 @@
-//! S3 resources through real Terraform against moto: buckets in two
-//! regions from one provider block, versioning, replication between them;
-//! empty plans after apply, updates, imports, out-of-band drift, and a
-//! destroy in the right order that leaves nothing behind.
+//! S3 resources through real Terraform, on moto and on the strict lane:
+//! buckets in two regions from one provider block, versioning, replication
+//! between them; empty plans after apply, updates, imports, out-of-band
+//! drift, and a destroy in the right order that leaves nothing behind.
 
-mod support;
+use tandem_acceptance::{block_on, on_both_lanes, sdk, skip_unless_acc, unique, Lane, TfDir};
 
-use support::s3 as client;
-use tandem_acceptance::{skip_unless_acc, unique, Moto, TfDir};
+on_both_lanes!(
+    buckets_versioning_and_replication_lifecycle,
+    replication_refuses_unversioned_destinations_by_name,
+    bucket_import_without_force_destroy_plans_empty,
+);
 
 fn stack(
-    moto: &Moto,
+    lane: Lane,
     eu: &str,
     us: &str,
     env: &str,
@@ -70,42 +73,30 @@ resource "tandem_s3_bucket_versioning" "us" {{
   status = "Enabled"
 }}
 {replication}"#,
-        provider = moto.provider_block()
+        provider = lane.provider_block()
     )
 }
 
-#[tokio::test]
-async fn buckets_versioning_and_replication_lifecycle() {
+fn buckets_versioning_and_replication_lifecycle(lane: Lane) {
     skip_unless_acc!();
-    let moto = Moto::shared();
     let (eu, us) = (unique("tandem-eu"), unique("tandem-us"));
-    let (s3_eu, s3_us) = (client(moto, "eu-west-1"), client(moto, "us-east-1"));
+    let (s3_eu, s3_us) = (lane.s3("eu-west-1"), lane.s3("us-east-1"));
     let dir = TfDir::new();
 
     // Create in two regions, with replication, then nothing to do.
-    dir.write(&stack(moto, &eu, &us, "prod", true, "STANDARD_IA"));
+    dir.write(&stack(lane, &eu, &us, "prod", true, "STANDARD_IA"));
     dir.apply();
     dir.plan_is_empty();
     let b = dir.resource("tandem_s3_bucket.eu");
     assert_eq!(b["region"], "eu-west-1");
     assert_eq!(b["arn"], format!("arn:aws:s3:::{eu}"));
     assert_eq!(dir.resource("tandem_s3_bucket.us")["region"], "us-east-1");
-    let loc = s3_eu
-        .get_bucket_location()
-        .bucket(&eu)
-        .send()
-        .await
-        .unwrap();
+    let loc = block_on(s3_eu.get_bucket_location().bucket(&eu).send()).unwrap();
     assert_eq!(
         loc.location_constraint().map(|c| c.as_str()),
         Some("eu-west-1")
     );
-    let rep = s3_eu
-        .get_bucket_replication()
-        .bucket(&eu)
-        .send()
-        .await
-        .unwrap();
+    let rep = block_on(s3_eu.get_bucket_replication().bucket(&eu).send()).unwrap();
     let rule = &rep.replication_configuration().unwrap().rules()[0];
     assert_eq!(rule.priority(), Some(1));
     assert_eq!(
@@ -119,12 +110,12 @@ async fn buckets_versioning_and_replication_lifecycle() {
     );
 
     // Update tags and the replication rule in place.
-    dir.write(&stack(moto, &eu, &us, "staging", true, "ONEZONE_IA"));
+    dir.write(&stack(lane, &eu, &us, "staging", true, "ONEZONE_IA"));
     let plan = dir.plan_expect_changes();
     assert!(plan.contains("2 to change"), "{plan}");
     dir.apply();
     dir.plan_is_empty();
-    let tags = s3_eu.get_bucket_tagging().bucket(&eu).send().await.unwrap();
+    let tags = block_on(s3_eu.get_bucket_tagging().bucket(&eu).send()).unwrap();
     assert_eq!(tags.tag_set()[0].value(), "staging");
 
     // Import each resource by bucket@region and find nothing to change.
@@ -136,10 +127,9 @@ async fn buckets_versioning_and_replication_lifecycle() {
     ] {
         dir.ok(&["state", "rm", "-no-color", addr]);
         dir.ok(&["import", "-no-color", addr, &id]);
-        let plan = dir.plan_expect_changes();
+        let plan = tandem_acceptance::flat(&dir.plan_expect_changes());
         assert!(
-            plan.contains("force_destroy               = false -> true")
-                && plan.contains("1 to change"),
+            plan.contains("force_destroy = false -> true") && plan.contains("1 to change"),
             "{plan}"
         );
         dir.apply();
@@ -152,23 +142,20 @@ async fn buckets_versioning_and_replication_lifecycle() {
     );
 
     // Out-of-band changes show up as drift and are put back.
-    s3_us
-        .put_bucket_versioning()
-        .bucket(&us)
-        .versioning_configuration(
-            aws_sdk_s3::types::VersioningConfiguration::builder()
-                .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    s3_eu
-        .delete_bucket_tagging()
-        .bucket(&eu)
-        .send()
-        .await
-        .unwrap();
+    block_on(
+        s3_us
+            .put_bucket_versioning()
+            .bucket(&us)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Suspended)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    block_on(sdk::wait_for_versioning(&s3_us, &us, Some("Suspended")));
+    block_on(s3_eu.delete_bucket_tagging().bucket(&eu).send()).unwrap();
     let plan = dir.plan_expect_changes();
     assert!(plan.contains("\"Suspended\" -> \"Enabled\""), "{plan}");
     assert!(plan.contains("env"), "{plan}");
@@ -176,12 +163,7 @@ async fn buckets_versioning_and_replication_lifecycle() {
     dir.plan_is_empty();
 
     // Replication deleted outside Terraform is recreated.
-    s3_eu
-        .delete_bucket_replication()
-        .bucket(&eu)
-        .send()
-        .await
-        .unwrap();
+    block_on(s3_eu.delete_bucket_replication().bucket(&eu).send()).unwrap();
     let plan = dir.plan_expect_changes();
     assert!(
         plan.contains("tandem_s3_bucket_replication.eu_to_us will be created"),
@@ -190,35 +172,35 @@ async fn buckets_versioning_and_replication_lifecycle() {
     dir.apply();
 
     // Objects (with versions) do not block destroy: force_destroy empties.
-    s3_eu
-        .put_object()
-        .bucket(&eu)
-        .key("data/a.txt")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"one"))
-        .send()
-        .await
-        .unwrap();
-    s3_eu
-        .put_object()
-        .bucket(&eu)
-        .key("data/a.txt")
-        .body(aws_sdk_s3::primitives::ByteStream::from_static(b"two"))
-        .send()
-        .await
-        .unwrap();
+    block_on(
+        s3_eu
+            .put_object()
+            .bucket(&eu)
+            .key("data/a.txt")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"one"))
+            .send(),
+    )
+    .unwrap();
+    block_on(
+        s3_eu
+            .put_object()
+            .bucket(&eu)
+            .key("data/a.txt")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"two"))
+            .send(),
+    )
+    .unwrap();
     dir.destroy();
     for (c, b) in [(&s3_eu, &eu), (&s3_us, &us)] {
         assert!(
-            c.head_bucket().bucket(b.as_str()).send().await.is_err(),
+            block_on(c.head_bucket().bucket(b.as_str()).send()).is_err(),
             "{b} still exists"
         );
     }
 }
 
-#[tokio::test]
-async fn replication_refuses_unversioned_destinations_by_name() {
+fn replication_refuses_unversioned_destinations_by_name(lane: Lane) {
     skip_unless_acc!();
-    let moto = Moto::shared();
     let (src, dst) = (unique("tandem-src"), unique("tandem-dst"));
     let dir = TfDir::new();
     dir.write(&format!(
@@ -247,7 +229,7 @@ resource "tandem_s3_bucket_replication" "r" {{
   }}
 }}
 "#,
-        provider = moto.provider_block()
+        provider = lane.provider_block()
     ));
     let out = dir.apply_fails().all();
     assert!(
@@ -266,7 +248,6 @@ resource "tandem_s3_bucket_replication" "r" {{
 #[test]
 fn invalid_s3_configurations_fail_at_plan() {
     skip_unless_acc!();
-    let moto = Moto::shared();
     let dir = TfDir::new();
     dir.write(&format!(
         r#"{provider}
@@ -299,7 +280,7 @@ resource "tandem_s3_bucket_replication" "bad" {{
   }}
 }}
 "#,
-        provider = moto.provider_block()
+        provider = Lane::Moto.provider_block()
     ));
     let out = dir.plan_fails().all();
     for want in [
@@ -313,19 +294,261 @@ resource "tandem_s3_bucket_replication" "bad" {{
     }
 }
 
-#[test]
-fn bucket_import_without_force_destroy_plans_empty() {
+fn bucket_import_without_force_destroy_plans_empty(lane: Lane) {
     skip_unless_acc!();
-    let moto = Moto::shared();
     let b = unique("tandem-imp");
     let dir = TfDir::new();
     dir.write(&format!(
         "{}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{b}\"\n  region = \"eu-west-1\"\n  tags = {{\n    team = \"edge\"\n  }}\n}}\n",
-        moto.provider_block()
+        lane.provider_block()
     ));
     dir.apply();
     dir.plan_is_empty();
     // By name alone: the region is looked up.
     dir.reimport("tandem_s3_bucket.b", &b);
     dir.destroy();
+}
+
+on_both_lanes!(
+    replication_to_another_region_with_regions_left_unset,
+    creating_an_existing_bucket_fails_unless_adopted,
+);
+
+/// The issue's main case: the destination bucket lives in another region
+/// and neither its versioning resource nor the replication rule repeat
+/// that region; every call must go to the bucket's home region.
+fn replication_to_another_region_with_regions_left_unset(lane: Lane) {
+    skip_unless_acc!();
+    let (src, dst) = (unique("tandem-home"), unique("tandem-away"));
+    let dir = TfDir::new();
+    dir.write(&format!(
+        r#"{provider}
+resource "tandem_s3_bucket" "src" {{
+  bucket        = "{src}"
+  force_destroy = true
+}}
+resource "tandem_s3_bucket" "dst" {{
+  bucket        = "{dst}"
+  region        = "eu-west-1"
+  force_destroy = true
+}}
+resource "tandem_s3_bucket_versioning" "src" {{
+  bucket = tandem_s3_bucket.src.bucket
+  status = "Enabled"
+}}
+# No region: the bucket's own region is found, not the provider's assumed.
+resource "tandem_s3_bucket_versioning" "dst" {{
+  bucket = tandem_s3_bucket.dst.bucket
+  status = "Enabled"
+}}
+resource "tandem_s3_bucket_replication" "r" {{
+  bucket = tandem_s3_bucket_versioning.src.bucket
+  role   = "arn:aws:iam::123456789012:role/replication"
+  rule {{
+    id       = "all"
+    priority = 1
+    destination {{
+      bucket = tandem_s3_bucket.dst.arn
+    }}
+  }}
+  depends_on = [tandem_s3_bucket_versioning.dst]
+}}
+"#,
+        provider = lane.provider_block()
+    ));
+    dir.apply();
+    dir.plan_is_empty();
+    assert_eq!(
+        dir.resource("tandem_s3_bucket_versioning.dst")["region"],
+        "eu-west-1"
+    );
+    assert_eq!(
+        dir.resource("tandem_s3_bucket_replication.r")["rule"][0]["destination"]["region"],
+        "eu-west-1"
+    );
+    assert_eq!(
+        block_on(sdk::versioning(&lane.s3("eu-west-1"), &dst)).as_deref(),
+        Some("Enabled")
+    );
+    dir.reimport("tandem_s3_bucket_versioning.dst", &dst);
+    dir.reimport("tandem_s3_bucket_replication.r", &src);
+    dir.destroy();
+}
+
+fn bucket_config(lane: Lane, bucket: &str, region: &str, extra: &str) -> String {
+    format!(
+        "{}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{bucket}\"\n  region = \"{region}\"\n  {extra}\n}}\n",
+        lane.provider_block()
+    )
+}
+
+/// S3 answers 200 to creating a bucket you already own in us-east-1, so a
+/// create that does not check first would silently take over (and a later
+/// force_destroy empty) a bucket Terraform never made.
+fn creating_an_existing_bucket_fails_unless_adopted(lane: Lane) {
+    skip_unless_acc!();
+    for region in ["us-east-1", "eu-west-1"] {
+        let b = unique("tandem-exists");
+        let c = lane.s3(region);
+        block_on(sdk::versioned_bucket(&c, &b));
+        let dir = TfDir::new();
+        dir.write(&bucket_config(lane, &b, region, ""));
+        let out = dir.apply_fails().flat();
+        assert!(
+            out.contains("already exists") && out.contains("adopt_existing"),
+            "{region}: {out}"
+        );
+        dir.write(&bucket_config(lane, &b, region, "adopt_existing = true"));
+        dir.apply();
+        dir.plan_is_empty();
+        assert_eq!(dir.resource("tandem_s3_bucket.b")["region"], region);
+        dir.destroy();
+        assert!(
+            block_on(c.head_bucket().bucket(&b).send()).is_err(),
+            "{b} still exists"
+        );
+    }
+}
+
+/// A destination owned by another account cannot be read (AccessDenied):
+/// with `account` set the preflight says what it could not verify and S3
+/// has the last word; without it the refusal stays an error.
+#[test]
+fn cross_account_destination_is_a_warning_not_an_error() {
+    skip_unless_acc!();
+    let lane = Lane::Strict;
+    let (src, dst) = (unique("tandem-mine"), unique("tandem-theirs"));
+    let theirs = sdk::s3_as(&lane.endpoint(), "eu-west-1", sdk::OTHER_ACCESS_KEY);
+    block_on(sdk::versioned_bucket(&theirs, &dst));
+    let config = |account: &str| {
+        format!(
+            r#"{provider}
+resource "tandem_s3_bucket" "src" {{
+  bucket        = "{src}"
+  force_destroy = true
+}}
+resource "tandem_s3_bucket_versioning" "src" {{
+  bucket = tandem_s3_bucket.src.bucket
+  status = "Enabled"
+}}
+resource "tandem_s3_bucket_replication" "r" {{
+  bucket = tandem_s3_bucket_versioning.src.bucket
+  role   = "arn:aws:iam::123456789012:role/replication"
+  rule {{
+    id       = "to-them"
+    priority = 1
+    destination {{
+      bucket = "arn:aws:s3:::{dst}"
+      {account}
+    }}
+  }}
+}}
+"#,
+            provider = lane.provider_block()
+        )
+    };
+    let dir = TfDir::new();
+    dir.write(&config(""));
+    let out = dir.apply_fails().flat();
+    assert!(
+        out.contains("AccessDenied") && out.contains("set `account`"),
+        "{out}"
+    );
+    dir.write(&config(&format!("account = \"{}\"", sdk::OTHER_ACCOUNT)));
+    let out = dir.apply().flat();
+    assert!(
+        out.contains("Warning")
+            && out.contains(&format!(
+                "could not verify the versioning of bucket \"{dst}\""
+            )),
+        "{out}"
+    );
+    dir.plan_is_empty();
+    let r = dir.resource("tandem_s3_bucket_replication.r");
+    assert_eq!(r["rule"][0]["destination"]["region"], "eu-west-1", "{r:#}");
+    dir.destroy();
+    block_on(theirs.delete_bucket().bucket(&dst).send()).expect("their bucket is theirs to delete");
+}
+
+/// force_destroy against versions S3 will not delete: every one is named
+/// with its reason and the destroy stops instead of listing them forever;
+/// the governance bypass is the user's explicit choice.
+#[test]
+fn force_destroy_reports_versions_it_cannot_delete() {
+    skip_unless_acc!();
+    let lane = Lane::Strict;
+    let strict = tandem_acceptance::strict::StrictLane::shared();
+    let b = unique("tandem-locked");
+    let c = lane.s3("us-east-1");
+    let config = |bypass: bool| {
+        format!(
+            "{}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{b}\"\n  force_destroy = true\n  force_destroy_bypass_governance = {bypass}\n}}\n",
+            lane.provider_block()
+        )
+    };
+    let dir = TfDir::new();
+    dir.write(&config(false));
+    dir.apply();
+    // Versioning from outside Terraform: destroying a versioning resource
+    // would suspend it first, and moto then deletes every version of a
+    // key when one is deleted.
+    block_on(
+        c.put_bucket_versioning()
+            .bucket(&b)
+            .versioning_configuration(
+                aws_sdk_s3::types::VersioningConfiguration::builder()
+                    .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    let mut versions = Vec::new();
+    for key in ["free.txt", "held.txt", "governed.txt"] {
+        for body in ["one", "two"] {
+            let out = block_on(
+                c.put_object()
+                    .bucket(&b)
+                    .key(key)
+                    .body(aws_sdk_s3::primitives::ByteStream::from_static(
+                        body.as_bytes(),
+                    ))
+                    .send(),
+            )
+            .unwrap();
+            versions.push((key, out.version_id().unwrap_or_default().to_string()));
+        }
+    }
+    use tandem_acceptance::strict::Refusal;
+    strict.refuse_delete(&b, "held.txt", Some(&versions[2].1), Refusal::AccessDenied);
+    strict.refuse_delete(&b, "governed.txt", None, Refusal::GovernanceLock);
+
+    let o = dir.run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    let out = o.flat();
+    assert_ne!(o.code, 0, "destroy must fail:\n{out}");
+    for want in [
+        format!("held.txt (version {})", versions[2].1),
+        format!("governed.txt (version {})", versions[4].1),
+        format!("governed.txt (version {})", versions[5].1),
+        "AccessDenied".to_string(),
+        "force_destroy_bypass_governance".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?}:\n{out}");
+    }
+    assert!(!out.contains("free.txt"), "free.txt was deletable:\n{out}");
+
+    // The bypass lets governed versions go; a policy denial still stops it.
+    dir.write(&config(true));
+    dir.apply();
+    let o = dir.run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    let out = o.all();
+    assert_ne!(o.code, 0, "destroy must fail:\n{out}");
+    assert!(
+        out.contains("held.txt") && !out.contains("governed.txt"),
+        "{out}"
+    );
+
+    strict.clear_refusals();
+    dir.destroy();
+    assert!(block_on(c.head_bucket().bucket(&b).send()).is_err());
 }

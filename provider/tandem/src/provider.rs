@@ -10,7 +10,7 @@ use tfplugin6::{
     Resource, Schema, Type, Value,
 };
 
-use crate::aws::{Aws, AwsSettings, DEFAULT_MAX_RETRIES};
+use crate::aws::{Aws, AwsSettings, Emulator, DEFAULT_MAX_RETRIES};
 
 /// The provider type registered with Terraform.
 pub struct TandemProvider;
@@ -87,7 +87,15 @@ pub fn provider_schema() -> Schema {
             )
             .attr(Attribute::optional("route53", Type::String, "Route 53 endpoint URL."))
             .attr(Attribute::optional("s3", Type::String, "S3 endpoint URL."))
-            .attr(Attribute::optional("sts", Type::String, "STS endpoint URL.")),
+            .attr(Attribute::optional("sts", Type::String, "STS endpoint URL."))
+            .attr(Attribute::optional(
+                "emulator",
+                Type::String,
+                "The emulator behind these endpoints, so the provider can work around its known departures from \
+                 AWS: `moto` (a CREATE of a record set moto once journalled is refused although the record is gone; \
+                 the failover record then retries it as an UPSERT). Needs the `route53` endpoint. Never set it \
+                 against AWS: there a refused CREATE is always reported, never turned into an overwrite.",
+            )),
         ))
         .block(NestedBlock::single(
             "default_tags",
@@ -142,9 +150,16 @@ pub fn settings_from_config(config: &Value) -> Result<AwsSettings, Diagnostics> 
         endpoint_route53: opt_str(endpoints.get("route53")),
         endpoint_s3: opt_str(endpoints.get("s3")),
         endpoint_sts: opt_str(endpoints.get("sts")),
+        emulator: match endpoints.get("emulator").as_str() {
+            Some(EMULATOR_MOTO) => Some(Emulator::Moto),
+            _ => None,
+        },
         default_tags: tags,
     })
 }
+
+/// The one emulator the provider knows the quirks of.
+const EMULATOR_MOTO: &str = "moto";
 
 /// Plan-time checks of the provider block; reports every problem.
 pub fn check_config(config: &Value, diags: &mut Diagnostics) {
@@ -180,6 +195,22 @@ pub fn check_config(config: &Value, diags: &mut Diagnostics) {
                     format!("{url:?} must start with http:// or https://."),
                 );
             }
+        }
+    }
+    let endpoints = config.get("endpoints");
+    if let Some(e) = endpoints.get("emulator").as_str() {
+        if e != EMULATOR_MOTO {
+            diags.error_at(
+                AttrPath::root("endpoints").attr("emulator"),
+                "Unknown emulator",
+                format!("{e:?} is not an emulator this provider knows; the only one is \"{EMULATOR_MOTO}\"."),
+            );
+        } else if endpoints.get("route53").is_null() {
+            diags.error_at(
+                AttrPath::root("endpoints").attr("emulator"),
+                "Emulator without an endpoint",
+                "`emulator` describes what answers on the custom endpoints; set `route53` to the emulator's URL.",
+            );
         }
     }
     if let Some(arn) = config.get("assume_role").get("role_arn").as_str() {
@@ -301,6 +332,33 @@ mod tests {
                 "endpoints.s3",
                 "assume_role.role_arn"
             ]
+        );
+    }
+
+    #[test]
+    fn emulator_needs_a_known_name_and_a_route53_endpoint() {
+        let with = |endpoints: Value| {
+            let mut d = Diagnostics::new();
+            check_config(&Value::object([("endpoints", endpoints)]), &mut d);
+            d.0.into_iter().map(|x| x.summary).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            with(Value::object([("emulator", Value::string("localstack"))])),
+            vec!["Unknown emulator"]
+        );
+        assert_eq!(
+            with(Value::object([("emulator", Value::string("moto"))])),
+            vec!["Emulator without an endpoint"]
+        );
+        let ok = Value::object([
+            ("emulator", Value::string("moto")),
+            ("route53", Value::string("http://127.0.0.1:5000")),
+        ]);
+        assert!(with(ok.clone()).is_empty());
+        let config = Value::object([("endpoints", ok)]);
+        assert_eq!(
+            settings_from_config(&config).unwrap().emulator,
+            Some(Emulator::Moto)
         );
     }
 

@@ -15,9 +15,33 @@ pub struct AwsError {
     pub message: String,
     /// HTTP status, when a response arrived.
     pub status: Option<u16>,
+    /// True when no answer came because Terraform asked the provider to
+    /// stop (StopProvider) while the call was in flight.
+    pub cancelled: bool,
 }
 
 impl AwsError {
+    /// A call abandoned because Terraform asked the provider to stop.
+    pub fn cancelled() -> AwsError {
+        AwsError {
+            code: None,
+            message: "cancelled: Terraform asked the provider to stop".into(),
+            status: None,
+            cancelled: true,
+        }
+    }
+
+    /// A failure before any request was sent, e.g. a request the SDK's
+    /// builder refused.
+    pub fn local(message: impl Into<String>) -> AwsError {
+        AwsError {
+            code: None,
+            message: message.into(),
+            status: None,
+            cancelled: false,
+        }
+    }
+
     /// True when the code is one of `codes`.
     pub fn is(&self, codes: &[&str]) -> bool {
         self.code.as_deref().is_some_and(|c| codes.contains(&c))
@@ -74,27 +98,32 @@ where
                     .map(str::to_string)
                     .unwrap_or_else(|| format!("HTTP {status}: {err}")),
                 status: Some(status),
+                cancelled: false,
             }
         }
         SdkError::TimeoutError(_) => AwsError {
             code: None,
             message: "request timed out".into(),
             status: None,
+            cancelled: false,
         },
         SdkError::DispatchFailure(_) => AwsError {
             code: None,
             message: format!("could not reach AWS: {}", cause(e)),
             status: None,
+            cancelled: false,
         },
         SdkError::ResponseError(r) => AwsError {
             code: None,
             message: format!("unreadable response: {}", cause(e)),
             status: Some(r.raw().status_code()),
+            cancelled: false,
         },
         other => AwsError {
             code: None,
             message: source_chain(other),
             status: None,
+            cancelled: false,
         },
     }
 }
@@ -140,11 +169,13 @@ mod tests {
             code: Some("NoSuchBucket".into()),
             message: String::new(),
             status: Some(404),
+            cancelled: false,
         };
         let denied = AwsError {
             code: Some("AccessDenied".into()),
             message: String::new(),
             status: Some(403),
+            cancelled: false,
         };
         assert!(ok_if_gone::<()>(Err(gone), |e| e.is(&["NoSuchBucket"])).is_ok());
         assert!(ok_if_gone::<()>(Err(denied), |e| e.is(&["NoSuchBucket"])).is_err());
@@ -157,6 +188,7 @@ mod tests {
             code: Some("NoSuchHostedZone".into()),
             message: "No hosted zone found with ID: Z1".into(),
             status: Some(404),
+            cancelled: false,
         };
         assert_eq!(
             e.to_string(),

@@ -2,8 +2,10 @@
 //! the provider block, per-region clients, error rendering, bounded retries
 //! for eventual consistency and default-tag merging.
 
+pub mod call;
 pub mod error;
 pub mod retry;
+pub mod s3_region;
 pub mod s3_versioning;
 pub mod tags;
 
@@ -14,6 +16,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 
+pub use call::{cancellable, send, Stoppable};
 pub use error::{aws_error, ok_if_gone, AwsError};
 
 /// Default number of attempts per call. Route 53 throttles at about five
@@ -65,8 +68,18 @@ pub struct AwsSettings {
     pub endpoint_s3: Option<String>,
     /// STS endpoint override.
     pub endpoint_sts: Option<String>,
+    /// The emulator behind the endpoint overrides, if the user names one.
+    pub emulator: Option<Emulator>,
     /// Provider-wide tags.
     pub default_tags: BTreeMap<String, String>,
+}
+
+/// An emulator whose departures from AWS the provider works around, only
+/// when the provider block names it: real AWS never takes those paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emulator {
+    /// moto: refuses a CREATE of a record set it once journalled.
+    Moto,
 }
 
 /// Errors configuring AWS access.
@@ -84,6 +97,8 @@ pub struct Aws {
     region: String,
     route53: aws_sdk_route53::Client,
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
+    /// Home region of each bucket seen, so it is looked up once per process.
+    bucket_regions: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Aws {
@@ -171,6 +186,7 @@ impl Aws {
             settings,
             region,
             s3: Mutex::new(HashMap::new()),
+            bucket_regions: Mutex::new(HashMap::new()),
         })
     }
 
@@ -184,12 +200,42 @@ impl Aws {
         &self.region
     }
 
-    /// The region a resource uses: its own `region` if set, else the default.
+    /// The region a new bucket is created in: its own `region` if set,
+    /// else the default. Existing buckets are found with
+    /// [`s3_region::find_bucket_region`] instead, never assumed.
     pub fn region_or_default(&self, region: Option<&str>) -> String {
         region
             .filter(|r| !r.is_empty())
             .unwrap_or(&self.region)
             .to_string()
+    }
+
+    /// The home region of `bucket`, if this process has seen it.
+    pub fn remembered_bucket_region(&self, bucket: &str) -> Option<String> {
+        let cache = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.get(bucket).cloned()
+    }
+
+    /// Records where `bucket` lives (found, or just created there).
+    pub fn remember_bucket_region(&self, bucket: &str, region: &str) {
+        let mut cache = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.insert(bucket.to_string(), region.to_string());
+    }
+
+    /// Forgets `bucket`'s region once it is deleted: its name may be
+    /// created again elsewhere.
+    pub fn forget_bucket_region(&self, bucket: &str) {
+        let mut cache = self
+            .bucket_regions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        cache.remove(bucket);
     }
 
     /// An S3 client for a region, built once per region and reused.
@@ -207,6 +253,11 @@ impl Aws {
                 aws_sdk_s3::Client::from_conf(b.build())
             })
             .clone()
+    }
+
+    /// The emulator behind the endpoints, when the provider block names one.
+    pub fn emulator(&self) -> Option<Emulator> {
+        self.settings.emulator
     }
 
     /// Provider-wide default tags.

@@ -28,7 +28,7 @@ pub const EVENTUAL_CONSISTENCY_TIMEOUT: Duration = Duration::from_secs(120);
 pub enum RetryError {
     /// The last attempt's error, not retryable or out of time.
     #[error("{0}")]
-    Aws(#[from] AwsError),
+    Aws(AwsError),
     /// The deadline passed while waiting for a state.
     #[error("timed out after {after:?} waiting for {what}")]
     Timeout {
@@ -40,6 +40,17 @@ pub enum RetryError {
     /// Terraform asked the provider to stop.
     #[error("cancelled: Terraform asked the provider to stop")]
     Cancelled,
+}
+
+impl From<AwsError> for RetryError {
+    /// A call abandoned by StopProvider is a cancellation, whichever call it was.
+    fn from(e: AwsError) -> RetryError {
+        if e.cancelled {
+            RetryError::Cancelled
+        } else {
+            RetryError::Aws(e)
+        }
+    }
 }
 
 /// Retries `op` while it fails with an error `retryable` accepts, until
@@ -59,7 +70,7 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if retryable(&e) && Instant::now() + backoff < deadline => {
+            Err(e) if !e.cancelled && retryable(&e) && Instant::now() + backoff < deadline => {
                 tracing::debug!(error = %e, ?backoff, "retrying");
                 pause(cancel, backoff).await?;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -113,6 +124,7 @@ mod tests {
             code: Some(code.into()),
             message: String::new(),
             status: Some(400),
+            cancelled: false,
         }
     }
 
@@ -178,6 +190,19 @@ mod tests {
         .await;
         let e = r.unwrap_err().to_string();
         assert!(e.contains("change C1 INSYNC"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_call_ends_a_retry_as_a_cancellation() {
+        let tok = CancellationToken::new();
+        let r: Result<(), _> = retry_while(
+            &tok,
+            Duration::from_secs(60),
+            |_| true,
+            || async { Err(AwsError::cancelled()) },
+        )
+        .await;
+        assert!(matches!(r, Err(RetryError::Cancelled)));
     }
 
     #[tokio::test]

@@ -13,9 +13,11 @@ use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics, NestedBlock,
     Plan, ReadResult, Resource, Schema, Type, Value,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::rollout;
-use crate::aws::{aws_error, ok_if_gone, Aws, AwsError};
+use crate::aws::s3_region::find_bucket_region;
+use crate::aws::{ok_if_gone, send, Aws, AwsError};
 
 /// How long `apply` waits for the fleet when `rollout.timeout` is unset:
 /// proxies poll every few seconds, so two minutes covers a slow fleet.
@@ -369,19 +371,39 @@ pub fn check(v: &Value) -> Result<FleetConfig, Diagnostics> {
     Err(d)
 }
 
-fn location(v: &Value, aws: Option<&Aws>) -> (String, String, String) {
+fn location(v: &Value) -> (String, String) {
     let bucket = v
         .get("config_bucket")
         .as_str()
         .unwrap_or_default()
         .to_string();
     let key = v.get("config_key").as_str().unwrap_or_default().to_string();
-    let region = match (v.get("region").as_str(), aws) {
-        (Some(r), _) => r.to_string(),
-        (None, Some(a)) => a.default_region().to_string(),
-        (None, None) => String::new(),
-    };
-    (bucket, key, region)
+    (bucket, key)
+}
+
+/// The config bucket and key, and the bucket's home region: looked up
+/// (never the provider's region assumed); `None` when the bucket is gone.
+async fn located(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    v: &Value,
+) -> Result<Option<(String, String, String)>, FleetError> {
+    let (bucket, key) = location(v);
+    match find_bucket_region(aws, ctx.cancel_token(), &bucket).await {
+        Ok(Some(region)) => Ok(Some((bucket, key, region))),
+        Ok(None) => Ok(None),
+        Err(source) => Err(FleetError::S3 {
+            action: "locating",
+            bucket,
+            key,
+            region: v
+                .get("region")
+                .as_str()
+                .unwrap_or("unknown region")
+                .to_string(),
+            source,
+        }),
+    }
 }
 
 /// Errors of this resource's AWS calls and rollout, with what was done.
@@ -421,6 +443,7 @@ fn diag(summary: &str, e: &FleetError) -> Diagnostics {
 /// Publishes the document and returns the new object version ID.
 async fn publish(
     aws: &Aws,
+    cancel: &CancellationToken,
     bucket: &str,
     key: &str,
     region: &str,
@@ -434,7 +457,7 @@ async fn publish(
         region: region.into(),
         source: e,
     };
-    let status = crate::aws::s3_versioning::versioning_status(&s3, bucket)
+    let status = crate::aws::s3_versioning::versioning_status(&s3, cancel, bucket)
         .await
         .map_err(|e| err("checking versioning for", e))?
         .unwrap_or_else(|| "not enabled".into());
@@ -445,33 +468,34 @@ async fn publish(
             status,
         });
     }
-    let out = s3
-        .put_object()
-        .bucket(bucket)
-        .key(key)
-        .content_type("application/json")
-        .cache_control("no-cache")
-        .body(ByteStream::from(doc.as_bytes().to_vec()))
-        .send()
-        .await
-        .map_err(|e| err("publishing", aws_error(&e)))?;
+    let out = send(
+        cancel,
+        s3.put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .cache_control("no-cache")
+            .body(ByteStream::from(doc.as_bytes().to_vec()))
+            .send(),
+    )
+    .await
+    .map_err(|e| err("publishing", e))?;
     Ok(out.version_id().unwrap_or_default().to_string())
 }
 
 /// The published object, if it exists: its body and version ID.
 async fn find_document(
     aws: &Aws,
+    cancel: &CancellationToken,
     bucket: &str,
     key: &str,
     region: &str,
 ) -> Result<Option<(String, String)>, FleetError> {
-    match aws
-        .s3(region)
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
+    match send(
+        cancel,
+        aws.s3(region).get_object().bucket(bucket).key(key).send(),
+    )
+    .await
     {
         Ok(out) => {
             let version = out.version_id().unwrap_or_default().to_string();
@@ -484,7 +508,6 @@ async fn find_document(
             Ok(Some((body, version)))
         }
         Err(e) => {
-            let e = aws_error(&e);
             if e.is_not_found(&["NoSuchKey", "NoSuchBucket"]) {
                 Ok(None)
             } else {
@@ -598,11 +621,18 @@ impl Resource<Aws> for ProxyFleetResource {
         if plan.planned.is_null() {
             return Ok(());
         }
-        if plan.planned.get("region").is_unknown() {
-            if let Some(aws) = ctx.meta_opt() {
-                if plan.config.get("region").is_null() {
-                    plan.planned
-                        .set("region", Value::string(aws.default_region()));
+        // An unset region is the config bucket's own, shown at plan time
+        // when the bucket exists already, else found at apply.
+        let same_bucket = plan.prior.get("config_bucket") == plan.planned.get("config_bucket");
+        if plan.config.get("region").is_null()
+            && !(same_bucket && plan.prior.get("region").as_str().is_some())
+        {
+            plan.planned.set("region", Value::Unknown);
+            if let (Some(aws), Some(bucket)) =
+                (ctx.meta_opt(), plan.planned.get("config_bucket").as_str())
+            {
+                if let Ok(Some(r)) = find_bucket_region(aws, ctx.cancel_token(), bucket).await {
+                    plan.planned.set("region", Value::string(r));
                 }
             }
         }
@@ -617,7 +647,7 @@ impl Resource<Aws> for ProxyFleetResource {
         let changed = plan.prior.get("document").as_str() != Some(doc.as_str());
         plan.planned.set("document", Value::string(&doc));
         plan.planned.set("config_version", Value::string(&version));
-        let (b, k, _) = location(&plan.planned, ctx.meta_opt());
+        let (b, k) = location(&plan.planned);
         plan.planned.set("id", Value::string(format!("{b}/{k}")));
         if changed || plan.is_create() {
             plan.planned.set("object_version_id", Value::Unknown);
@@ -633,10 +663,19 @@ impl Resource<Aws> for ProxyFleetResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let cfg = check(planned)?;
-        let (bucket, key, region) = location(planned, Some(aws));
+        let (bucket, key, region) = located(ctx, aws, planned)
+            .await
+            .map_err(|e| diag("Publishing the fleet config", &e))?
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    "Config bucket not found",
+                    format!("S3 bucket {:?} does not exist.", location(planned).0),
+                )
+                .at(AttrPath::root("config_bucket"))
+            })?;
         let doc = cfg.canonical_json();
         let version = cfg.config_version();
-        let ov = publish(aws, &bucket, &key, &region, &doc)
+        let ov = publish(aws, ctx.cancel_token(), &bucket, &key, &region, &doc)
             .await
             .map_err(|e| diag("Publishing the fleet config", &e))?;
         let state = state_with(planned, &bucket, &key, &region, &doc, &version, &ov);
@@ -657,8 +696,13 @@ impl Resource<Aws> for ProxyFleetResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        let (bucket, key, region) = location(state, Some(aws));
-        let Some((body, ov)) = find_document(aws, &bucket, &key, &region)
+        let Some((bucket, key, region)) = located(ctx, aws, state)
+            .await
+            .map_err(|e| diag("Reading the fleet config", &e))?
+        else {
+            return Ok(ReadResult::Gone);
+        };
+        let Some((body, ov)) = find_document(aws, ctx.cancel_token(), &bucket, &key, &region)
             .await
             .map_err(|e| diag("Reading the fleet config", &e))?
         else {
@@ -712,18 +756,22 @@ impl Resource<Aws> for ProxyFleetResource {
             return Ok(());
         }
         let aws = ctx.meta()?;
-        let (bucket, key, region) = location(prior, Some(aws));
-        let res = aws
-            .s3(&region)
-            .delete_object()
-            .bucket(&bucket)
-            .key(&key)
-            .send()
-            .await;
-        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| {
-            e.is_not_found(&["NoSuchKey", "NoSuchBucket"])
-        })
-        .map_err(|source| {
+        let Some((bucket, key, region)) = located(ctx, aws, prior)
+            .await
+            .map_err(|e| diag("Deleting the fleet config", &e))?
+        else {
+            return Ok(());
+        };
+        let res = send(
+            ctx.cancel_token(),
+            aws.s3(&region)
+                .delete_object()
+                .bucket(&bucket)
+                .key(&key)
+                .send(),
+        )
+        .await;
+        ok_if_gone(res, |e| e.is_not_found(&["NoSuchKey", "NoSuchBucket"])).map_err(|source| {
             diag(
                 "Deleting the fleet config",
                 &FleetError::S3 {
@@ -740,8 +788,8 @@ impl Resource<Aws> for ProxyFleetResource {
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
         let aws = ctx.meta()?;
         let (target, region) = match id.rsplit_once('@') {
-            Some((t, r)) => (t, r.to_string()),
-            None => (id, aws.default_region().to_string()),
+            Some((t, r)) => (t, Some(r.to_string())),
+            None => (id, None),
         };
         let Some((bucket, key)) = target
             .split_once('/')
@@ -753,7 +801,20 @@ impl Resource<Aws> for ProxyFleetResource {
             )
             .into());
         };
-        let Some((body, _)) = find_document(aws, bucket, key, &region)
+        let region = match region {
+            Some(r) => r,
+            None => find_bucket_region(aws, ctx.cancel_token(), bucket)
+                .await
+                .ok()
+                .flatten()
+                .ok_or_else(|| {
+                    Diagnostic::error(
+                        "Cannot import",
+                        format!("S3 bucket {bucket:?} does not exist."),
+                    )
+                })?,
+        };
+        let Some((body, _)) = find_document(aws, ctx.cancel_token(), bucket, key, &region)
             .await
             .map_err(|e| diag("Importing the fleet config", &e))?
         else {

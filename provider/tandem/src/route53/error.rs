@@ -172,6 +172,7 @@ mod tests {
                 code: Some("InvalidChangeBatch".into()),
                 message: "bad".into(),
                 status: Some(400),
+                cancelled: false,
             },
         );
         assert_eq!(
@@ -194,6 +195,7 @@ mod tests {
                 code: Some("HealthCheckVersionMismatch".into()),
                 message: "version 3 is not current".into(),
                 status: Some(409),
+                cancelled: false,
             },
         };
         let m = e.to_string();

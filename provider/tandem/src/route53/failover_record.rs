@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::aws::retry::RetryError;
-use crate::aws::{aws_error, Aws, AwsError};
+use crate::aws::{Aws, AwsError, Emulator, Stoppable};
 
 use super::error::Route53Error;
 use super::{find, names, wait};
@@ -456,7 +456,7 @@ impl Resource<Aws> for FailoverRecordResource {
         let timeout = model.timeout("create");
         let written = new_sets.clone();
         write_pair(
-            client,
+            aws,
             ctx.cancel_token(),
             &key,
             deletes,
@@ -476,7 +476,9 @@ impl Resource<Aws> for FailoverRecordResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        Ok(refresh(aws.route53(), state).await?.into())
+        Ok(refresh(aws.route53(), ctx.cancel_token(), state)
+            .await?
+            .into())
     }
 
     async fn update(
@@ -495,10 +497,11 @@ impl Resource<Aws> for FailoverRecordResource {
             .iter()
             .any(|a| prior.get(a) != planned.get(a));
         if records_changed {
-            let existing = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
-                .await
-                .map_err(|e| Route53Error::aws(&doing, e))?
-                .unwrap_or_default();
+            let existing =
+                find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
+                    .await
+                    .map_err(|e| Route53Error::aws(&doing, e))?
+                    .unwrap_or_default();
             let model = FailoverRecord::from_value(planned, &doing)?;
             let new_sets = model
                 .desired_sets()
@@ -525,7 +528,7 @@ impl Resource<Aws> for FailoverRecordResource {
             let timeout = model.timeout("update");
             let written = new_sets.clone();
             write_pair(
-                client,
+                aws,
                 ctx.cancel_token(),
                 &key,
                 deletes,
@@ -552,9 +555,10 @@ impl Resource<Aws> for FailoverRecordResource {
         let client = aws.route53();
         let key = Key::from_value(prior);
         let doing = format!("deleting Route 53 failover record set ({key})");
-        let Some(existing) = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
-            .await
-            .map_err(|e| Route53Error::aws(&doing, e))?
+        let Some(existing) =
+            find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
+                .await
+                .map_err(|e| Route53Error::aws(&doing, e))?
         else {
             // The zone is gone, and the records with it.
             return Ok(());
@@ -572,7 +576,7 @@ impl Resource<Aws> for FailoverRecordResource {
             .map(|m| m.timeout("delete"))
             .unwrap_or(DEFAULT_TIMEOUT);
         write_pair(
-            client,
+            aws,
             ctx.cancel_token(),
             &key,
             deletes,
@@ -658,12 +662,13 @@ async fn existing_sets(
     key: &Key,
 ) -> Result<Vec<ResourceRecordSet>, RetryError> {
     wait::retry_new_zone(cancel, || async {
-        find::find_record_sets(client, &key.zone, &key.name, &key.ty)
+        find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
             .await?
             .ok_or_else(|| AwsError {
                 code: Some("NoSuchHostedZone".into()),
                 message: format!("No hosted zone found with ID: {}", key.zone),
                 status: Some(404),
+                cancelled: false,
             })
     })
     .await
@@ -672,17 +677,18 @@ async fn existing_sets(
 /// Writes one atomic batch: DELETE `deletes`, then `action` (CREATE or
 /// UPSERT) `news`; then waits for INSYNC.
 ///
-/// moto refuses a CREATE identical to one in its change journal whenever
-/// any record sorts after it, even once the record was deleted (e.g.
-/// re-creating a pair after an out-of-band deletion). When a CREATE is
-/// refused as "already exists", the records are listed again; if nothing
-/// but what this batch deletes holds the new identities, the same batch is
-/// sent with UPSERTs, which is equivalent there. Real Route 53 never takes
-/// this path except in a race, where the listing then finds the intruder
-/// and the original error is reported.
+/// A refused CREATE is reported, naming what now holds the names when a
+/// listing finds it: someone else wrote them meanwhile, and only
+/// `allow_overwrite` (an UPSERT from the start) may overwrite. The one
+/// exception is moto, and only when the provider block says the endpoint
+/// is moto: it refuses a CREATE identical to one in its change journal
+/// whenever any record sorts after it, even once the record was deleted
+/// (e.g. re-creating a pair after an out-of-band deletion); if nothing but
+/// what this batch deletes holds the names, the batch is sent again with
+/// UPSERTs, which is equivalent there.
 #[allow(clippy::too_many_arguments)]
 async fn write_pair(
-    client: &Client,
+    aws: &Aws,
     cancel: &CancellationToken,
     key: &Key,
     deletes: Vec<ResourceRecordSet>,
@@ -691,6 +697,7 @@ async fn write_pair(
     timeout: Duration,
     doing: &str,
 ) -> Result<(), Route53Error> {
+    let client = aws.route53();
     let mut changes = Vec::new();
     for d in &deletes {
         changes.push(change(ChangeAction::Delete, d.clone(), doing)?);
@@ -701,8 +708,10 @@ async fn write_pair(
     let first = send_batch(client, cancel, key, changes).await;
     let info = match first {
         Ok(info) => info,
-        Err(RetryError::Aws(e)) if action == ChangeAction::Create && refused_as_existing(&e) => {
-            let now = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
+        Err(RetryError::Aws(e))
+            if action == ChangeAction::Create && e.is(&["InvalidChangeBatch"]) =>
+        {
+            let now = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
                 .await
                 .map_err(|e| Route53Error::aws(doing, e))?
                 .unwrap_or_default();
@@ -718,6 +727,9 @@ async fn write_pair(
                     doing: doing.to_string(),
                     existing: describe(&intruders),
                 });
+            }
+            if aws.emulator() != Some(Emulator::Moto) {
+                return Err(Route53Error::aws(doing, e));
             }
             tracing::debug!(error = %e, "CREATE refused although the records are absent; retrying as UPSERT");
             let mut changes = Vec::new();
@@ -746,10 +758,6 @@ async fn write_pair(
     Ok(())
 }
 
-fn refused_as_existing(e: &AwsError) -> bool {
-    e.is(&["InvalidChangeBatch"]) && e.message.contains("already exists")
-}
-
 /// Sends one ChangeResourceRecordSets call; returns the change ID and
 /// whether it is already INSYNC.
 async fn send_batch(
@@ -763,11 +771,7 @@ async fn send_batch(
         .comment(format!("tandem_route53_failover_record {key}"))
         .set_changes(Some(changes))
         .build()
-        .map_err(|e| AwsError {
-            code: None,
-            message: format!("invalid change batch: {e}"),
-            status: None,
-        })?;
+        .map_err(|e| AwsError::local(format!("invalid change batch: {e}")))?;
     let span = tracing::info_span!("route53.ChangeResourceRecordSets", zone_id = %key.zone, name = %key.name, r#type = %key.ty, changes = n);
     let out = wait::retry_new_zone(cancel, || {
         client
@@ -776,7 +780,7 @@ async fn send_batch(
             .change_batch(batch.clone())
             .send()
             .instrument(span.clone())
-            .map_err_aws()
+            .stoppable(cancel)
     })
     .await?;
     Ok(out.change_info().map(|i| {
@@ -785,24 +789,6 @@ async fn send_batch(
             *i.status() == aws_sdk_route53::types::ChangeStatus::Insync,
         )
     }))
-}
-
-/// Turns an SDK future's error into an [`AwsError`].
-trait MapErrAws<T> {
-    fn map_err_aws(self) -> impl std::future::Future<Output = Result<T, AwsError>>;
-}
-
-impl<T, E, R, F> MapErrAws<T> for F
-where
-    F: std::future::Future<
-        Output = Result<T, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
-    >,
-    E: aws_sdk_route53::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + crate::aws::error::HttpStatus + 'static,
-{
-    async fn map_err_aws(self) -> Result<T, AwsError> {
-        self.await.map_err(|e| aws_error(&e))
-    }
 }
 
 /// The record set this resource owns for `role`: by the set identifier in
@@ -837,9 +823,13 @@ fn written_state(
 }
 
 /// The current state of the pair; `None` when both halves (or the zone) are gone.
-async fn refresh(client: &Client, state: &Value) -> Result<Option<Value>, Route53Error> {
+async fn refresh(
+    client: &Client,
+    cancel: &CancellationToken,
+    state: &Value,
+) -> Result<Option<Value>, Route53Error> {
     let key = Key::from_value(state);
-    let Some(existing) = find::find_record_sets(client, &key.zone, &key.name, &key.ty)
+    let Some(existing) = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
         .await
         .map_err(|e| {
             Route53Error::aws(format!("reading Route 53 failover record set ({key})"), e)
@@ -1104,8 +1094,14 @@ async fn warn_if_adopting(ctx: &Ctx<Aws>, plan: &Plan) {
         return;
     }
     let key = Key::from_value(&plan.planned);
-    if let Ok(Some(existing)) =
-        find::find_record_sets(aws.route53(), &key.zone, &key.name, &key.ty).await
+    if let Ok(Some(existing)) = find::find_record_sets(
+        aws.route53(),
+        ctx.cancel_token(),
+        &key.zone,
+        &key.name,
+        &key.ty,
+    )
+    .await
     {
         if !existing.is_empty() {
             ctx.warn(
@@ -1281,16 +1277,25 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
                 );
             }
         }
-        if role == Role::Primary
-            && t.get("health_check_id").is_null()
-            && (alias.is_null() || alias.get("evaluate_target_health").as_bool() == Some(false))
-        {
-            d.warn_at(
-                path().attr("health_check_id"),
-                "Primary without a health check",
-                "With neither `health_check_id` nor `alias.evaluate_target_health`, Route 53 always considers the \
-                 primary healthy, so traffic never fails over to the secondary.",
-            );
+        if role == Role::Primary && t.get("health_check_id").is_null() {
+            if alias.is_null() && !undecided {
+                // Route 53 refuses this at apply ("A non-alias primary
+                // ResourceRecordSet must have an associated health check").
+                d.error_at(
+                    path().attr("health_check_id"),
+                    "Primary without a health check",
+                    "Route 53 refuses a non-alias PRIMARY record set without a health check: it could never tell \
+                     when to fail over to the secondary. Set `health_check_id` (e.g. a tandem_route53_health_check's \
+                     `id`), or answer with an `alias` that evaluates its target's health.",
+                );
+            } else if alias.get("evaluate_target_health").as_bool() == Some(false) {
+                d.warn_at(
+                    path().attr("health_check_id"),
+                    "Primary without a health check",
+                    "With neither `health_check_id` nor `alias.evaluate_target_health`, Route 53 always considers the \
+                     primary healthy, so traffic never fails over to the secondary.",
+                );
+            }
         }
     }
     if let [(_, a), (_, b)] = ids.as_slice() {
@@ -1542,14 +1547,46 @@ mod tests {
     }
 
     #[test]
-    fn primary_without_health_check_warns() {
+    fn non_alias_primary_without_health_check_is_an_error_on_its_attribute() {
+        assert_eq!(
+            errors(&with(good(), &["primary", "health_check_id"], Value::Null)),
+            vec!["primary.health_check_id"]
+        );
+        // A health check created in the same apply is unknown at plan: fine.
+        assert!(errors(&with(
+            good(),
+            &["primary", "health_check_id"],
+            Value::Unknown
+        ))
+        .is_empty());
+    }
+
+    #[test]
+    fn alias_primary_without_health_check_only_warns_when_it_ignores_target_health() {
+        let alias = |eth: bool| {
+            Value::object([
+                ("name", s("lb.example.com")),
+                ("zone_id", s("Z2")),
+                ("evaluate_target_health", Value::Bool(eth)),
+            ])
+        };
+        let c = with(
+            with(good(), &["primary", "health_check_id"], Value::Null),
+            &["primary", "records"],
+            Value::Null,
+        );
         let mut d = Diagnostics::new();
         check_config(
-            &with(good(), &["primary", "health_check_id"], Value::Null),
+            &with(c.clone(), &["primary", "alias"], alias(false)),
             &mut d,
         );
-        assert_eq!(d.0.len(), 1);
-        assert_eq!(d.0[0].severity, Severity::Warning);
+        assert_eq!(
+            d.0.iter().map(|x| x.severity).collect::<Vec<_>>(),
+            vec![Severity::Warning]
+        );
+        let mut d = Diagnostics::new();
+        check_config(&with(c, &["primary", "alias"], alias(true)), &mut d);
+        assert!(d.0.is_empty(), "{:?}", d.0);
     }
 
     #[test]

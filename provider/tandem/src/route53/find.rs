@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use aws_sdk_route53::types::{HealthCheck, ResourceRecordSet, RrType, TagResourceType};
 use aws_sdk_route53::Client;
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::aws::{aws_error, AwsError};
+use crate::aws::{AwsError, Stoppable};
 
 use super::names;
 
@@ -34,18 +35,22 @@ pub const NO_ZONE: &[&str] = &["NoSuchHostedZone"];
 pub const NO_HEALTH_CHECK: &[&str] = &["NoSuchHealthCheck"];
 
 /// The hosted zone `id`, or `None` when it does not exist.
-pub async fn find_hosted_zone(client: &Client, id: &str) -> Result<Option<ZoneInfo>, AwsError> {
+pub async fn find_hosted_zone(
+    client: &Client,
+    cancel: &CancellationToken,
+    id: &str,
+) -> Result<Option<ZoneInfo>, AwsError> {
     let span = tracing::debug_span!("route53.GetHostedZone", zone_id = id);
     let out = match client
         .get_hosted_zone()
         .id(id)
         .send()
         .instrument(span)
+        .stoppable(cancel)
         .await
     {
         Ok(o) => o,
         Err(e) => {
-            let e = aws_error(&e);
             return if e.is(NO_ZONE) { Ok(None) } else { Err(e) };
         }
     };
@@ -72,6 +77,7 @@ pub async fn find_hosted_zone(client: &Client, id: &str) -> Result<Option<ZoneIn
 /// Zones whose name is `name` (any spelling), by ID.
 pub async fn find_hosted_zones_by_name(
     client: &Client,
+    cancel: &CancellationToken,
     name: &str,
 ) -> Result<Vec<String>, AwsError> {
     let wanted = names::normalize(name);
@@ -86,8 +92,8 @@ pub async fn find_hosted_zones_by_name(
             .set_hosted_zone_id(zid)
             .send()
             .instrument(span)
-            .await
-            .map_err(|e| aws_error(&e))?;
+            .stoppable(cancel)
+            .await?;
         let mut other = false;
         for z in out.hosted_zones() {
             if names::normalize(z.name()) == wanted {
@@ -106,18 +112,22 @@ pub async fn find_hosted_zones_by_name(
 }
 
 /// The health check `id`, or `None` when it does not exist.
-pub async fn find_health_check(client: &Client, id: &str) -> Result<Option<HealthCheck>, AwsError> {
+pub async fn find_health_check(
+    client: &Client,
+    cancel: &CancellationToken,
+    id: &str,
+) -> Result<Option<HealthCheck>, AwsError> {
     let span = tracing::debug_span!("route53.GetHealthCheck", health_check_id = id);
     match client
         .get_health_check()
         .health_check_id(id)
         .send()
         .instrument(span)
+        .stoppable(cancel)
         .await
     {
         Ok(o) => Ok(o.health_check().cloned()),
         Err(e) => {
-            let e = aws_error(&e);
             if e.is(NO_HEALTH_CHECK) || e.status == Some(404) {
                 Ok(None)
             } else {
@@ -131,6 +141,7 @@ pub async fn find_health_check(client: &Client, id: &str) -> Result<Option<Healt
 /// its set identifier; `Ok(None)` when the zone does not exist.
 pub async fn find_record_sets(
     client: &Client,
+    cancel: &CancellationToken,
     zone: &str,
     name: &str,
     rr_type: &str,
@@ -150,11 +161,11 @@ pub async fn find_record_sets(
             .set_start_record_identifier(ident)
             .send()
             .instrument(span)
+            .stoppable(cancel)
             .await
         {
             Ok(o) => o,
             Err(e) => {
-                let e = aws_error(&e);
                 return if e.is(NO_ZONE) { Ok(None) } else { Err(e) };
             }
         };
@@ -183,12 +194,13 @@ pub async fn find_record_sets(
 /// The record set with this name, type and set identifier, if any.
 pub async fn find_record_set(
     client: &Client,
+    cancel: &CancellationToken,
     zone: &str,
     name: &str,
     rr_type: &str,
     set_identifier: &str,
 ) -> Result<Option<ResourceRecordSet>, AwsError> {
-    Ok(find_record_sets(client, zone, name, rr_type)
+    Ok(find_record_sets(client, cancel, zone, name, rr_type)
         .await?
         .unwrap_or_default()
         .into_iter()
@@ -198,6 +210,7 @@ pub async fn find_record_set(
 /// Every record set in a zone (for `force_destroy`).
 pub async fn list_all_record_sets(
     client: &Client,
+    cancel: &CancellationToken,
     zone: &str,
 ) -> Result<Vec<ResourceRecordSet>, AwsError> {
     let mut all = Vec::new();
@@ -211,11 +224,7 @@ pub async fn list_all_record_sets(
                 .start_record_type(t)
                 .set_start_record_identifier(i);
         }
-        let out = req
-            .send()
-            .instrument(span)
-            .await
-            .map_err(|e| aws_error(&e))?;
+        let out = req.send().instrument(span).stoppable(cancel).await?;
         all.extend(out.resource_record_sets().iter().cloned());
         match (
             out.is_truncated(),
@@ -237,6 +246,7 @@ pub async fn list_all_record_sets(
 /// Tags of a hosted zone or health check.
 pub async fn find_tags(
     client: &Client,
+    cancel: &CancellationToken,
     kind: TagResourceType,
     id: &str,
 ) -> Result<BTreeMap<String, String>, AwsError> {
@@ -247,8 +257,8 @@ pub async fn find_tags(
         .resource_id(id)
         .send()
         .instrument(span)
-        .await
-        .map_err(|e| aws_error(&e))?;
+        .stoppable(cancel)
+        .await?;
     Ok(out
         .resource_tag_set()
         .map(|s| {

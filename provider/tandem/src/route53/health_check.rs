@@ -1,6 +1,9 @@
 //! `tandem_route53_health_check`: an HTTP(S), string-match, TCP or
 //! calculated health check, with the cross-field checks AWS only makes at
-//! apply time (or, in emulators, never) done at plan time.
+//! apply time (or, in emulators, never) done at plan time. The
+//! HealthCheckVersion read with the state is kept in private state and sent
+//! with the update, so an edit made after the plan is refused by Route 53
+//! rather than overwritten.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -15,9 +18,10 @@ use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, IdentitySchema, Plan,
     ReadResult, Resource, Schema, Type, Value,
 };
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::aws::{aws_error, ok_if_gone, tags, Aws};
+use crate::aws::{ok_if_gone, tags, Aws, Stoppable};
 
 use super::error::Route53Error;
 use super::{find, names, wait};
@@ -195,6 +199,7 @@ impl Resource<Aws> for HealthCheckResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let ty = planned.get("type").as_str().unwrap_or_default().to_string();
         let target = planned
             .get("fqdn")
@@ -215,8 +220,9 @@ impl Resource<Aws> for HealthCheckResource {
             .health_check_config(hc_config)
             .send()
             .instrument(span)
+            .stoppable(cancel)
             .await
-            .map_err(|e| Route53Error::aws(&doing, aws_error(&e)))?;
+            .map_err(|e| Route53Error::aws(&doing, e))?;
         let Some(id) = out.health_check().map(|h| h.id().to_string()) else {
             return Err(Route53Error::Incomplete {
                 doing,
@@ -241,6 +247,7 @@ impl Resource<Aws> for HealthCheckResource {
         let all_tags = tags::from_value(planned.get("tags_all"));
         if let Err(e) = wait::update_tags(
             client,
+            cancel,
             TagResourceType::Healthcheck,
             &id,
             &Default::default(),
@@ -254,7 +261,7 @@ impl Resource<Aws> for HealthCheckResource {
             )));
         }
         match refresh(ctx, aws, &state).await {
-            Ok(Some(s)) => Ok(s.into()),
+            Ok(Some(a)) => Ok(a),
             Ok(None) => Err(partial(Route53Error::Lookup {
                 doing: format!("reading Route 53 health check ({id})"),
                 reason: "the health check vanished right after creation".into(),
@@ -270,7 +277,10 @@ impl Resource<Aws> for HealthCheckResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        Ok(refresh(ctx, aws, state).await?.into())
+        Ok(match refresh(ctx, aws, state).await? {
+            Some(a) => ReadResult::Found(a),
+            None => ReadResult::Gone,
+        })
     }
 
     async fn update(
@@ -279,23 +289,30 @@ impl Resource<Aws> for HealthCheckResource {
         prior: &Value,
         planned: &Value,
         _config: &Value,
-        _private: &[u8],
+        private: &[u8],
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let id = prior.get("id").as_str().unwrap_or_default().to_string();
         let doing = format!("updating Route 53 health check ({id})");
-        let current = find::find_health_check(client, &id)
-            .await
-            .map_err(|e| Route53Error::aws(&doing, e))?
-            .ok_or_else(|| Route53Error::Lookup {
-                doing: doing.clone(),
-                reason: "the health check no longer exists".into(),
-            })?;
         if health_fields_changed(prior, planned) {
+            let version = match Private::decode(private) {
+                Some(p) => p.health_check_version,
+                // State written before versions were kept: the version now
+                // is the best there is (the next read records one).
+                None => find::find_health_check(client, cancel, &id)
+                    .await
+                    .map_err(|e| Route53Error::aws(&doing, e))?
+                    .ok_or_else(|| Route53Error::Lookup {
+                        doing: doing.clone(),
+                        reason: "the health check no longer exists".into(),
+                    })?
+                    .health_check_version(),
+            };
             let old = HealthCheckModel::from_value(prior, &doing)?;
             let new = HealthCheckModel::from_value(planned, &doing)?;
-            update_health_check(client, &current, &old, &new)
+            update_health_check(client, cancel, &id, version, &old, &new)
                 .await
                 .map_err(|e| {
                     if e.is(&["HealthCheckVersionMismatch"]) {
@@ -310,15 +327,22 @@ impl Resource<Aws> for HealthCheckResource {
         }
         let old = tags::from_value(prior.get("tags_all"));
         let new = tags::from_value(planned.get("tags_all"));
-        wait::update_tags(client, TagResourceType::Healthcheck, &id, &old, &new)
-            .await
-            .map_err(|e| {
-                Route53Error::aws(format!("updating tags of Route 53 health check ({id})"), e)
-            })?;
+        wait::update_tags(
+            client,
+            cancel,
+            TagResourceType::Healthcheck,
+            &id,
+            &old,
+            &new,
+        )
+        .await
+        .map_err(|e| {
+            Route53Error::aws(format!("updating tags of Route 53 health check ({id})"), e)
+        })?;
         let mut state = planned.clone();
         state.set("id", Value::string(&id));
         match refresh(ctx, aws, &state).await? {
-            Some(s) => Ok(s.into()),
+            Some(a) => Ok(a),
             None => Err(Route53Error::Lookup {
                 doing,
                 reason: "the health check no longer exists".into(),
@@ -342,11 +366,11 @@ impl Resource<Aws> for HealthCheckResource {
             .health_check_id(&id)
             .send()
             .instrument(span)
+            .stoppable(ctx.cancel_token())
             .await;
-        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| {
-            e.is(find::NO_HEALTH_CHECK)
+        ok_if_gone(res, |e| e.is(find::NO_HEALTH_CHECK)).map_err(|e| {
+            Route53Error::aws(format!("deleting Route 53 health check ({id})"), e).into()
         })
-        .map_err(|e| Route53Error::aws(format!("deleting Route 53 health check ({id})"), e).into())
     }
 
     async fn import(&self, _ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
@@ -506,19 +530,41 @@ fn health_fields_changed(prior: &Value, planned: &Value) -> bool {
     UPDATABLE.iter().any(|a| prior.get(a) != planned.get(a))
 }
 
-/// UpdateHealthCheck with the version read just before, so a change made
-/// meanwhile by someone else fails (HealthCheckVersionMismatch) instead of
-/// being overwritten. Removed optional values are reset explicitly.
+/// What this resource keeps in private state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Private {
+    /// HealthCheckVersion when the state was read: the update sends it, so
+    /// Route 53 refuses the update if anyone changed the check since.
+    health_check_version: i64,
+}
+
+impl Private {
+    fn encode(self) -> Vec<u8> {
+        serde_json::to_vec(&self).unwrap_or_default()
+    }
+
+    /// `None` for state written before versions were kept.
+    fn decode(bytes: &[u8]) -> Option<Private> {
+        serde_json::from_slice(bytes).ok()
+    }
+}
+
+/// UpdateHealthCheck with the version the plan was made from, so a change
+/// made meanwhile by someone else fails (HealthCheckVersionMismatch)
+/// instead of being overwritten. Removed optional values are reset
+/// explicitly.
 async fn update_health_check(
     client: &aws_sdk_route53::Client,
-    current: &HealthCheck,
+    cancel: &CancellationToken,
+    id: &str,
+    version: i64,
     prior: &HealthCheckModel,
     p: &HealthCheckModel,
 ) -> Result<(), crate::aws::AwsError> {
     let mut req = client
         .update_health_check()
-        .health_check_id(current.id())
-        .health_check_version(current.health_check_version())
+        .health_check_id(id)
+        .health_check_version(version)
         .set_fully_qualified_domain_name(p.fqdn.clone())
         .set_ip_address(p.ip_address.clone())
         .set_port(int(p.port))
@@ -565,31 +611,40 @@ async fn update_health_check(
             req = req.reset_elements(element);
         }
     }
-    let span = tracing::debug_span!("route53.UpdateHealthCheck", health_check_id = current.id());
-    req.send()
-        .instrument(span)
-        .await
-        .map_err(|e| aws_error(&e))?;
+    let span = tracing::debug_span!("route53.UpdateHealthCheck", health_check_id = id);
+    req.send().instrument(span).stoppable(cancel).await?;
     Ok(())
 }
 
-/// The health check's current state; `None` when it is gone.
-async fn refresh(ctx: &Ctx<Aws>, aws: &Aws, state: &Value) -> Result<Option<Value>, Route53Error> {
+/// The health check's current state, with its version as private state;
+/// `None` when it is gone.
+async fn refresh(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    state: &Value,
+) -> Result<Option<Applied>, Route53Error> {
     let client = aws.route53();
+    let cancel = ctx.cancel_token();
     let id = state.get("id").as_str().unwrap_or_default().to_string();
-    let Some(hc) = find::find_health_check(client, &id)
+    let Some(hc) = find::find_health_check(client, cancel, &id)
         .await
         .map_err(|e| Route53Error::aws(format!("reading Route 53 health check ({id})"), e))?
     else {
         return Ok(None);
     };
-    let actual = find::find_tags(client, TagResourceType::Healthcheck, &id)
+    let actual = find::find_tags(client, cancel, TagResourceType::Healthcheck, &id)
         .await
         .map_err(|e| {
             Route53Error::aws(format!("reading tags of Route 53 health check ({id})"), e)
         })?;
     let (own, all) = super::tags_state(ctx, state.get("tags"), &actual);
-    Ok(Some(health_check_value(&hc, state, own, all)))
+    Ok(Some(Applied {
+        state: health_check_value(&hc, state, own, all),
+        private: Private {
+            health_check_version: hc.health_check_version(),
+        }
+        .encode(),
+    }))
 }
 
 fn opt_int(v: Option<i32>) -> Value {
@@ -1186,6 +1241,15 @@ mod tests {
         };
         plan_defaults(&mut plan);
         assert!(plan.planned.get("request_interval").is_null());
+    }
+
+    #[test]
+    fn private_state_round_trips_and_old_state_has_none() {
+        let p = Private {
+            health_check_version: 7,
+        };
+        assert_eq!(Private::decode(&p.encode()), Some(p));
+        assert_eq!(Private::decode(&[]), None);
     }
 
     #[test]

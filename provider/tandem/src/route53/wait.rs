@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::aws::retry::{retry_while, wait_for, RetryError, EVENTUAL_CONSISTENCY_TIMEOUT};
-use crate::aws::{aws_error, AwsError};
+use crate::aws::{AwsError, Stoppable};
 
 use super::find::NO_ZONE;
 
@@ -40,8 +40,8 @@ pub async fn wait_change_insync(
                     .id(id)
                     .send()
                     .instrument(span)
-                    .await
-                    .map_err(|e| aws_error(&e))?;
+                    .stoppable(cancel)
+                    .await?;
                 Ok(match out.change_info().map(|c| c.status()) {
                     Some(ChangeStatus::Insync) => Some(()),
                     _ => None,
@@ -66,6 +66,7 @@ where
 /// Brings the tags of a zone or health check from `old` to `new` in one call.
 pub async fn update_tags(
     client: &Client,
+    cancel: &CancellationToken,
     kind: TagResourceType,
     id: &str,
     old: &BTreeMap<String, String>,
@@ -93,7 +94,7 @@ pub async fn update_tags(
         .set_remove_tag_keys((!remove.is_empty()).then_some(remove))
         .send()
         .instrument(span)
-        .await
-        .map_err(|e| aws_error(&e))?;
+        .stoppable(cancel)
+        .await?;
     Ok(())
 }

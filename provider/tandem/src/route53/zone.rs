@@ -13,7 +13,7 @@ use tfplugin6::{
 };
 use tracing::Instrument;
 
-use crate::aws::{aws_error, ok_if_gone, Aws};
+use crate::aws::{ok_if_gone, Aws, Stoppable};
 
 use super::error::Route53Error;
 use super::find::{self, ZoneInfo};
@@ -137,6 +137,7 @@ impl Resource<Aws> for ZoneResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let name = planned.get("name").as_str().unwrap_or_default().to_string();
         let doing = format!("creating Route 53 hosted zone ({name})");
         let comment = planned
@@ -152,8 +153,9 @@ impl Resource<Aws> for ZoneResource {
             .hosted_zone_config(HostedZoneConfig::builder().comment(comment).build())
             .send()
             .instrument(span)
+            .stoppable(cancel)
             .await
-            .map_err(|e| Route53Error::aws(&doing, aws_error(&e)))?;
+            .map_err(|e| Route53Error::aws(&doing, e))?;
         let Some(zone) = out.hosted_zone() else {
             return Err(Route53Error::Incomplete {
                 doing,
@@ -175,13 +177,8 @@ impl Resource<Aws> for ZoneResource {
             .change_info()
             .filter(|c| *c.status() != aws_sdk_route53::types::ChangeStatus::Insync)
         {
-            if let Err(e) = wait::wait_change_insync(
-                client,
-                ctx.cancel_token(),
-                change.id(),
-                ZONE_CHANGE_TIMEOUT,
-            )
-            .await
+            if let Err(e) =
+                wait::wait_change_insync(client, cancel, change.id(), ZONE_CHANGE_TIMEOUT).await
             {
                 return Err(partial(
                     &state,
@@ -192,8 +189,15 @@ impl Resource<Aws> for ZoneResource {
         let all_tags = crate::aws::tags::from_value(planned.get("tags_all"));
         if !all_tags.is_empty() {
             let none = std::collections::BTreeMap::new();
-            let r = wait::retry_new_zone(ctx.cancel_token(), || {
-                wait::update_tags(client, TagResourceType::Hostedzone, &id, &none, &all_tags)
+            let r = wait::retry_new_zone(cancel, || {
+                wait::update_tags(
+                    client,
+                    cancel,
+                    TagResourceType::Hostedzone,
+                    &id,
+                    &none,
+                    &all_tags,
+                )
             })
             .await;
             if let Err(e) = r {
@@ -236,6 +240,7 @@ impl Resource<Aws> for ZoneResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let id = prior.get("id").as_str().unwrap_or_default().to_string();
         if planned.get("comment") != prior.get("comment") {
             let span = tracing::debug_span!("route53.UpdateHostedZoneComment", zone_id = %id);
@@ -245,17 +250,18 @@ impl Resource<Aws> for ZoneResource {
                 .comment(planned.get("comment").as_str().unwrap_or_default())
                 .send()
                 .instrument(span)
+                .stoppable(cancel)
                 .await
                 .map_err(|e| {
                     Route53Error::aws(
                         format!("updating comment of Route 53 hosted zone ({id})"),
-                        aws_error(&e),
+                        e,
                     )
                 })?;
         }
         let old = crate::aws::tags::from_value(prior.get("tags_all"));
         let new = crate::aws::tags::from_value(planned.get("tags_all"));
-        wait::update_tags(client, TagResourceType::Hostedzone, &id, &old, &new)
+        wait::update_tags(client, cancel, TagResourceType::Hostedzone, &id, &old, &new)
             .await
             .map_err(|e| {
                 Route53Error::aws(format!("updating tags of Route 53 hosted zone ({id})"), e)
@@ -280,11 +286,12 @@ impl Resource<Aws> for ZoneResource {
     ) -> Result<(), Diagnostics> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let id = prior.get("id").as_str().unwrap_or_default().to_string();
         let doing = format!("deleting Route 53 hosted zone ({id})");
         if prior.get("force_destroy").as_bool() == Some(true) {
             let zone_name = prior.get("name").as_str().unwrap_or_default().to_string();
-            empty_zone(client, &id, &zone_name).await?;
+            empty_zone(client, cancel, &id, &zone_name).await?;
         }
         let span = tracing::debug_span!("route53.DeleteHostedZone", zone_id = %id);
         let res = client
@@ -292,8 +299,9 @@ impl Resource<Aws> for ZoneResource {
             .id(&id)
             .send()
             .instrument(span)
+            .stoppable(cancel)
             .await;
-        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| e.is(find::NO_ZONE)).map_err(|e| {
+        ok_if_gone(res, |e| e.is(find::NO_ZONE)).map_err(|e| {
             if e.is(&["HostedZoneNotEmpty"]) {
                 Route53Error::NotEmpty { doing }.into()
             } else {
@@ -362,13 +370,14 @@ fn fill_unknowns(mut v: Value) -> Value {
 async fn refresh(ctx: &Ctx<Aws>, aws: &Aws, state: &Value) -> Result<Option<Value>, Route53Error> {
     let client = aws.route53();
     let id = names::zone_id(state.get("id").as_str().unwrap_or_default());
-    let Some(zone) = find::find_hosted_zone(client, &id)
+    let cancel = ctx.cancel_token();
+    let Some(zone) = find::find_hosted_zone(client, cancel, &id)
         .await
         .map_err(|e| Route53Error::aws(format!("reading Route 53 hosted zone ({id})"), e))?
     else {
         return Ok(None);
     };
-    let actual = find::find_tags(client, TagResourceType::Hostedzone, &id)
+    let actual = find::find_tags(client, cancel, TagResourceType::Hostedzone, &id)
         .await
         .map_err(|e| {
             Route53Error::aws(format!("reading tags of Route 53 hosted zone ({id})"), e)
@@ -407,12 +416,13 @@ fn zone_value(zone: &ZoneInfo, prior: &Value, tags: Value, tags_all: Value) -> V
 /// makes later deletes in the batch fail) falls back to one-by-one deletes.
 async fn empty_zone(
     client: &aws_sdk_route53::Client,
+    cancel: &tokio_util::sync::CancellationToken,
     id: &str,
     zone_name: &str,
 ) -> Result<(), Route53Error> {
     let doing = format!("emptying Route 53 hosted zone ({id}) for force_destroy");
     for _ in 0..MAX_EMPTY_ROUNDS {
-        let all = find::list_all_record_sets(client, id)
+        let all = find::list_all_record_sets(client, cancel, id)
             .await
             .map_err(|e| Route53Error::aws(&doing, e))?;
         let apex = names::normalize(if zone_name.is_empty() {
@@ -460,9 +470,9 @@ async fn empty_zone(
                 .change_batch(batch)
                 .send()
                 .instrument(span)
+                .stoppable(cancel)
                 .await;
             if let Err(e) = r {
-                let e = aws_error(&e);
                 if !e.is(&["InvalidChangeBatch", "InvalidInput"]) {
                     return Err(Route53Error::aws(&doing, e));
                 }
@@ -480,9 +490,9 @@ async fn empty_zone(
                         .change_batch(batch)
                         .send()
                         .instrument(span)
+                        .stoppable(cancel)
                         .await
                     {
-                        let e = aws_error(&e);
                         // Already gone: exactly what we wanted.
                         if !e.is(&["InvalidChangeBatch", "InvalidInput"]) {
                             return Err(Route53Error::aws(&doing, e));
@@ -552,11 +562,12 @@ impl DataSource<Aws> for ZoneDataSource {
     async fn read(&self, ctx: &Ctx<Aws>, config: &Value) -> Result<Value, Diagnostics> {
         let aws = ctx.meta()?;
         let client = aws.route53();
+        let cancel = ctx.cancel_token();
         let id = match (config.get("zone_id").as_str(), config.get("name").as_str()) {
             (Some(z), _) => names::zone_id(z),
             (None, Some(n)) => {
                 let doing = format!("looking up Route 53 hosted zone named {n:?}");
-                let ids = find::find_hosted_zones_by_name(client, n)
+                let ids = find::find_hosted_zones_by_name(client, cancel, n)
                     .await
                     .map_err(|e| Route53Error::aws(&doing, e))?;
                 match ids.as_slice() {
@@ -590,14 +601,14 @@ impl DataSource<Aws> for ZoneDataSource {
             }
         };
         let doing = format!("reading Route 53 hosted zone ({id})");
-        let zone = find::find_hosted_zone(client, &id)
+        let zone = find::find_hosted_zone(client, cancel, &id)
             .await
             .map_err(|e| Route53Error::aws(&doing, e))?
             .ok_or_else(|| Route53Error::Lookup {
                 doing: doing.clone(),
                 reason: "no hosted zone has this ID".into(),
             })?;
-        let tags = find::find_tags(client, TagResourceType::Hostedzone, &id)
+        let tags = find::find_tags(client, cancel, TagResourceType::Hostedzone, &id)
             .await
             .map_err(|e| {
                 Route53Error::aws(format!("reading tags of Route 53 hosted zone ({id})"), e)

@@ -1,26 +1,27 @@
 //! `tandem_s3_bucket`: a bucket in any region from one provider block,
 //! with `force_destroy` that removes every object version and delete
-//! marker, tags merged with the provider's `default_tags`; and the
-//! `tandem_s3_bucket` data source.
+//! marker (reporting each one S3 refuses), tags merged with the provider's
+//! `default_tags`; and the `tandem_s3_bucket` data source. Creating a bucket
+//! that already exists is an error unless `adopt_existing` says otherwise:
+//! S3 answers 200 to CreateBucket of your own bucket in us-east-1, so
+//! without a look first a create would silently take one over.
 
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use aws_sdk_s3::types::{
-    BucketLocationConstraint, CreateBucketConfiguration, Delete, ObjectIdentifier, Tag, Tagging,
-};
+use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
 use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostic, Diagnostics,
     Plan, ReadResult, Resource, Schema, Type, Value,
 };
+use tokio_util::sync::CancellationToken;
 
-use super::{
-    check_bucket_name, find_bucket_region, import_target, plan_region, region_attribute, target,
-    S3Error,
-};
+use super::empty::{empty_bucket, EmptyError};
+use super::{check_bucket_name, home, import_target, plan_region, region_attribute, S3Error};
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
+use crate::aws::s3_region::{find_bucket_home, find_bucket_region, BucketHome};
 use crate::aws::tags::{plan_tags_all, tags_all_attribute, tags_attribute, tags_state};
-use crate::aws::{aws_error, ok_if_gone, tags, Aws, AwsError};
+use crate::aws::{ok_if_gone, send, tags, Aws, AwsError};
 
 /// The resource.
 pub struct BucketResource;
@@ -61,38 +62,30 @@ fn call(action: &'static str, bucket: &str, region: &str, source: AwsError) -> S
 
 async fn read_tags(
     s3: &aws_sdk_s3::Client,
+    cancel: &CancellationToken,
     bucket: &str,
 ) -> Result<BTreeMap<String, String>, AwsError> {
-    match s3.get_bucket_tagging().bucket(bucket).send().await {
+    match send(cancel, s3.get_bucket_tagging().bucket(bucket).send()).await {
         Ok(out) => Ok(out
             .tag_set()
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect()),
-        Err(e) => {
-            let e = aws_error(&e);
-            if e.is(&["NoSuchTagSet"]) {
-                Ok(BTreeMap::new())
-            } else {
-                Err(e)
-            }
-        }
+        Err(e) if e.is(&["NoSuchTagSet"]) => Ok(BTreeMap::new()),
+        Err(e) => Err(e),
     }
 }
 
 async fn write_tags(
     s3: &aws_sdk_s3::Client,
+    cancel: &CancellationToken,
     bucket: &str,
     all: &BTreeMap<String, String>,
 ) -> Result<(), AwsError> {
     if all.is_empty() {
-        return s3
-            .delete_bucket_tagging()
-            .bucket(bucket)
-            .send()
+        return send(cancel, s3.delete_bucket_tagging().bucket(bucket).send())
             .await
-            .map(|_| ())
-            .map_err(|e| aws_error(&e));
+            .map(|_| ());
     }
     let set: Vec<Tag> = all
         .iter()
@@ -101,96 +94,88 @@ async fn write_tags(
     let tagging = Tagging::builder()
         .set_tag_set(Some(set))
         .build()
-        .map_err(|e| AwsError {
-            code: None,
-            message: e.to_string(),
-            status: None,
-        })?;
-    s3.put_bucket_tagging()
-        .bucket(bucket)
-        .tagging(tagging)
-        .send()
-        .await
-        .map(|_| ())
-        .map_err(|e| aws_error(&e))
+        .map_err(|e| AwsError::local(e.to_string()))?;
+    send(
+        cancel,
+        s3.put_bucket_tagging()
+            .bucket(bucket)
+            .tagging(tagging)
+            .send(),
+    )
+    .await
+    .map(|_| ())
 }
 
-/// Deletes every object version and delete marker, 1000 at a time.
-async fn empty_bucket(s3: &aws_sdk_s3::Client, bucket: &str) -> Result<usize, AwsError> {
-    let mut deleted = 0;
-    loop {
-        let page = s3
-            .list_object_versions()
-            .bucket(bucket)
-            .send()
-            .await
-            .map_err(|e| aws_error(&e))?;
-        let ids: Vec<ObjectIdentifier> = page
-            .versions()
-            .iter()
-            .filter_map(|v| Some((v.key()?, v.version_id())))
-            .chain(
-                page.delete_markers()
-                    .iter()
-                    .filter_map(|m| Some((m.key()?, m.version_id()))),
-            )
-            .filter_map(|(k, v)| {
-                ObjectIdentifier::builder()
-                    .key(k)
-                    .set_version_id(v.map(str::to_string))
-                    .build()
-                    .ok()
-            })
-            .collect();
-        if ids.is_empty() {
-            return Ok(deleted);
-        }
-        for chunk in ids.chunks(1000) {
-            deleted += chunk.len();
-            let del = Delete::builder()
-                .set_objects(Some(chunk.to_vec()))
-                .quiet(true)
-                .build()
-                .map_err(|e| AwsError {
-                    code: None,
-                    message: e.to_string(),
-                    status: None,
-                })?;
-            // Batch deletes are an optimisation: some S3-compatible stores
-            // (moto among them, for the Rust SDK's checksummed request)
-            // answer 500. Try the batch once, then fall back to one call
-            // per version rather than failing the destroy.
-            let batch =
-                s3.delete_objects()
-                    .bucket(bucket)
-                    .delete(del)
-                    .customize()
-                    .config_override(aws_sdk_s3::config::Builder::default().retry_config(
-                        aws_config::retry::RetryConfig::standard().with_max_attempts(1),
-                    ))
-                    .send()
-                    .await;
-            if let Err(e) = batch {
-                let e = aws_error(&e);
-                if e.status.is_none_or(|s| s < 500) {
-                    return Err(e);
-                }
-                tracing::warn!(bucket, error = %e, "DeleteObjects failed; deleting versions one by one");
-                for id in chunk {
-                    s3.delete_object()
-                        .bucket(bucket)
-                        .key(id.key())
-                        .set_version_id(id.version_id().map(str::to_string))
-                        .customize()
-                        .config_override(aws_sdk_s3::config::Builder::default().retry_config(
-                            aws_config::retry::RetryConfig::standard().with_max_attempts(2),
-                        ))
-                        .send()
-                        .await
-                        .map_err(|e| aws_error(&e))?;
-                }
+/// Creates the bucket, or adopts it when it exists already, is ours, lives
+/// in the planned region and `adopt` allows it. Returns whether it was
+/// adopted.
+async fn create_or_adopt(
+    aws: &Aws,
+    cancel: &CancellationToken,
+    bucket: &str,
+    region: &str,
+    adopt: bool,
+) -> Result<bool, Diagnostics> {
+    let exists = |found: &str| -> Diagnostics {
+        Diagnostic::error(
+            "S3 bucket already exists",
+            format!(
+                "Bucket {bucket:?} already exists in your account ({found}), and Terraform did not create it. It is not \
+                 taken over silently (a later force_destroy would empty it): import it with `terraform import ADDRESS \
+                 {bucket}@{found}`, or set adopt_existing = true to manage it from this apply on."
+            ),
+        )
+        .at(AttrPath::root("bucket"))
+        .into()
+    };
+    let taken = || -> Diagnostics {
+        Diagnostic::error(
+            "Bucket name is taken by another account",
+            format!("{bucket:?} belongs to another AWS account (bucket names are global). Choose another name."),
+        )
+        .at(AttrPath::root("bucket"))
+        .into()
+    };
+    let found = find_bucket_home(aws, cancel, bucket)
+        .await
+        .map_err(|source| {
+            S3Error::Locate {
+                bucket: bucket.into(),
+                source,
             }
+            .diag("Creating S3 bucket")
+        })?;
+    match found {
+        BucketHome::Forbidden(_) => return Err(taken()),
+        BucketHome::Ours(r) if !adopt => return Err(exists(&r)),
+        BucketHome::Ours(r) if r != region => {
+            return Err(Diagnostic::error(
+                "S3 bucket exists in another region",
+                format!("Bucket {bucket:?} exists in {r}, not {region}; it cannot be adopted there. Set region = {r:?}."),
+            )
+            .at(AttrPath::root("region"))
+            .into())
         }
+        BucketHome::Ours(_) => return Ok(true),
+        BucketHome::Missing => {}
+    }
+    let s3 = aws.s3(region);
+    let mut req = s3.create_bucket().bucket(bucket);
+    // us-east-1 is the one region S3 refuses to see named explicitly.
+    if region != "us-east-1" {
+        req = req.create_bucket_configuration(
+            CreateBucketConfiguration::builder()
+                .location_constraint(BucketLocationConstraint::from(region))
+                .build(),
+        );
+    }
+    match send(cancel, req.send()).await {
+        Ok(_) => Ok(false),
+        // Created by us a moment ago, between the look and the create.
+        Err(e) if e.is(&["BucketAlreadyOwnedByYou"]) && adopt => Ok(true),
+        Err(e) if e.is(&["BucketAlreadyOwnedByYou"]) => Err(exists(region)),
+        Err(e) if e.is(&["BucketAlreadyExists"]) => Err(taken()),
+        Err(e) => Err(call("creating", bucket, region, e).diag("Creating S3 bucket")),
     }
 }
 
@@ -219,6 +204,27 @@ impl Resource<Aws> for BucketResource {
                     Type::Bool,
                     "Delete every object version and delete marker when the bucket is destroyed. Without it, \
                      destroying a bucket that holds objects fails. Kept only in state: after an import it reads `false` until the next apply. Default `false`.",
+                )
+                .default(false),
+            )
+            .attr(
+                Attribute::optional(
+                    "force_destroy_bypass_governance",
+                    Type::Bool,
+                    "With `force_destroy`, also delete object versions under an S3 Object Lock retention in governance \
+                     mode (sends `x-amz-bypass-governance-retention`; needs `s3:BypassGovernanceRetention`). Versions in \
+                     compliance mode or under a legal hold are never deleted. Kept only in state. Default `false`.",
+                )
+                .default(false),
+            )
+            .attr(
+                Attribute::optional(
+                    "adopt_existing",
+                    Type::Bool,
+                    "When the bucket already exists in your account (in `region`), manage it instead of failing the \
+                     create. Without it, creating an existing bucket is an error: S3 itself answers success in \
+                     us-east-1, and a bucket Terraform never created would otherwise be taken over silently, and \
+                     emptied by a later `force_destroy`. Kept only in state. Default `false`.",
                 )
                 .default(false),
             )
@@ -257,37 +263,36 @@ impl Resource<Aws> for BucketResource {
         _config: &Value,
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(planned, aws);
-        let s3 = aws.s3(&region);
-        let mut req = s3.create_bucket().bucket(&bucket);
-        // us-east-1 is the one region S3 refuses to see named explicitly.
-        if region != "us-east-1" {
-            req = req.create_bucket_configuration(
-                CreateBucketConfiguration::builder()
-                    .location_constraint(BucketLocationConstraint::from(region.as_str()))
-                    .build(),
+        let cancel = ctx.cancel_token();
+        let bucket = planned
+            .get("bucket")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let region = aws.region_or_default(planned.get("region").as_str());
+        let adopt = planned.get("adopt_existing").as_bool() == Some(true);
+        let adopted = create_or_adopt(aws, cancel, &bucket, &region, adopt).await?;
+        aws.remember_bucket_region(&bucket, &region);
+        if adopted {
+            ctx.warn(
+                Diagnostic::warning(
+                    "Existing S3 bucket adopted",
+                    format!("Bucket {bucket:?} ({region}) already existed; because adopt_existing = true, Terraform now manages it (its tags are replaced by the configured ones)."),
+                )
+                .at(AttrPath::root("adopt_existing")),
             );
         }
-        if let Err(e) = req.send().await {
-            let e = aws_error(&e);
-            let summary = if e.is(&["BucketAlreadyOwnedByYou"]) {
-                "Bucket already exists in your account: import it with `terraform import ADDRESS NAME@REGION`"
-            } else if e.is(&["BucketAlreadyExists"]) {
-                "Bucket name is taken by another account (names are global)"
-            } else {
-                "Creating S3 bucket"
-            };
-            return Err(call("creating", &bucket, &region, e).diag(summary).into());
-        }
+        let s3 = aws.s3(&region);
         let mut state = planned.clone();
         let all = tags::merge(aws.default_tags(), &tags::from_value(planned.get("tags")));
-        if !all.is_empty() {
+        // An adopted bucket may carry tags of its own: make them the configured ones.
+        if !all.is_empty() || adopted {
             // A new bucket can be briefly invisible to the next call.
             let res = retry_while(
-                ctx.cancel_token(),
+                cancel,
                 EVENTUAL_CONSISTENCY_TIMEOUT,
                 |e| e.is(&["NoSuchBucket"]),
-                || write_tags(&s3, &bucket, &all),
+                || write_tags(&s3, cancel, &bucket, &all),
             )
             .await;
             if let Err(source) = res {
@@ -298,6 +303,8 @@ impl Resource<Aws> for BucketResource {
                     source,
                 }
                 .diag("Tagging S3 bucket");
+                state.set("tags_all", Value::Null);
+                state.set("region", Value::string(&region));
                 return Err(ApplyError {
                     diagnostics: d,
                     partial: Some(state),
@@ -316,16 +323,24 @@ impl Resource<Aws> for BucketResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(state, aws);
+        let cancel = ctx.cancel_token();
+        let Some((bucket, region)) = home(ctx, aws, state)
+            .await
+            .map_err(|e| e.diag("Reading S3 bucket"))?
+        else {
+            return Ok(ReadResult::Gone);
+        };
         let s3 = aws.s3(&region);
-        if let Err(e) = s3.head_bucket().bucket(&bucket).send().await {
-            let e = aws_error(&e);
+        // The region may be remembered from earlier in this process: ask
+        // whether the bucket is still there.
+        if let Err(e) = send(cancel, s3.head_bucket().bucket(&bucket).send()).await {
             if e.is_not_found(&["NoSuchBucket", "NotFound"]) {
+                aws.forget_bucket_region(&bucket);
                 return Ok(ReadResult::Gone);
             }
             return Err(call("reading", &bucket, &region, e).diag("Reading S3 bucket"));
         }
-        let actual = read_tags(&s3, &bucket)
+        let actual = read_tags(&s3, cancel, &bucket)
             .await
             .map_err(|e| call("reading tags of", &bucket, &region, e).diag("Reading S3 bucket"))?;
         let (own, all) = tags_state(ctx, state.get("tags"), &actual);
@@ -334,13 +349,20 @@ impl Resource<Aws> for BucketResource {
         st.set("tags_all", all);
         st.set("id", Value::string(&bucket));
         st.set("arn", Value::string(arn(&bucket)));
+        // A bucket found elsewhere than state says shows as drift (replacement).
         st.set("region", Value::string(&region));
         st.set(
             "bucket_regional_domain_name",
             Value::string(domain(&bucket, &region)),
         );
-        if st.get("force_destroy").is_null() {
-            st.set("force_destroy", Value::Bool(false));
+        for flag in [
+            "force_destroy",
+            "force_destroy_bypass_governance",
+            "adopt_existing",
+        ] {
+            if st.get(flag).is_null() {
+                st.set(flag, Value::Bool(false));
+            }
         }
         Ok(ReadResult::Found(st.into()))
     }
@@ -354,10 +376,22 @@ impl Resource<Aws> for BucketResource {
         _p: &[u8],
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(planned, aws);
         let all = tags::merge(aws.default_tags(), &tags::from_value(planned.get("tags")));
         if tags::from_value(prior.get("tags_all")) != all {
-            write_tags(&aws.s3(&region), &bucket, &all)
+            let Some((bucket, region)) = home(ctx, aws, planned)
+                .await
+                .map_err(|e| e.diag("Updating S3 bucket tags"))?
+            else {
+                return Err(Diagnostic::error(
+                    "S3 bucket not found",
+                    format!(
+                        "Bucket {:?} no longer exists.",
+                        planned.get("bucket").as_str().unwrap_or_default()
+                    ),
+                )
+                .into());
+            };
+            write_tags(&aws.s3(&region), ctx.cancel_token(), &bucket, &all)
                 .await
                 .map_err(|e| {
                     call("tagging", &bucket, &region, e).diag("Updating S3 bucket tags")
@@ -375,37 +409,63 @@ impl Resource<Aws> for BucketResource {
         _private: &[u8],
     ) -> Result<(), Diagnostics> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(prior, aws);
+        let cancel = ctx.cancel_token();
+        let Some((bucket, region)) = home(ctx, aws, prior)
+            .await
+            .map_err(|e| e.diag("Destroying S3 bucket"))?
+        else {
+            return Ok(());
+        };
         let s3 = aws.s3(&region);
         if prior.get("force_destroy").as_bool() == Some(true) {
-            match empty_bucket(&s3, &bucket).await {
+            let bypass = prior.get("force_destroy_bypass_governance").as_bool() == Some(true);
+            match empty_bucket(&s3, cancel, &bucket, bypass).await {
                 Ok(n) if n > 0 => {
                     tracing::info!(bucket, n, "force_destroy removed object versions")
                 }
                 Ok(_) => {}
-                Err(e) if e.is(&["NoSuchBucket"]) => return Ok(()),
-                Err(e) => {
-                    return Err(call("emptying", &bucket, &region, e).diag("Destroying S3 bucket"))
+                Err(EmptyError::Call(e)) if e.is(&["NoSuchBucket"]) => return Ok(()),
+                Err(source) => {
+                    let hint = if bypass {
+                        ""
+                    } else {
+                        " Versions under an Object Lock governance retention can be deleted with \
+                         force_destroy_bypass_governance = true (applied before the destroy)."
+                    };
+                    let e = S3Error::Empty {
+                        bucket: bucket.clone(),
+                        region: region.clone(),
+                        source,
+                    };
+                    return Err(Diagnostic::error(
+                        "force_destroy could not empty the S3 bucket",
+                        format!("{}.{hint}", tfplugin6::diag::error_chain(&e)),
+                    )
+                    .into());
                 }
             }
         }
-        let res = s3.delete_bucket().bucket(&bucket).send().await;
-        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| e.is(&["NoSuchBucket"])).map_err(|e| {
+        let res = send(cancel, s3.delete_bucket().bucket(&bucket).send()).await;
+        ok_if_gone(res, |e| e.is(&["NoSuchBucket"])).map_err(|e| {
             let summary = if e.is(&["BucketNotEmpty"]) {
                 "S3 bucket is not empty: set force_destroy = true (and apply) to delete its objects too"
             } else {
                 "Destroying S3 bucket"
             };
             call("deleting", &bucket, &region, e).diag(summary)
-        })
+        })?;
+        aws.forget_bucket_region(&bucket);
+        Ok(())
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
-        let (bucket, region) = import_target(ctx.meta()?, id, "S3 bucket").await?;
+        let (bucket, region) = import_target(ctx, id, "S3 bucket").await?;
         Ok(Value::object([
             ("bucket", Value::string(&bucket)),
             ("region", Value::string(region)),
             ("force_destroy", Value::Bool(false)),
+            ("force_destroy_bypass_governance", Value::Bool(false)),
+            ("adopt_existing", Value::Bool(false)),
         ]))
     }
 }
@@ -439,11 +499,18 @@ impl DataSource<Aws> for BucketDataSource {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        let cancel = ctx.cancel_token();
         let region = match config.get("region").as_str() {
             Some(r) => Some(r.to_string()),
-            None => find_bucket_region(aws, &bucket).await.map_err(|e| {
-                call("locating", &bucket, aws.default_region(), e).diag("Reading S3 bucket")
-            })?,
+            None => find_bucket_region(aws, cancel, &bucket)
+                .await
+                .map_err(|source| {
+                    S3Error::Locate {
+                        bucket: bucket.clone(),
+                        source,
+                    }
+                    .diag("Reading S3 bucket")
+                })?,
         };
         let Some(region) = region else {
             return Err(Diagnostic::error(
@@ -453,8 +520,7 @@ impl DataSource<Aws> for BucketDataSource {
             .at(AttrPath::root("bucket"))
             .into());
         };
-        if let Err(e) = aws.s3(&region).head_bucket().bucket(&bucket).send().await {
-            let e = aws_error(&e);
+        if let Err(e) = send(cancel, aws.s3(&region).head_bucket().bucket(&bucket).send()).await {
             return Err(call("reading", &bucket, &region, e).diag("Reading S3 bucket"));
         }
         let mut st = config.clone();

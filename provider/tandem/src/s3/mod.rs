@@ -1,8 +1,10 @@
 //! S3: buckets, versioning and cross-region replication. One file per
 //! resource; shared here: the `region` argument every resource takes (so one
-//! provider block serves all regions), import IDs, and the error type.
+//! provider block serves all regions), finding an existing bucket's home
+//! region (never assuming the provider's), import IDs, and the error type.
 
 pub mod bucket;
+pub mod empty;
 pub mod replication;
 pub mod versioning;
 
@@ -12,6 +14,8 @@ use tfplugin6::{
     AttrPath, Attribute, Ctx, DataSource, Diagnostic, Diagnostics, Plan, Resource, Type, Value,
 };
 
+use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
+use crate::aws::s3_region::find_bucket_region;
 use crate::aws::{Aws, AwsError};
 
 /// S3 resource types.
@@ -44,6 +48,26 @@ pub enum S3Error {
         #[source]
         source: AwsError,
     },
+    /// force_destroy could not delete every object version.
+    #[error("emptying S3 bucket {bucket:?} ({region}): {source}")]
+    Empty {
+        /// Bucket name.
+        bucket: String,
+        /// Region.
+        region: String,
+        /// What was refused, or why it stopped.
+        #[source]
+        source: empty::EmptyError,
+    },
+    /// The bucket's home region could not be found.
+    #[error("locating S3 bucket {bucket:?}: {source}")]
+    Locate {
+        /// Bucket name.
+        bucket: String,
+        /// Cause.
+        #[source]
+        source: AwsError,
+    },
     /// Retrying for eventual consistency or waiting ran out.
     #[error("{action} S3 bucket {bucket:?} ({region}): {source}")]
     Retry {
@@ -66,7 +90,7 @@ impl S3Error {
     }
 }
 
-/// The `region` argument shared by every S3 resource.
+/// The `region` argument of a bucket: where it is created.
 pub(crate) fn region_attribute() -> Attribute {
     Attribute::optional_computed(
         "region",
@@ -77,8 +101,21 @@ pub(crate) fn region_attribute() -> Attribute {
     .force_new()
 }
 
+/// The `region` argument of resources on an existing bucket (versioning,
+/// replication): the bucket's own region, looked up when unset.
+pub(crate) fn home_region_attribute() -> Attribute {
+    Attribute::optional_computed(
+        "region",
+        Type::String,
+        "Region of the bucket. When unset it is looked up (HeadBucket's `x-amz-bucket-region`, else \
+         GetBucketLocation), never assumed to be the provider's region; when set it must be the bucket's region. \
+         Changing it replaces the resource.",
+    )
+    .force_new()
+}
+
 /// Plans an unset `region` as the provider's region, so it is known (and
-/// shown) at plan time.
+/// shown) at plan time: a new bucket is created there.
 pub(crate) fn plan_region(ctx: &Ctx<Aws>, plan: &mut Plan) {
     if plan.planned.get("region").is_unknown() && plan.config.get("region").is_null() {
         if let Some(aws) = ctx.meta_opt() {
@@ -88,10 +125,110 @@ pub(crate) fn plan_region(ctx: &Ctx<Aws>, plan: &mut Plan) {
     }
 }
 
-/// The bucket and region of a state or plan value.
-pub(crate) fn target(v: &Value, aws: &Aws) -> (String, String) {
+/// Plans `region` of a resource on an existing bucket: the bucket's home
+/// region when it exists already (a configured region must match it),
+/// else unknown until apply finds it. Nothing to look up when the bucket
+/// and region are those of the prior state.
+pub(crate) async fn plan_home_region(ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
+    let Some(bucket) = plan.planned.get("bucket").as_str().map(str::to_string) else {
+        return Ok(());
+    };
+    let configured = plan.config.get("region").clone();
+    let same_bucket = plan.prior.get("bucket").as_str() == Some(bucket.as_str());
+    if same_bucket && configured.is_null() && plan.prior.get("region").as_str().is_some() {
+        return Ok(());
+    }
+    if configured.is_null() {
+        plan.planned.set("region", Value::Unknown);
+    }
+    let Some(aws) = ctx.meta_opt() else {
+        return Ok(());
+    };
+    // Best effort: a bucket created in this same apply is found at apply.
+    let Ok(Some(home)) = find_bucket_region(aws, ctx.cancel_token(), &bucket).await else {
+        return Ok(());
+    };
+    match configured.as_str() {
+        Some(c) if c != home => Err(Diagnostic::error(
+            "Wrong region for the bucket",
+            format!("S3 bucket {bucket:?} is in {home}, not {c}. Remove `region` to have it looked up, or set it to {home:?}."),
+        )
+        .at(AttrPath::root("region"))
+        .into()),
+        Some(_) => Ok(()),
+        None => {
+            if !configured.is_unknown() {
+                plan.planned.set("region", Value::string(home));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The bucket a state or plan names, and its home region (looked up, never
+/// assumed); `None` when no such bucket exists.
+pub(crate) async fn home(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    v: &Value,
+) -> Result<Option<(String, String)>, S3Error> {
     let bucket = v.get("bucket").as_str().unwrap_or_default().to_string();
-    (bucket, aws.region_or_default(v.get("region").as_str()))
+    match find_bucket_region(aws, ctx.cancel_token(), &bucket).await {
+        Ok(Some(region)) => Ok(Some((bucket, region))),
+        Ok(None) => Ok(None),
+        Err(source) => Err(S3Error::Locate { bucket, source }),
+    }
+}
+
+/// The home region of the bucket a new resource names: found (retrying
+/// while a bucket created moments ago is not visible yet), and equal to
+/// the planned region when that is known.
+pub(crate) async fn home_for_create(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    planned: &Value,
+    summary: &str,
+) -> Result<(String, String), Diagnostics> {
+    let bucket = planned
+        .get("bucket")
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let cancel = ctx.cancel_token();
+    let found = retry_while(
+        cancel,
+        EVENTUAL_CONSISTENCY_TIMEOUT,
+        |e| e.is(&["NoSuchBucket"]),
+        || async {
+            find_bucket_region(aws, cancel, &bucket)
+                .await?
+                .ok_or_else(|| AwsError {
+                    code: Some("NoSuchBucket".into()),
+                    message: "The specified bucket does not exist".into(),
+                    status: Some(404),
+                    cancelled: false,
+                })
+        },
+    )
+    .await
+    .map_err(|source| {
+        S3Error::Retry {
+            action: "locating",
+            bucket: bucket.clone(),
+            region: "any region".into(),
+            source,
+        }
+        .diag(summary)
+    })?;
+    if let Some(planned_region) = planned.get("region").as_str().filter(|r| *r != found) {
+        return Err(Diagnostic::error(
+            "Wrong region for the bucket",
+            format!("S3 bucket {bucket:?} is in {found}, not {planned_region}."),
+        )
+        .at(AttrPath::root("region"))
+        .into());
+    }
+    Ok((bucket, found))
 }
 
 /// Parses `bucket` or `bucket@region`.
@@ -120,23 +257,24 @@ pub fn parse_import_id(id: &str) -> Result<(String, Option<String>), Diagnostics
 /// its region, looking the region up when the ID does not say. A bucket
 /// that does not exist is an error naming it.
 pub(crate) async fn import_target(
-    aws: &Aws,
+    ctx: &Ctx<Aws>,
     id: &str,
     what: &str,
 ) -> Result<(String, String), Diagnostics> {
+    let aws = ctx.meta()?;
     let (bucket, region) = parse_import_id(id)?;
     if let Some(r) = region {
         return Ok((bucket, r));
     }
-    let found = find_bucket_region(aws, &bucket).await.map_err(|source| {
-        S3Error::Call {
-            action: "locating",
-            bucket: bucket.clone(),
-            region: aws.default_region().into(),
-            source,
-        }
-        .diag(&format!("Importing {what}"))
-    })?;
+    let found = find_bucket_region(aws, ctx.cancel_token(), &bucket)
+        .await
+        .map_err(|source| {
+            S3Error::Locate {
+                bucket: bucket.clone(),
+                source,
+            }
+            .diag(&format!("Importing {what}"))
+        })?;
     match found {
         Some(r) => Ok((bucket, r)),
         None => Err(Diagnostic::error(
@@ -158,34 +296,6 @@ pub(crate) fn check_bucket_name(v: &Value, path: AttrPath, diags: &mut Diagnosti
                 "Invalid bucket name",
                 format!("{b:?} uses a prefix or suffix S3 reserves."),
             );
-        }
-    }
-}
-
-/// The bucket's region as S3 reports it (GetBucketLocation), for imports
-/// that do not say.
-pub(crate) async fn find_bucket_region(
-    aws: &Aws,
-    bucket: &str,
-) -> Result<Option<String>, AwsError> {
-    let s3 = aws.s3(aws.default_region());
-    match s3.get_bucket_location().bucket(bucket).send().await {
-        Ok(out) => Ok(Some(
-            match out.location_constraint().map(|c| c.as_str().to_string()) {
-                // S3's legacy answers: none for us-east-1, "EU" for eu-west-1.
-                None => "us-east-1".to_string(),
-                Some(c) if c.is_empty() => "us-east-1".to_string(),
-                Some(c) if c == "EU" => "eu-west-1".to_string(),
-                Some(c) => c,
-            },
-        )),
-        Err(e) => {
-            let e = crate::aws::aws_error(&e);
-            if e.is_not_found(&["NoSuchBucket"]) {
-                Ok(None)
-            } else {
-                Err(e)
-            }
         }
     }
 }

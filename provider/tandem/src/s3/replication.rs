@@ -3,6 +3,7 @@
 //! DeleteMarkerReplication), checked against the foot-guns users hit with
 //! terraform-provider-aws: duplicate priorities, RTC without metrics,
 //! replication before versioning, and perpetual diffs from what S3 returns.
+//! Every bucket, source or destination, is reached in its own region.
 
 use std::collections::BTreeMap;
 
@@ -19,12 +20,13 @@ use tfplugin6::{
 };
 
 use super::{
-    check_bucket_name, find_bucket_region, import_target, plan_region, region_attribute, target,
-    S3Error,
+    check_bucket_name, home, home_for_create, home_region_attribute, import_target,
+    plan_home_region, S3Error,
 };
 use crate::aws::retry::{retry_while, wait_for, RetryError, EVENTUAL_CONSISTENCY_TIMEOUT};
+use crate::aws::s3_region::{find_bucket_home, find_bucket_region};
 use crate::aws::s3_versioning::versioning_status;
-use crate::aws::{aws_error, ok_if_gone, Aws, AwsError};
+use crate::aws::{ok_if_gone, send, Aws, AwsError};
 
 /// The resource.
 pub struct ReplicationResource;
@@ -62,7 +64,7 @@ fn schema() -> Schema {
              `bucket@region`.",
         )
         .attr(Attribute::required("bucket", Type::String, "Source bucket. Changing it replaces the resource.").force_new())
-        .attr(region_attribute())
+        .attr(home_region_attribute())
         .attr(Attribute::required("role", Type::String, "ARN of the IAM role S3 assumes to replicate objects."))
         .attr(Attribute::computed("id", Type::String, "The source bucket name."))
         .block(
@@ -91,10 +93,10 @@ fn schema() -> Schema {
                             .attr(Attribute::optional_computed(
                                 "region",
                                 Type::String,
-                                "Region of the destination bucket, used to check its versioning and to warn when it equals the source region. When unset it is looked up (GetBucketLocation), which also fills it in after an import.",
+                                "Region of the destination bucket, used to check its versioning and to warn when it equals the source region. When unset it is looked up (HeadBucket's `x-amz-bucket-region`, which S3 also sends for another account's bucket, else GetBucketLocation), which also fills it in after an import.",
                             ))
                             .attr(Attribute::optional("storage_class", Type::String, "Storage class of replicas, e.g. `STANDARD_IA`. Default: the source object's."))
-                            .attr(Attribute::optional("account", Type::String, "Destination account ID (12 digits), for cross-account replication."))
+                            .attr(Attribute::optional("account", Type::String, "Destination account ID (12 digits), for cross-account replication. With it, a destination whose versioning cannot be read (AccessDenied, as another account's bucket usually is) only gives a warning saying what could not be verified; S3 still checks when the configuration is written."))
                             .attr(b("replication_time", "S3 Replication Time Control (15-minute SLA). Requires `metrics`. Default `false`."))
                             .attr(b("metrics", "Replication metrics and events. Default `false`.")),
                     )),
@@ -452,8 +454,20 @@ pub fn normalise(rules: &[ReplicationRule], prior: &Value) -> Value {
     )
 }
 
+/// One bucket the preflight checks.
+struct Check {
+    bucket: String,
+    /// Where it lives, when known before looking.
+    region: Option<String>,
+    path: AttrPath,
+    /// The destination account, when the configuration names one.
+    account: Option<String>,
+}
+
 /// Source and every destination must have versioning Enabled before S3
 /// accepts replication; saying which one is not beats S3's generic error.
+/// A destination of another account may not let us read its versioning:
+/// with `account` set that is a warning naming what could not be checked.
 async fn preflight(
     ctx: &Ctx<Aws>,
     aws: &Aws,
@@ -461,11 +475,12 @@ async fn preflight(
     bucket: &str,
     region: &str,
 ) -> Result<(), Diagnostics> {
-    let mut targets = vec![(
-        bucket.to_string(),
-        region.to_string(),
-        AttrPath::root("bucket"),
-    )];
+    let mut checks = vec![Check {
+        bucket: bucket.to_string(),
+        region: Some(region.to_string()),
+        path: AttrPath::root("bucket"),
+        account: None,
+    }];
     for (i, r) in planned
         .get("rule")
         .as_list()
@@ -475,63 +490,144 @@ async fn preflight(
     {
         let d = r.get("destination");
         if let Some(name) = d.get("bucket").as_str().and_then(dest_bucket_name) {
-            targets.push((
-                name.to_string(),
-                aws.region_or_default(d.get("region").as_str()),
-                AttrPath::root("rule")
+            checks.push(Check {
+                bucket: name.to_string(),
+                region: d.get("region").as_str().map(str::to_string),
+                path: AttrPath::root("rule")
                     .index(i)
                     .attr("destination")
                     .attr("bucket"),
-            ));
+                account: d.get("account").as_str().map(str::to_string),
+            });
         }
     }
+    let cancel = ctx.cancel_token();
     let mut diags = Diagnostics::new();
-    for (b, r, path) in targets {
-        let s3 = aws.s3(&r);
-        // A sibling configuration (another module instance, another region)
-        // may be enabling versioning right now: wait for it, bounded.
-        let waited = wait_for(
-            ctx.cancel_token(),
-            "versioning Enabled",
-            VERSIONING_WAIT,
-            VERSIONING_POLL,
-            || async {
-                match versioning_status(&s3, &b).await {
-                    Ok(Some(st)) if st == "Enabled" => Ok(Some(())),
-                    Ok(_) => Ok(None),
-                    Err(e) if e.is(&["NoSuchBucket"]) => Ok(None),
-                    Err(e) => Err(e),
+    for c in checks {
+        let region = match &c.region {
+            Some(r) => r.clone(),
+            None => match find_bucket_home(aws, cancel, &c.bucket).await {
+                Ok(home) => match home.region() {
+                    Some(r) => r.to_string(),
+                    None => {
+                        diags.error_at(
+                            c.path,
+                            "Replication destination does not exist",
+                            format!("S3 bucket {:?} does not exist; S3 refuses replication to a missing bucket.", c.bucket),
+                        );
+                        continue;
+                    }
+                },
+                Err(source) => {
+                    diags.extend(
+                        S3Error::Locate {
+                            bucket: c.bucket,
+                            source,
+                        }
+                        .diag("Checking replication prerequisites"),
+                    );
+                    continue;
                 }
             },
-        )
-        .await;
-        let status = match waited {
-            Ok(()) => Ok(Some("Enabled".to_string())),
-            Err(RetryError::Timeout { .. }) => {
-                retry_while(
-                    ctx.cancel_token(),
-                    EVENTUAL_CONSISTENCY_TIMEOUT,
-                    |e| e.is(&["NoSuchBucket"]),
-                    || versioning_status(&s3, &b),
-                )
-                .await
-            }
-            Err(e) => Err(e),
         };
-        match status {
+        match wait_versioning_enabled(ctx, aws, &c.bucket, &region).await {
             Ok(Some(s)) if s == "Enabled" => {}
             Ok(s) => diags.error_at(
-                path,
+                c.path,
                 "Versioning must be Enabled for replication",
                 format!(
-                    "Bucket {b:?} ({r}) has versioning {}. Enable it first (tandem_s3_bucket_versioning with status = \"Enabled\", referenced so Terraform orders it before this replication).",
+                    "Bucket {:?} ({region}) has versioning {}. Enable it first (tandem_s3_bucket_versioning with status = \"Enabled\", referenced so Terraform orders it before this replication).",
+                    c.bucket,
                     s.unwrap_or_else(|| "never enabled".into())
                 ),
             ),
-            Err(e) => diags.extend(S3Error::Retry { action: "checking versioning of", bucket: b, region: r, source: e }.diag("Checking replication prerequisites")),
+            Err(RetryError::Aws(e)) if e.is(&["AccessDenied"]) => match &c.account {
+                Some(account) => ctx.warn(
+                    tfplugin6::Diagnostic::warning(
+                        "Destination versioning not verified",
+                        format!(
+                            "Tandem could not verify the versioning of bucket {:?} ({region}, account {account}): {e}. \
+                             Replication needs it Enabled; S3 checks that itself when the configuration is written.",
+                            c.bucket
+                        ),
+                    )
+                    .at(c.path),
+                ),
+                None => diags.push(
+                    tfplugin6::Diagnostic::error(
+                        "Checking replication prerequisites",
+                        format!(
+                            "checking versioning of S3 bucket {:?} ({region}): {e}. If the bucket belongs to another \
+                             account, set `account` in this destination: the check then becomes a warning.",
+                            c.bucket
+                        ),
+                    )
+                    .at(c.path),
+                ),
+            },
+            Err(e) => diags.extend(
+                S3Error::Retry {
+                    action: "checking versioning of",
+                    bucket: c.bucket,
+                    region,
+                    source: e,
+                }
+                .diag("Checking replication prerequisites"),
+            ),
         }
     }
     diags.into_result()
+}
+
+/// The bucket's versioning status, waiting (bounded) for it to become
+/// Enabled: a sibling configuration (another module instance, another
+/// region) may be enabling it right now.
+async fn wait_versioning_enabled(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    bucket: &str,
+    region: &str,
+) -> Result<Option<String>, RetryError> {
+    let s3 = aws.s3(region);
+    let cancel = ctx.cancel_token();
+    let waited = wait_for(
+        cancel,
+        "versioning Enabled",
+        VERSIONING_WAIT,
+        VERSIONING_POLL,
+        || async {
+            match versioning_status(&s3, cancel, bucket).await {
+                Ok(Some(st)) if st == "Enabled" => Ok(Some(())),
+                Ok(_) => Ok(None),
+                Err(e) if e.is(&["NoSuchBucket"]) => Ok(None),
+                Err(e) => Err(e),
+            }
+        },
+    )
+    .await;
+    match waited {
+        Ok(()) => Ok(Some("Enabled".to_string())),
+        Err(RetryError::Timeout { .. }) => {
+            retry_while(
+                cancel,
+                EVENTUAL_CONSISTENCY_TIMEOUT,
+                |e| e.is(&["NoSuchBucket"]),
+                || versioning_status(&s3, cancel, bucket),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The destination's region: remembered or looked up (HeadBucket's header
+/// locates another account's bucket too).
+async fn destination_region(ctx: &Ctx<Aws>, aws: &Aws, arn: &str) -> Option<String> {
+    let name = dest_bucket_name(arn)?;
+    find_bucket_region(aws, ctx.cancel_token(), name)
+        .await
+        .ok()
+        .flatten()
 }
 
 #[async_trait]
@@ -552,7 +648,7 @@ impl Resource<Aws> for ReplicationResource {
         if plan.planned.is_null() {
             return Ok(());
         }
-        plan_region(ctx, plan);
+        plan_home_region(ctx, plan).await?;
         if let Some(b) = plan.planned.get("bucket").as_str().map(str::to_string) {
             plan.planned.set("id", Value::string(b));
         }
@@ -582,7 +678,7 @@ impl Resource<Aws> for ReplicationResource {
         _config: &Value,
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(planned, aws);
+        let (bucket, region) = home_for_create(ctx, aws, planned, "Writing S3 replication").await?;
         preflight(ctx, aws, planned, &bucket, &region).await?;
         let rules = build_rules(planned)
             .map_err(|e| Diagnostics::from(Diagnostic::error("Building replication rules", e)))?;
@@ -597,18 +693,21 @@ impl Resource<Aws> for ReplicationResource {
                 ))
             })?;
         let s3 = aws.s3(&region);
+        let cancel = ctx.cancel_token();
         retry_while(
-            ctx.cancel_token(),
+            cancel,
             EVENTUAL_CONSISTENCY_TIMEOUT,
             |e| e.is(&["NoSuchBucket"]),
             || async {
-                s3.put_bucket_replication()
-                    .bucket(&bucket)
-                    .replication_configuration(conf.clone())
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| aws_error(&e))
+                send(
+                    cancel,
+                    s3.put_bucket_replication()
+                        .bucket(&bucket)
+                        .replication_configuration(conf.clone())
+                        .send(),
+                )
+                .await
+                .map(|_| ())
             },
         )
         .await
@@ -629,23 +728,17 @@ impl Resource<Aws> for ReplicationResource {
         if let Some(Value::List(items)) = st.get_mut("rule") {
             for r in items.iter_mut() {
                 if r.get("destination").get("region").is_unknown() {
-                    let name = r
+                    let arn = r
                         .get("destination")
                         .get("bucket")
                         .as_str()
-                        .and_then(dest_bucket_name)
-                        .map(str::to_string);
-                    let found = match name {
-                        Some(n) => find_bucket_region(aws, &n).await.ok().flatten(),
-                        None => None,
-                    };
+                        .unwrap_or_default()
+                        .to_string();
+                    // The preflight found it a moment ago; unknown only if
+                    // S3 would not say, and then null is the honest answer.
+                    let found = destination_region(ctx, aws, &arn).await;
                     if let Some(dest) = r.get_mut("destination") {
-                        dest.set(
-                            "region",
-                            Value::string(
-                                found.unwrap_or_else(|| aws.default_region().to_string()),
-                            ),
-                        );
+                        dest.set("region", found.map(Value::String).unwrap_or(Value::Null));
                     }
                 }
             }
@@ -660,17 +753,23 @@ impl Resource<Aws> for ReplicationResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(state, aws);
-        let out = match aws
-            .s3(&region)
-            .get_bucket_replication()
-            .bucket(&bucket)
-            .send()
+        let Some((bucket, region)) = home(ctx, aws, state)
             .await
+            .map_err(|e| e.diag("Reading S3 replication"))?
+        else {
+            return Ok(ReadResult::Gone);
+        };
+        let out = match send(
+            ctx.cancel_token(),
+            aws.s3(&region)
+                .get_bucket_replication()
+                .bucket(&bucket)
+                .send(),
+        )
+        .await
         {
             Ok(o) => o,
             Err(e) => {
-                let e = aws_error(&e);
                 if e.is_not_found(&["NoSuchBucket", "ReplicationConfigurationNotFoundError"]) {
                     return Ok(ReadResult::Gone);
                 }
@@ -690,16 +789,10 @@ impl Resource<Aws> for ReplicationResource {
             for r in items.iter_mut() {
                 let d = r.get("destination");
                 if d.get("region").is_null() {
-                    if let Some(name) = d
-                        .get("bucket")
-                        .as_str()
-                        .and_then(dest_bucket_name)
-                        .map(str::to_string)
-                    {
-                        if let Ok(Some(found)) = find_bucket_region(aws, &name).await {
-                            if let Some(dest) = r.get_mut("destination") {
-                                dest.set("region", Value::string(found));
-                            }
+                    let arn = d.get("bucket").as_str().unwrap_or_default().to_string();
+                    if let Some(found) = destination_region(ctx, aws, &arn).await {
+                        if let Some(dest) = r.get_mut("destination") {
+                            dest.set("region", Value::string(found));
                         }
                     }
                 }
@@ -730,14 +823,21 @@ impl Resource<Aws> for ReplicationResource {
         _private: &[u8],
     ) -> Result<(), Diagnostics> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(prior, aws);
-        let res = aws
-            .s3(&region)
-            .delete_bucket_replication()
-            .bucket(&bucket)
-            .send()
-            .await;
-        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| {
+        let Some((bucket, region)) = home(ctx, aws, prior)
+            .await
+            .map_err(|e| e.diag("Deleting S3 replication"))?
+        else {
+            return Ok(());
+        };
+        let res = send(
+            ctx.cancel_token(),
+            aws.s3(&region)
+                .delete_bucket_replication()
+                .bucket(&bucket)
+                .send(),
+        )
+        .await;
+        ok_if_gone(res, |e| {
             e.is_not_found(&["NoSuchBucket", "ReplicationConfigurationNotFoundError"])
         })
         .map_err(|e| {
@@ -746,7 +846,7 @@ impl Resource<Aws> for ReplicationResource {
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
-        let (bucket, region) = import_target(ctx.meta()?, id, "S3 replication").await?;
+        let (bucket, region) = import_target(ctx, id, "S3 replication").await?;
         Ok(Value::object([
             ("bucket", Value::string(&bucket)),
             ("region", Value::string(region)),

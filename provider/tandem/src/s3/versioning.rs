@@ -1,6 +1,7 @@
 //! `tandem_s3_bucket_versioning`: versioning of one bucket, Enabled or
 //! Suspended. S3 cannot return a bucket to "never versioned", so that is
-//! refused at plan time; destroying the resource suspends versioning.
+//! refused at plan time; destroying the resource suspends versioning. Each
+//! write waits until reads agree with it, as S3 applies it eventually.
 
 use async_trait::async_trait;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
@@ -9,10 +10,13 @@ use tfplugin6::{
     Schema, Type, Value,
 };
 
-use super::{check_bucket_name, import_target, plan_region, region_attribute, target, S3Error};
+use super::{
+    check_bucket_name, home, home_for_create, home_region_attribute, import_target,
+    plan_home_region, S3Error,
+};
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
-use crate::aws::s3_versioning::versioning_status;
-use crate::aws::{aws_error, ok_if_gone, Aws, AwsError};
+use crate::aws::s3_versioning::{versioning_status, wait_versioning_status};
+use crate::aws::{ok_if_gone, send, Aws, AwsError};
 
 /// The resource.
 pub struct VersioningResource;
@@ -29,31 +33,49 @@ async fn put_status(
     status: &str,
 ) -> Result<(), S3Error> {
     let s3 = aws.s3(region);
+    let cancel = ctx.cancel_token();
     let conf = VersioningConfiguration::builder()
         .status(BucketVersioningStatus::from(status))
         .build();
-    // Right after the bucket is created it may not be visible yet.
-    retry_while(
-        ctx.cancel_token(),
-        EVENTUAL_CONSISTENCY_TIMEOUT,
-        |e| e.is(&["NoSuchBucket"]),
-        || async {
-            s3.put_bucket_versioning()
-                .bucket(bucket)
-                .versioning_configuration(conf.clone())
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| aws_error(&e))
-        },
-    )
-    .await
-    .map_err(|source| S3Error::Retry {
+    let failed = |source| S3Error::Retry {
         action: "setting versioning of",
         bucket: bucket.into(),
         region: region.into(),
         source,
-    })
+    };
+    // Right after the bucket is created it may not be visible yet.
+    retry_while(
+        cancel,
+        EVENTUAL_CONSISTENCY_TIMEOUT,
+        |e| e.is(&["NoSuchBucket"]),
+        || async {
+            send(
+                cancel,
+                s3.put_bucket_versioning()
+                    .bucket(bucket)
+                    .versioning_configuration(conf.clone())
+                    .send(),
+            )
+            .await
+            .map(|_| ())
+        },
+    )
+    .await
+    .map_err(failed)?;
+    wait_versioning_status(&s3, cancel, bucket, status)
+        .await
+        .map_err(failed)
+}
+
+/// The bucket and its home region for an existing resource; `None` when
+/// the bucket is gone.
+async fn existing(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    v: &Value,
+    summary: &str,
+) -> Result<Option<(String, String)>, Diagnostics> {
+    home(ctx, aws, v).await.map_err(|e| e.diag(summary))
 }
 
 #[async_trait]
@@ -69,7 +91,7 @@ impl Resource<Aws> for VersioningResource {
                  suspends versioning (S3 cannot turn it off). Import with `bucket` or `bucket@region`.",
             )
             .attr(Attribute::required("bucket", Type::String, "Name of the bucket. Changing it replaces the resource.").force_new())
-            .attr(region_attribute())
+            .attr(home_region_attribute())
             .attr(Attribute::required(
                 "status",
                 Type::String,
@@ -96,7 +118,7 @@ impl Resource<Aws> for VersioningResource {
         if plan.planned.is_null() {
             return Ok(());
         }
-        plan_region(ctx, plan);
+        plan_home_region(ctx, plan).await?;
         if let Some(b) = plan.planned.get("bucket").as_str().map(str::to_string) {
             plan.planned.set("id", Value::string(b));
         }
@@ -110,7 +132,8 @@ impl Resource<Aws> for VersioningResource {
         _config: &Value,
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(planned, aws);
+        let (bucket, region) =
+            home_for_create(ctx, aws, planned, "Setting S3 bucket versioning").await?;
         let status = planned
             .get("status")
             .as_str()
@@ -132,8 +155,12 @@ impl Resource<Aws> for VersioningResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(state, aws);
-        let status = match versioning_status(&aws.s3(&region), &bucket).await {
+        let Some((bucket, region)) =
+            existing(ctx, aws, state, "Reading S3 bucket versioning").await?
+        else {
+            return Ok(ReadResult::Gone);
+        };
+        let status = match versioning_status(&aws.s3(&region), ctx.cancel_token(), &bucket).await {
             Ok(s) => s,
             Err(e) if e.is_not_found(&["NoSuchBucket"]) => return Ok(ReadResult::Gone),
             Err(e) => return Err(call(&bucket, &region, e).diag("Reading S3 bucket versioning")),
@@ -168,26 +195,32 @@ impl Resource<Aws> for VersioningResource {
         _private: &[u8],
     ) -> Result<(), Diagnostics> {
         let aws = ctx.meta()?;
-        let (bucket, region) = target(prior, aws);
         if prior.get("status").as_str() != Some("Enabled") {
             return Ok(());
         }
+        let Some((bucket, region)) =
+            existing(ctx, aws, prior, "Suspending S3 bucket versioning").await?
+        else {
+            return Ok(());
+        };
         let s3 = aws.s3(&region);
         let conf = VersioningConfiguration::builder()
             .status(BucketVersioningStatus::Suspended)
             .build();
-        let res = s3
-            .put_bucket_versioning()
-            .bucket(&bucket)
-            .versioning_configuration(conf)
-            .send()
-            .await;
-        ok_if_gone(res.map_err(|e| aws_error(&e)), |e| e.is(&["NoSuchBucket"]))
+        let res = send(
+            ctx.cancel_token(),
+            s3.put_bucket_versioning()
+                .bucket(&bucket)
+                .versioning_configuration(conf)
+                .send(),
+        )
+        .await;
+        ok_if_gone(res, |e| e.is(&["NoSuchBucket"]))
             .map_err(|e| call(&bucket, &region, e).diag("Suspending S3 bucket versioning"))
     }
 
     async fn import(&self, ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
-        let (bucket, region) = import_target(ctx.meta()?, id, "S3 bucket versioning").await?;
+        let (bucket, region) = import_target(ctx, id, "S3 bucket versioning").await?;
         Ok(Value::object([
             ("bucket", Value::string(&bucket)),
             ("region", Value::string(region)),

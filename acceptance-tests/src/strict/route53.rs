@@ -1,0 +1,481 @@
+//! The Route 53 rules of the strict lane (see the table in the module
+//! above): the request rate, change propagation, what a change batch may
+//! hold, and HealthCheckVersion.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+use super::xml::{self, route53_error, ROUTE53_NS};
+use super::{dns_name, Limiter, Reply, Req, State};
+
+/// Route 53's limit on ResourceRecord elements per request.
+const MAX_RECORDS: usize = 1000;
+/// Route 53's limit on characters of `Value` elements per request.
+const MAX_VALUE_CHARS: usize = 32_000;
+
+pub(super) async fn handle(state: &State, req: &Req) -> Reply {
+    if let Some(r) = throttle(state, &req.account) {
+        return r;
+    }
+    let segments: Vec<&str> = req
+        .path
+        .trim_start_matches("/2013-04-01")
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match (&req.method, segments.as_slice()) {
+        (&Method::POST, ["hostedzone", zone, "rrset"]) => change_batch(state, req, zone).await,
+        (&Method::GET, ["change", id]) => get_change(state, req, id).await,
+        (&Method::POST, ["hostedzone"]) => {
+            let r = state.forward(req).await;
+            if r.status.is_success() {
+                learn_zone(state, &r);
+            }
+            pending(state, r)
+        }
+        (&Method::DELETE, ["hostedzone", _]) => {
+            let r = state.forward(req).await;
+            pending(state, r)
+        }
+        (&Method::POST, ["healthcheck"]) => {
+            let r = state.forward(req).await;
+            if r.status.is_success() {
+                if let Some(id) = xml::parse(&r.body).and_then(|d| {
+                    d.child("HealthCheck")
+                        .and_then(|h| h.child_text("Id"))
+                        .map(str::to_string)
+                }) {
+                    state.lock().health_checks.insert(id, 1);
+                }
+            }
+            versions(state, r)
+        }
+        (&Method::POST, ["healthcheck", id]) => update_health_check(state, req, id).await,
+        (&Method::DELETE, ["healthcheck", id]) => {
+            let r = state.forward(req).await;
+            if r.status.is_success() {
+                state.lock().health_checks.remove(*id);
+            }
+            r
+        }
+        (&Method::GET, ["healthcheck", ..]) => {
+            let r = state.forward(req).await;
+            versions(state, r)
+        }
+        _ => state.forward(req).await,
+    }
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Reply {
+    Reply::xml(status, route53_error(code, message))
+}
+
+/// Route 53's rate limit per account, or every request with the knob on.
+fn throttle(state: &State, account: &str) -> Option<Reply> {
+    let rate = f64::from(state.config.route53_requests_per_second);
+    let mut inner = state.lock();
+    let refused = inner.throttle_all || {
+        if rate > 0.0 {
+            let now = Instant::now();
+            let l = inner
+                .limiters
+                .entry(account.to_string())
+                .or_insert(Limiter {
+                    tokens: rate,
+                    last: now,
+                });
+            l.tokens = (l.tokens + now.duration_since(l.last).as_secs_f64() * rate).min(rate);
+            l.last = now;
+            if l.tokens >= 1.0 {
+                l.tokens -= 1.0;
+                false
+            } else {
+                true
+            }
+        } else {
+            false
+        }
+    };
+    if refused {
+        inner.throttled += 1;
+        return Some(error(
+            StatusCode::BAD_REQUEST,
+            "Throttling",
+            "Rate exceeded",
+        ));
+    }
+    None
+}
+
+fn learn_zone(state: &State, r: &Reply) {
+    if let Some(z) = xml::parse(&r.body).and_then(|d| d.child("HostedZone").cloned()) {
+        if let (Some(id), Some(name)) = (z.child_text("Id"), z.child_text("Name")) {
+            state.lock().zones.insert(
+                id.trim_start_matches("/hostedzone/").to_string(),
+                dns_name(name),
+            );
+        }
+    }
+}
+
+/// The zone's name, from the lane's memory or moto.
+async fn zone_name(state: &State, zone: &str, account: &str) -> Option<String> {
+    if let Some(n) = state.lock().zones.get(zone) {
+        return Some(n.clone());
+    }
+    let r = state
+        .moto
+        .own(
+            Method::GET,
+            &format!("/2013-04-01/hostedzone/{zone}"),
+            "route53",
+            "us-east-1",
+            account,
+        )
+        .await;
+    let name = xml::parse(&r.body)?
+        .child("HostedZone")?
+        .child_text("Name")
+        .map(dns_name)?;
+    state.lock().zones.insert(zone.to_string(), name.clone());
+    Some(name)
+}
+
+/// One change of a batch, as the rules need it.
+#[derive(Debug, Clone)]
+struct ChangeItem {
+    action: String,
+    name: String,
+    ty: String,
+    set_identifier: Option<String>,
+    primary: bool,
+    alias: bool,
+    health_check: bool,
+    values: Vec<String>,
+}
+
+fn changes(doc: &xml::Element) -> Vec<ChangeItem> {
+    doc.descendants("Change")
+        .into_iter()
+        .map(|c| {
+            let set = c.child("ResourceRecordSet");
+            let text = |n: &str| set.and_then(|s| s.child_text(n)).map(str::to_string);
+            ChangeItem {
+                action: c.child_text("Action").unwrap_or_default().to_string(),
+                name: dns_name(&text("Name").unwrap_or_default()),
+                ty: text("Type").unwrap_or_default(),
+                set_identifier: text("SetIdentifier"),
+                primary: text("Failover").as_deref() == Some("PRIMARY"),
+                alias: set.and_then(|s| s.child("AliasTarget")).is_some(),
+                health_check: text("HealthCheckId").is_some_and(|h| !h.is_empty()),
+                values: set
+                    .map(|s| {
+                        s.descendants("Value")
+                            .into_iter()
+                            .map(|v| v.text.clone())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// The first rule a batch breaks, if any.
+fn judge(batch: &[ChangeItem], zone_name: Option<&str>) -> Option<String> {
+    let weight = |c: &ChangeItem| if c.action == "UPSERT" { 2 } else { 1 };
+    let records: usize = batch.iter().map(|c| c.values.len() * weight(c)).sum();
+    if records > MAX_RECORDS {
+        return Some(format!(
+            "Number of records limit of {MAX_RECORDS} exceeded."
+        ));
+    }
+    let chars: usize = batch
+        .iter()
+        .map(|c| c.values.iter().map(|v| v.chars().count()).sum::<usize>() * weight(c))
+        .sum();
+    if chars > MAX_VALUE_CHARS {
+        return Some(format!(
+            "Number of characters limit of {MAX_VALUE_CHARS} exceeded in Value elements."
+        ));
+    }
+    for c in batch.iter().filter(|c| c.action != "DELETE") {
+        if let Some(zone) = zone_name {
+            if c.name != zone && !c.name.ends_with(&format!(".{zone}")) {
+                return Some(format!(
+                    "RRSet with DNS name {} is not permitted in zone {zone}",
+                    c.name
+                ));
+            }
+        }
+        if c.primary && !c.alias && !c.health_check {
+            return Some(format!(
+                "A non-alias primary ResourceRecordSet must have an associated health check. No changes made. \
+                 (RRSet with DNS name {}, type {}, SetIdentifier {})",
+                c.name,
+                c.ty,
+                c.set_identifier.as_deref().unwrap_or("null")
+            ));
+        }
+    }
+    None
+}
+
+async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
+    let lock = state.zone_lock(zone);
+    let _one_writer = lock.lock().await;
+    let Some(doc) = xml::parse(&req.body) else {
+        return error(StatusCode::BAD_REQUEST, "InvalidInput", "Invalid XML");
+    };
+    let batch = changes(&doc);
+    let zone_name = zone_name(state, zone, &req.account).await;
+    if let Some(why) = judge(&batch, zone_name.as_deref()) {
+        return error(StatusCode::BAD_REQUEST, "InvalidChangeBatch", &why);
+    }
+    let refused = {
+        let mut inner = state.lock();
+        batch
+            .iter()
+            .find(|c| c.action == "CREATE" && inner.refuse_create.remove(&c.name))
+            .cloned()
+    };
+    if let Some(c) = refused {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidChangeBatch",
+            &format!(
+                "[Tried to create resource record set [name='{}', type='{}', set-identifier='{}'] but it already exists]",
+                c.name,
+                c.ty,
+                c.set_identifier.as_deref().unwrap_or("")
+            ),
+        );
+    }
+    let mut r = state.forward(req).await;
+    if is_journal_refusal(&r) && !genuine_conflict(state, req, zone, &batch).await {
+        let body = String::from_utf8_lossy(&req.body)
+            .replace("<Action>CREATE</Action>", "<Action>UPSERT</Action>");
+        let mut again = req.clone();
+        again.body = Bytes::from(body);
+        r = state.forward(&again).await;
+    }
+    if r.status.is_success() {
+        let mut inner = state.lock();
+        for c in &batch {
+            inner.change_log.push((c.action.clone(), c.name.clone()));
+        }
+    }
+    pending(state, r)
+}
+
+/// moto's refusal of a CREATE as already existing.
+fn is_journal_refusal(r: &Reply) -> bool {
+    r.status == StatusCode::BAD_REQUEST
+        && xml::parse(&r.body).is_some_and(|d| {
+            d.descendants("Code")
+                .iter()
+                .any(|c| c.text == "InvalidChangeBatch")
+                && d.descendants("Message")
+                    .iter()
+                    .any(|m| m.text.contains("already exists"))
+        })
+}
+
+/// Whether a CREATE of the batch meets a record that really exists and
+/// that the batch does not delete first.
+async fn genuine_conflict(state: &State, req: &Req, zone: &str, batch: &[ChangeItem]) -> bool {
+    for c in batch.iter().filter(|c| c.action == "CREATE") {
+        let deleted = batch.iter().any(|d| {
+            d.action == "DELETE"
+                && d.name == c.name
+                && d.ty == c.ty
+                && d.set_identifier == c.set_identifier
+        });
+        if deleted {
+            continue;
+        }
+        let path = format!(
+            "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={}",
+            percent_encoding::utf8_percent_encode(&c.name, percent_encoding::NON_ALPHANUMERIC),
+            c.ty
+        );
+        let r = state
+            .moto
+            .own(Method::GET, &path, "route53", "us-east-1", &req.account)
+            .await;
+        let exists = xml::parse(&r.body).is_some_and(|d| {
+            d.descendants("ResourceRecordSet").iter().any(|s| {
+                s.child_text("Name").map(dns_name).as_deref() == Some(c.name.as_str())
+                    && s.child_text("Type") == Some(c.ty.as_str())
+                    && s.child_text("SetIdentifier").map(str::to_string) == c.set_identifier
+            })
+        });
+        if exists {
+            return true;
+        }
+    }
+    false
+}
+
+/// Gives each ChangeInfo in an answer an ID of the lane's own, PENDING
+/// until the configured time has passed.
+fn pending(state: &State, r: Reply) -> Reply {
+    let wait = state.config.change_pending;
+    if !r.status.is_success() || wait == Duration::ZERO {
+        return r;
+    }
+    let text = r.text();
+    if !text.contains("<ChangeInfo>") {
+        return r;
+    }
+    let id = {
+        let mut inner = state.lock();
+        inner.next_change += 1;
+        let id = format!("CSTRICT{:010}", inner.next_change);
+        inner.changes.insert(id.clone(), Instant::now() + wait);
+        id
+    };
+    let text = xml::rewrite_text(&text, "Id", |old, _| {
+        old.starts_with("/change/").then(|| format!("/change/{id}"))
+    });
+    let text = xml::rewrite_text(&text, "Status", |old, _| {
+        (old == "INSYNC").then(|| "PENDING".to_string())
+    });
+    r.with_body(text)
+}
+
+async fn get_change(state: &State, req: &Req, id: &str) -> Reply {
+    let ready = state.lock().changes.get(id).copied();
+    let Some(ready) = ready else {
+        return state.forward(req).await;
+    };
+    let status = if Instant::now() >= ready {
+        "INSYNC"
+    } else {
+        "PENDING"
+    };
+    Reply::xml(
+        StatusCode::OK,
+        format!(
+            "<?xml version=\"1.0\"?>\n<GetChangeResponse xmlns=\"{ROUTE53_NS}\"><ChangeInfo><Id>/change/{id}</Id><Status>{status}</Status><SubmittedAt>2025-01-01T00:00:00.000Z</SubmittedAt></ChangeInfo></GetChangeResponse>"
+        ),
+    )
+}
+
+async fn update_health_check(state: &State, req: &Req, id: &str) -> Reply {
+    let current = state.lock().health_checks.get(id).copied();
+    let asked = xml::parse(&req.body).and_then(|d| {
+        d.child_text("HealthCheckVersion")
+            .and_then(|v| v.trim().parse::<i64>().ok())
+    });
+    if let (Some(cur), Some(asked)) = (current, asked) {
+        if cur != asked {
+            return error(
+                StatusCode::CONFLICT,
+                "HealthCheckVersionMismatch",
+                &format!(
+                    "The value of HealthCheckVersion in the request ({asked}) doesn't match the value of \
+                     HealthCheckVersion in the health check ({cur})."
+                ),
+            );
+        }
+    }
+    let r = state.forward(req).await;
+    if r.status.is_success() {
+        if let Some(v) = state.lock().health_checks.get_mut(id) {
+            *v += 1;
+        }
+    }
+    versions(state, r)
+}
+
+/// Puts the lane's HealthCheckVersion into every health check of an answer
+/// (moto's never changes).
+fn versions(state: &State, r: Reply) -> Reply {
+    if !r.status.is_success() {
+        return r;
+    }
+    let text = r.text();
+    if !text.contains("<HealthCheckVersion>") {
+        return r;
+    }
+    let known = state.lock().health_checks.clone();
+    let text = xml::rewrite_text(&text, "HealthCheckVersion", |_, before| {
+        let id_start = before.rfind("<Id>")? + "<Id>".len();
+        let id_end = before[id_start..].find("</Id>")? + id_start;
+        known.get(&before[id_start..id_end]).map(i64::to_string)
+    });
+    r.with_body(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(action: &str, name: &str, values: usize) -> ChangeItem {
+        ChangeItem {
+            action: action.into(),
+            name: dns_name(name),
+            ty: "A".into(),
+            set_identifier: None,
+            primary: false,
+            alias: false,
+            health_check: false,
+            values: vec!["192.0.2.1".into(); values],
+        }
+    }
+
+    #[test]
+    fn size_limits_count_upserts_twice() {
+        assert!(judge(&[item("CREATE", "a.example.com", 1000)], None).is_none());
+        let why = judge(&[item("UPSERT", "a.example.com", 501)], None).unwrap();
+        assert!(why.contains("1000"), "{why}");
+        let long = ChangeItem {
+            values: vec!["x".repeat(16_001)],
+            ..item("UPSERT", "a.example.com", 0)
+        };
+        assert!(judge(&[long], None).unwrap().contains("32000"));
+    }
+
+    #[test]
+    fn names_must_be_in_the_zone_by_whole_labels() {
+        let z = Some("example.com.");
+        assert!(judge(&[item("CREATE", "api.example.com", 1)], z).is_none());
+        assert!(judge(&[item("CREATE", "example.com", 1)], z).is_none());
+        assert!(judge(&[item("CREATE", "badexample.com", 1)], z).is_some());
+        assert!(judge(&[item("DELETE", "other.org", 1)], z).is_none());
+    }
+
+    #[test]
+    fn a_primary_needs_a_health_check_unless_it_is_an_alias() {
+        let p = ChangeItem {
+            primary: true,
+            ..item("CREATE", "api.example.com", 1)
+        };
+        assert!(judge(std::slice::from_ref(&p), None)
+            .unwrap()
+            .contains("must have an associated health check"));
+        let with_check = ChangeItem {
+            health_check: true,
+            ..p.clone()
+        };
+        assert!(judge(&[with_check], None).is_none());
+        let alias = ChangeItem { alias: true, ..p };
+        assert!(judge(&[alias], None).is_none());
+    }
+
+    #[test]
+    fn batches_are_read_from_the_request() {
+        let doc = xml::parse(
+            br#"<ChangeResourceRecordSetsRequest xmlns="x"><ChangeBatch><Changes><Change><Action>UPSERT</Action><ResourceRecordSet><Name>API.example.com</Name><Type>A</Type><SetIdentifier>p</SetIdentifier><Failover>PRIMARY</Failover><TTL>60</TTL><ResourceRecords><ResourceRecord><Value>192.0.2.1</Value></ResourceRecord></ResourceRecords><HealthCheckId>hc</HealthCheckId></ResourceRecordSet></Change></Changes></ChangeBatch></ChangeResourceRecordSetsRequest>"#,
+        )
+        .unwrap();
+        let c = &changes(&doc)[0];
+        assert_eq!(c.action, "UPSERT");
+        assert_eq!(c.name, "api.example.com.");
+        assert!(c.primary && c.health_check && !c.alias);
+        assert_eq!(c.values, vec!["192.0.2.1"]);
+    }
+}
