@@ -27,7 +27,7 @@ use crate::error::ProxyError;
 use crate::failover::{Accept, Failover, Served, Step};
 use crate::origin::Route;
 use crate::policy::{content_length, storable};
-use crate::response::object_headers;
+use crate::response::{object_headers, stored_headers};
 use crate::runtime::Runtime;
 use crate::state::State;
 
@@ -113,7 +113,7 @@ impl Accept for Take<'_> {
         // `len` is at most max_object_bytes, so it fits a usize.
         match collect::exact(b, len as usize, replica.timeout, body_timeout).await {
             Ok(body) => {
-                let headers = object_headers(&parts.headers);
+                let headers = stored_headers(&parts.headers);
                 let v = Validators::of(&headers);
                 let (etag, last_modified) = (v.etag.map(str::to_string), v.last_modified);
                 let route_ttl = route.config.cache.ttl.unwrap_or(self.rt.config.cache.ttl).0;

@@ -554,3 +554,58 @@ fn concurrent_memory_misses_make_one_redis_get() {
     assert_eq!(gets, "1", "{stats}");
     assert_eq!(w.gets("assets"), 1);
 }
+
+#[test]
+fn a_full_cache_of_small_objects_holds_what_it_is_charged() {
+    const OBJECTS: usize = 1500;
+    let w = Seaweed::start();
+    w.bucket("assets");
+    let objects: Vec<Vec<u8>> = (0..OBJECTS).map(|i| bytes(4096, 1000 + i as u64)).collect();
+    std::thread::scope(|s| {
+        for (t, part) in objects.chunks(OBJECTS / 8).enumerate() {
+            let w = &w;
+            s.spawn(move || {
+                for (j, o) in part.iter().enumerate() {
+                    w.put("assets", &format!("s{}", t * (OBJECTS / 8) + j), o.clone());
+                }
+            });
+        }
+    });
+    let p = Proxy::start(&format!(
+        "cache:\n  max_bytes: 8MiB\n  max_object_bytes: 1MiB\n{}",
+        route(&replica("a", &w, "assets", 1, "5s"))
+    ));
+    let read = |range: std::ops::Range<usize>| {
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (p, objects, range) = (&p, &objects, range.clone());
+                s.spawn(move || {
+                    let http = reqwest::blocking::Client::new();
+                    for i in range.skip(t).step_by(4) {
+                        let r = http.get(format!("{}/assets/s{i}", p.data)).send().unwrap();
+                        assert!(r.bytes().unwrap() == objects[i]);
+                    }
+                });
+            }
+        });
+    };
+    // What the first requests cost (worker pools, buffers) is not the
+    // cache's: measure from after a few.
+    read(0..100);
+    let rss = || proc_status_kib(p.pid(), "VmRSS") * 1024;
+    let charged = || p.metric("tandem_cache_bytes", &[]) as u64;
+    let (rss0, charged0) = (rss(), charged());
+    read(100..OBJECTS);
+    let entries = p.metric("tandem_cache_entries", &[]);
+    assert!(
+        entries < OBJECTS as f64,
+        "{entries} entries: the cache is not full"
+    );
+    let (grown, added) = (rss().saturating_sub(rss0), charged() - charged0);
+    assert!(
+        grown <= added * 5 / 4,
+        "{} KiB of RSS for {} KiB charged ({entries} small objects)",
+        grown / 1024,
+        added / 1024
+    );
+}
