@@ -35,7 +35,7 @@ pub const OVERSHOOT: u64 = 32;
 /// ...but never less than this: moka itself applies them every 64 writes,
 /// which bounds small objects already, and running its housekeeping every
 /// few inserts of a small cache cost a Redis hit a quarter more CPU.
-pub const OVERSHOOT_FLOOR: u64 = 4 << 20;
+pub const OVERSHOOT_FLOOR: u64 = 1 << 20;
 
 /// Purges remembered for fills in flight. A fill older than the oldest of
 /// them is not stored at all, so the log never has to grow.

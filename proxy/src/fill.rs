@@ -3,9 +3,10 @@
 //! request that started it can go away and its waiters are still answered
 //! from one origin GET, and the object is still cached.
 //!
-//! In order, a fill: asks the Redis tier (so N memory misses make one Redis
-//! GET); revalidates a stale copy with `If-None-Match` rather than fetching
-//! it again; else fetches the whole object, reserving its length in the
+//! Before a fill starts, its leader asks the Redis tier (so N memory misses
+//! make one Redis GET, and a shared hit needs no task). A fill then
+//! revalidates a stale copy with `If-None-Match` rather than fetching it
+//! again; else fetches the whole object, reserving its length in the
 //! fill budget and reading it a chunk at a time; stores it in memory and,
 //! in the background, in Redis. A purge that overtakes the fill keeps it
 //! from storing anything (see [`crate::cache`]).
@@ -181,14 +182,6 @@ impl Fill {
         let rt = self.fo.rt.clone();
         let m = &state.metrics;
         let rname = self.fo.route().config.name.clone();
-        if let Some(o) = from_tier(&state, &rt, &rname, self.leader.key()).await {
-            if o.is_fresh() {
-                return (FlightResult::Object(o, Filled::Redis), None, None);
-            }
-            // A stale shared copy still serves revalidation and
-            // stale-if-error when memory has nothing.
-            self.stale.get_or_insert(o);
-        }
         let mut revalidate = HeaderMap::new();
         if let Some(e) = self
             .stale

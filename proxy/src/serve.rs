@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::AuthError;
 use crate::body::ProxyBody;
-use crate::cache::{self, CachedObject, Flight, FlightResult, Waited};
+use crate::cache::{self, CachedObject, Filled, Flight, FlightResult, Waited};
 use crate::error::ProxyError;
 use crate::failover::Failover;
 use crate::fill::{self, Fill, Handoff};
@@ -309,39 +309,65 @@ async fn miss(
         }
         return Ok(resp);
     }
-    match cx.rt.cache.flight(ck) {
-        Flight::Leader(leader) => {
-            let (tx, rx) = oneshot::channel();
-            Fill {
-                fo: cx.failover(),
-                leader,
-                stale,
-                handoff: Some(tx),
-            }
-            .spawn();
-            // No lock timeout: this is the request's own fetch, bounded by
-            // the replica and body timeouts.
-            match rx.await {
-                Ok(Handoff::Shared(r)) => cx.answer(r).await,
-                Ok(Handoff::Stream(s)) => {
-                    let (fo, served) = *s;
-                    whole(fo, served, cx.headers, cx.head, "MISS")
+    // A fill abandoned by its leader (its client left during the Redis
+    // lookup) is joined or started afresh, once.
+    let mut stale = stale;
+    for retry in [true, false] {
+        match cx.rt.cache.flight(ck.clone()) {
+            Flight::Leader(leader) => return lead(cx, leader, stale.take()).await,
+            Flight::Follower(rx) => {
+                m.coalesced.inc(&[cx.rname()]);
+                match cache::wait(rx, lock_timeout).await {
+                    Waited::Done(r) => return cx.answer(r).await,
+                    Waited::Abandoned if retry => continue,
+                    Waited::TimedOut => m.lock_timeouts.inc(&[cx.rname()]),
+                    Waited::Abandoned => {}
                 }
-                // The fill task is gone (shutdown): fetch directly.
-                Err(_) => cx.passthrough("MISS").await,
+                break;
             }
         }
-        Flight::Follower(rx) => {
-            m.coalesced.inc(&[cx.rname()]);
-            match cache::wait(rx, lock_timeout).await {
-                Waited::Done(r) => cx.answer(r).await,
-                Waited::TimedOut => {
-                    m.lock_timeouts.inc(&[cx.rname()]);
-                    cx.passthrough("MISS").await
-                }
-                Waited::Abandoned => cx.passthrough("MISS").await,
-            }
+    }
+    cx.passthrough("MISS").await
+}
+
+/// Leads the fill of a GET miss: Redis first, on this request's own task
+/// (a shared hit needs no fill task, and the flight is registered, so
+/// concurrent misses wait for this one GET); then the origin, on a fill
+/// task of its own that outlives this request.
+async fn lead(
+    cx: &Ctx<'_>,
+    leader: cache::Leader,
+    mut stale: Option<Arc<CachedObject>>,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.rname(), leader.key()).await {
+        if o.is_fresh() {
+            leader
+                .finish(FlightResult::Object(o.clone(), Filled::Redis))
+                .await;
+            return from_object(&o, cx.headers, cx.head, Filled::Redis.cache_status());
         }
+        // A stale shared copy still serves revalidation and
+        // stale-if-error when memory has nothing.
+        stale.get_or_insert(o);
+    }
+    let (tx, rx) = oneshot::channel();
+    Fill {
+        fo: cx.failover(),
+        leader,
+        stale,
+        handoff: Some(tx),
+    }
+    .spawn();
+    // No lock timeout: this is the request's own fetch, bounded by the
+    // replica and body timeouts.
+    match rx.await {
+        Ok(Handoff::Shared(r)) => cx.answer(r).await,
+        Ok(Handoff::Stream(s)) => {
+            let (fo, served) = *s;
+            whole(fo, served, cx.headers, cx.head, "MISS")
+        }
+        // The fill task is gone (shutdown): fetch directly.
+        Err(_) => cx.passthrough("MISS").await,
     }
 }
 
