@@ -43,13 +43,6 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// connection is closed when its response ends rather than pooled.
 pub const POOL_MAX_PER_ORIGIN: usize = 256;
 
-/// Largest read buffer of an origin connection, which every body
-/// streaming through holds. hyper's default (about 400 KiB) put no useful
-/// bound on pass-through memory; 64 KiB cost 10 % more CPU per 1 MiB miss
-/// than 256 KiB (16 reads and writes per MiB instead of 4, measured side
-/// by side with `make bench`); a quarter MiB keeps a thousand concurrent
-/// pass-throughs within 256 MiB.
-pub const ORIGIN_READ_BUF: usize = 256 << 10;
 
 /// Why an origin request got no response.
 #[derive(Debug, thiserror::Error)]
@@ -193,8 +186,12 @@ impl OriginClient {
             .call(target.clone())
             .await
             .map_err(|e| failed(error_chain(&*e)))?;
+        // hyper's adaptive read buffer (8 KiB growing to about 400 KiB) is
+        // what a streaming body holds while its client is slower than its
+        // origin. Capping it cost CPU on every large miss: at 256 KiB a
+        // 1 MiB pass-through took 6 reads instead of 4 and 20 % more CPU,
+        // at 64 KiB 16 (measured side by side, docs/benchmarks.md).
         let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .max_buf_size(ORIGIN_READ_BUF)
             .handshake(io)
             .await
             .map_err(|e| failed(error_chain(&e)))?;
