@@ -182,6 +182,10 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                             "timeout_ms": o.timeout.as_millis() as u64,
                             "breaker": o.breaker.state().as_str(),
                             "failovers_from": m.failovers.get(&[&r.config.name, &o.name]),
+                            "last_failure": o.last_failure().map(|(at, why)| json!({
+                                "at": humantime::format_rfc3339_millis(at).to_string(),
+                                "reason": why,
+                            })),
                         })).collect::<Vec<_>>(),
                     })
                 })

@@ -43,7 +43,6 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 /// connection is closed when its response ends rather than pooled.
 pub const POOL_MAX_PER_ORIGIN: usize = 256;
 
-
 /// Why an origin request got no response.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

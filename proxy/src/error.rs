@@ -130,6 +130,12 @@ impl ProxyError {
             ProxyError::Internal(_) => {
                 "We encountered an internal error. Please try again.".to_string()
             }
+            // Why each replica failed names endpoints, DNS and TLS errors or
+            // credential problems: that is for the log and /status. The
+            // client gets the route and the request ID to quote.
+            ProxyError::Unavailable { route, .. } => format!(
+                "no replica of route {route:?} could serve the request; the proxy's log and /status say why (request {request_id})"
+            ),
             other => other.to_string(),
         };
         let xml = error_xml(code, &message, resource, request_id);
@@ -228,5 +234,17 @@ mod tests {
         let r = e.into_response("/assets/x", "id", false);
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()["retry-after"], "1");
+        let body = futures::executor::block_on(http_body_util::BodyExt::collect(r.into_body()))
+            .unwrap()
+            .to_bytes();
+        let body = String::from_utf8_lossy(&body);
+        assert!(
+            body.contains("route &quot;assets&quot;") && body.contains("request id"),
+            "{body}"
+        );
+        assert!(
+            !body.contains("connection refused") && !body.contains("eu:"),
+            "{body}"
+        );
     }
 }

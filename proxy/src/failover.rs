@@ -14,8 +14,9 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{HeaderMap, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -30,10 +31,32 @@ use crate::state::State;
 
 /// The answer from the replica that served, and its index.
 pub struct Served {
-    /// The response (headers received; body not yet read).
-    pub response: Response<Incoming>,
+    /// Status and headers.
+    pub parts: http::response::Parts,
+    /// The body: still streaming, or an error document already read (to
+    /// learn its S3 error code).
+    pub body: OriginBody,
     /// Index of the replica in `route.origins`.
     pub replica: usize,
+}
+
+/// A replica's response body.
+pub enum OriginBody {
+    /// Not read yet.
+    Stream(Incoming),
+    /// Read whole: an S3 error document (small).
+    Read(Bytes),
+}
+
+impl OriginBody {
+    /// The body, read whole if it was not yet, up to `max` bytes (the rest
+    /// is dropped), failing on a stall longer than `idle`.
+    pub async fn read(self, max: usize, idle: Duration) -> Result<Bytes, String> {
+        match self {
+            OriginBody::Read(b) => Ok(b),
+            OriginBody::Stream(b) => crate::collect::limited(b, max, idle).await,
+        }
+    }
 }
 
 /// What an [`Accept`] step made of an answer.
@@ -61,16 +84,6 @@ pub trait Accept {
     ) -> impl Future<Output = Step<Self::Output>> + Send;
 }
 
-/// Takes the first answer as it is.
-pub struct First;
-
-impl Accept for First {
-    type Output = Served;
-    async fn accept(&mut self, _route: &Route, served: Served) -> Step<Served> {
-        Step::Done(served)
-    }
-}
-
 /// The failover state of one request: owned, so it can move from the
 /// request into a fill task or a resuming body.
 pub struct Failover {
@@ -85,7 +98,15 @@ pub struct Failover {
     /// `?versionId=`.
     pub version_id: Option<String>,
     tried: Vec<bool>,
+    /// The permit each replica's answer came with: a late failure of a
+    /// half-open trial must count against the trial.
+    permits: Vec<Option<Permit>>,
     attempts: Vec<Attempt>,
+    /// The first replica-specific refusal (AccessDenied, a redirect...),
+    /// and whether every replica asked so far refused that way: then the
+    /// refusal is the answer, not a 503.
+    refused: Option<Served>,
+    all_refused: bool,
 }
 
 impl Failover {
@@ -99,7 +120,10 @@ impl Failover {
             key: or.key.clone(),
             version_id: or.version_id.clone(),
             tried: vec![false; n],
+            permits: vec![None; n],
             attempts: Vec::new(),
+            refused: None,
+            all_refused: true,
         }
     }
 
@@ -132,19 +156,23 @@ impl Failover {
         }
     }
 
-    /// The next untried replica's answer. A 5xx, a 429, a timeout or a
-    /// connection failure is the replica's trouble and moves on; anything
-    /// else (200, 206, 304, 403, 404, 412, 416) is an answer about the
-    /// object. With `fallback_on_404`, a 404 moves on too, and is the
-    /// answer only if no replica has the object.
+    /// The next untried replica's answer. A 5xx, a 429, a timeout, a
+    /// connection failure, a redirect to another region and an error that
+    /// belongs to the replica itself (its credentials, clock or KMS key:
+    /// see [`replica_fault`]) are the replica's trouble and move on;
+    /// anything else (200, 206, 304, 404, 412, 416...) is an answer about
+    /// the object. With `fallback_on_404`, a 404 moves on too, and is the
+    /// answer only if no replica has the object. A refusal that every
+    /// replica gives is the answer too.
     async fn next(
         &mut self,
         route: &Route,
         method: &Method,
         forward: &HeaderMap,
     ) -> Result<Served, ProxyError> {
-        let client: &OriginClient = &self.state.client;
-        let metrics = &self.state.metrics;
+        let state = self.state.clone();
+        let client: &OriginClient = &state.client;
+        let metrics = &state.metrics;
         let rname = route.config.name.as_str();
         let mut not_found: Option<Served> = None;
         for (i, o) in route.origins.iter().enumerate() {
@@ -153,6 +181,7 @@ impl Failover {
             }
             self.tried[i] = true;
             let Some(permit) = o.breaker.try_acquire(Instant::now()) else {
+                self.all_refused = false;
                 self.attempts.push(Attempt {
                     replica: o.name.clone(),
                     reason: "breaker open".into(),
@@ -167,50 +196,64 @@ impl Failover {
                 .signed_request(method, &self.key, self.version_id.as_deref(), forward)
                 .await
             {
-                Err(e) => Err((e, "signing")),
+                Err(e) => Err(Trouble::Failed(e, "signing")),
                 Ok(req) => match tokio::time::timeout(o.timeout, client.request(req)).await {
-                    Err(_) => Err((
+                    Err(_) => Err(Trouble::Failed(
                         format!("no response within {:?} (replica timeout)", o.timeout),
                         "timeout",
                     )),
-                    Ok(Err(e)) => Err((crate::client::error_chain(&e), e.kind())),
-                    Ok(Ok(resp)) => classify(resp),
+                    Ok(Err(e)) => Err(Trouble::Failed(crate::client::error_chain(&e), e.kind())),
+                    Ok(Ok(resp)) => classify(resp, o.timeout).await,
                 },
             };
             match outcome {
-                Ok(resp) => {
+                Ok(served) => {
                     guard.finish(true, metrics, rname, &o.name);
-                    let nf = resp.status() == StatusCode::NOT_FOUND;
+                    self.permits[i] = Some(permit);
+                    let served = Served {
+                        replica: i,
+                        ..served
+                    };
+                    let nf = served.parts.status == StatusCode::NOT_FOUND;
                     metrics.origin_requests.inc(&[
                         rname,
                         &o.name,
                         if nf { "not_found" } else { "ok" },
                     ]);
-                    let served = Served {
-                        response: resp,
-                        replica: i,
-                    };
                     if nf && route.config.fallback_on_404 {
                         // Keep the first 404 as the answer if nobody has it.
                         not_found.get_or_insert(served);
+                        self.all_refused = false;
                         continue;
                     }
                     return Ok(served);
                 }
-                Err((reason, kind)) => {
+                Err(Trouble::Refused(served, reason)) => {
+                    guard.finish(false, metrics, rname, &o.name);
+                    metrics.origin_requests.inc(&[rname, &o.name, "refused"]);
+                    metrics.failovers.inc(&[rname, &o.name]);
+                    self.fault(o, reason);
+                    self.refused.get_or_insert(Served {
+                        replica: i,
+                        ..served
+                    });
+                }
+                Err(Trouble::Failed(reason, kind)) => {
                     guard.finish(false, metrics, rname, &o.name);
                     metrics.origin_requests.inc(&[rname, &o.name, kind]);
                     metrics.failovers.inc(&[rname, &o.name]);
-                    tracing::warn!(route = rname, replica = %o.name, reason = %reason, "replica failed; trying the next");
-                    self.attempts.push(Attempt {
-                        replica: o.name.clone(),
-                        reason,
-                    });
+                    self.all_refused = false;
+                    self.fault(o, reason);
                 }
             }
         }
         if let Some(nf) = not_found {
             return Ok(nf);
+        }
+        if self.all_refused {
+            if let Some(r) = self.refused.take() {
+                return Ok(r);
+            }
         }
         Err(ProxyError::Unavailable {
             route: rname.to_string(),
@@ -218,12 +261,27 @@ impl Failover {
         })
     }
 
+    /// Notes a replica's failure: logged and kept (with its cause, which
+    /// may name endpoints or credentials) for the log and `/status`, never
+    /// for the client.
+    fn fault(&mut self, o: &crate::origin::Origin, reason: String) {
+        tracing::warn!(route = %self.rt.routes[self.route].config.name, replica = %o.name, key = %self.key, reason = %reason, "replica failed; trying the next");
+        o.note_failure(&reason);
+        self.attempts.push(Attempt {
+            replica: o.name.clone(),
+            reason,
+        });
+    }
+
     /// Records a failure against a replica whose answer turned out unusable
     /// after the headers (its body stalled or broke).
     pub fn failed_late(&mut self, route: &Route, replica: usize, reason: String) {
         let o = &route.origins[replica];
         let metrics = &self.state.metrics;
-        if let Some(to) = o.breaker.record(Permit::Normal, false, Instant::now()) {
+        // A half-open trial whose headers came back fine but whose body
+        // then broke is a failed trial.
+        let permit = self.permits[replica].take().unwrap_or(Permit::Normal);
+        if let Some(to) = o.breaker.record(permit, false, Instant::now()) {
             metrics
                 .breaker_transitions
                 .inc(&[&route.config.name, &o.name, to.as_str()]);
@@ -232,7 +290,9 @@ impl Failover {
             .origin_requests
             .inc(&[&route.config.name, &o.name, "io"]);
         metrics.failovers.inc(&[&route.config.name, &o.name]);
-        tracing::warn!(route = %route.config.name, replica = %o.name, reason, "replica failed mid-body; trying the next");
+        tracing::warn!(route = %route.config.name, replica = %o.name, key = %self.key, reason, "replica failed mid-body; trying the next");
+        o.note_failure(&reason);
+        self.all_refused = false;
         self.attempts.push(Attempt {
             replica: o.name.clone(),
             reason,
@@ -240,14 +300,96 @@ impl Failover {
     }
 }
 
+/// Error documents are small; anything longer is not one and is cut.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// A replica's trouble: a failure (with the metrics' outcome label), or a
+/// refusal that belongs to the replica (kept, in case every replica
+/// refuses alike).
+enum Trouble {
+    Failed(String, &'static str),
+    Refused(Served, String),
+}
+
 /// Splits a replica's response into an answer or the replica's trouble.
-fn classify(resp: Response<Incoming>) -> Result<Response<Incoming>, (String, &'static str)> {
+/// Redirects and 400/403 error documents are read to learn their S3 code.
+async fn classify(resp: Response<Incoming>, idle: Duration) -> Result<Served, Trouble> {
     let s = resp.status();
     if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS {
-        Err((format!("HTTP {}", s.as_u16()), "error_status"))
-    } else {
-        Ok(resp)
+        return Err(Trouble::Failed(
+            format!("HTTP {}", s.as_u16()),
+            "error_status",
+        ));
     }
+    let (parts, b) = resp.into_parts();
+    if !matches!(s.as_u16(), 301 | 307 | 400 | 403) {
+        return Ok(Served {
+            parts,
+            body: OriginBody::Stream(b),
+            replica: 0,
+        });
+    }
+    let body = crate::collect::limited(b, MAX_ERROR_BODY, idle)
+        .await
+        .map_err(|e| Trouble::Failed(e, "io"))?;
+    let code = s3_error_code(&body);
+    let served = Served {
+        parts,
+        body: OriginBody::Read(body),
+        replica: 0,
+    };
+    if replica_fault(s, code.as_deref()) {
+        let reason = format!(
+            "HTTP {} {}",
+            s.as_u16(),
+            code.as_deref().unwrap_or("(no error code)")
+        );
+        return Err(Trouble::Refused(served, reason));
+    }
+    Ok(served)
+}
+
+/// Whether an S3 error answer is this replica's own trouble (its
+/// credentials, its clock, its region or its KMS key) rather than an
+/// answer about the object, so another replica may well serve it: expired
+/// STS credentials, RequestTimeTooSkewed, a KMS deny and a region redirect
+/// all are. An error without a code (S3 sends none to HEAD) counts too;
+/// if every replica refuses, the refusal is the answer anyway.
+pub fn replica_fault(status: StatusCode, code: Option<&str>) -> bool {
+    match status.as_u16() {
+        301 | 307 => true,
+        400 | 403 => match code {
+            None => true,
+            Some(c) => {
+                c.starts_with("KMS.")
+                    || matches!(
+                        c,
+                        "AccessDenied"
+                            | "AccountProblem"
+                            | "AllAccessDisabled"
+                            | "AuthorizationHeaderMalformed"
+                            | "ExpiredToken"
+                            | "IllegalLocationConstraintException"
+                            | "InvalidAccessKeyId"
+                            | "InvalidToken"
+                            | "PermanentRedirect"
+                            | "RequestTimeTooSkewed"
+                            | "SignatureDoesNotMatch"
+                            | "TemporaryRedirect"
+                            | "TokenRefreshRequired"
+                    )
+            }
+        },
+        _ => false,
+    }
+}
+
+/// The `<Code>` of an S3 error document.
+fn s3_error_code(body: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let end = text[start..].find("</Code>")? + start;
+    Some(text[start..end].trim().to_string()).filter(|c| !c.is_empty())
 }
 
 /// Gives a probe permit back if the request is dropped before finishing.
@@ -320,5 +462,46 @@ pub async fn probe_due(client: &OriginClient, route: &Route, metrics: &Metrics) 
             if ok { "probe_ok" } else { "probe_failed" },
         ]);
         guard.finish(ok, metrics, &route.config.name, &o.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replicas_own_refusals_move_on_and_answers_about_the_object_do_not() {
+        let s = |n| StatusCode::from_u16(n).unwrap();
+        for (status, code) in [
+            (403, "AccessDenied"),
+            (403, "InvalidAccessKeyId"),
+            (400, "ExpiredToken"),
+            (403, "SignatureDoesNotMatch"),
+            (403, "RequestTimeTooSkewed"),
+            (403, "KMS.DisabledException"),
+            (400, "AuthorizationHeaderMalformed"),
+        ] {
+            assert!(replica_fault(s(status), Some(code)), "{status} {code}");
+        }
+        assert!(replica_fault(s(301), None) && replica_fault(s(307), None));
+        assert!(replica_fault(s(403), None), "a HEAD's 403 has no code");
+        for (status, code) in [
+            (403, Some("InvalidObjectState")),
+            (400, Some("InvalidArgument")),
+            (404, Some("NoSuchKey")),
+            (412, None),
+            (416, None),
+        ] {
+            assert!(!replica_fault(s(status), code), "{status} {code:?}");
+        }
+    }
+
+    #[test]
+    fn error_codes_are_read_from_the_document() {
+        let doc =
+            b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>no</Message></Error>";
+        assert_eq!(s3_error_code(doc).as_deref(), Some("AccessDenied"));
+        assert_eq!(s3_error_code(b"<Error></Error>"), None);
+        assert_eq!(s3_error_code(b"\xff\xfe"), None);
     }
 }

@@ -25,7 +25,7 @@ use crate::cache::{Answer, CachedObject, Filled, FlightResult, Leader, Reservati
 use crate::collect;
 use crate::conditional::Validators;
 use crate::error::ProxyError;
-use crate::failover::{Accept, Failover, Served, Step};
+use crate::failover::{Accept, Failover, OriginBody, Served, Step};
 use crate::origin::Route;
 use crate::policy::{content_length, storable};
 use crate::response::{object_headers, stored_headers};
@@ -81,13 +81,13 @@ impl Accept for Take<'_> {
 
     async fn accept(&mut self, route: &Route, served: Served) -> Step<Fetched> {
         let replica = &route.origins[served.replica];
-        let status = served.response.status();
+        let status = served.parts.status;
         if status == StatusCode::NOT_MODIFIED && self.stale {
             return Step::Done(Fetched::Unchanged);
         }
         if status != StatusCode::OK {
-            let (parts, b) = served.response.into_parts();
-            return match collect::limited(b, MAX_ANSWER_BODY, replica.timeout).await {
+            let parts = served.parts;
+            return match served.body.read(MAX_ANSWER_BODY, replica.timeout).await {
                 Ok(body) => {
                     let mut headers = object_headers(&parts.headers);
                     headers.remove(header::ACCEPT_RANGES);
@@ -101,7 +101,7 @@ impl Accept for Take<'_> {
                 Err(reason) => Step::Failed(reason),
             };
         }
-        let h = served.response.headers();
+        let h = &served.parts.headers;
         let len = content_length(h).filter(|&l| l <= self.rt.cache.max_object_bytes);
         let Some(len) = len.filter(|_| storable(h)) else {
             return Step::Done(Fetched::Unshared(served, "not_cacheable"));
@@ -109,7 +109,10 @@ impl Accept for Take<'_> {
         let Some(hold) = self.rt.cache.fill.reserve(len) else {
             return Step::Done(Fetched::Unshared(served, "budget"));
         };
-        let (parts, b) = served.response.into_parts();
+        // A 200 is never read ahead (only error documents are).
+        let (parts, OriginBody::Stream(b)) = (served.parts, served.body) else {
+            return Step::Failed("a 200 whose body was already read".into());
+        };
         let body_timeout = self.rt.config.limits.body_timeout.0;
         // `len` is at most max_object_bytes, so it fits a usize.
         match collect::exact(b, len as usize, replica.timeout, body_timeout).await {

@@ -119,6 +119,9 @@ pub struct Origin {
     pub breaker: Arc<CircuitBreaker>,
     /// Endpoint as configured, for /status.
     pub endpoint: String,
+    /// The last failure and when, for /status (clients never see it: it
+    /// may name endpoints, DNS or TLS errors, or credentials).
+    last_failure: Mutex<Option<(SystemTime, String)>>,
 }
 
 impl Origin {
@@ -197,7 +200,22 @@ impl Origin {
             signer: Signer::new(&r.region),
             breaker,
             endpoint,
+            last_failure: Mutex::new(None),
         })
+    }
+
+    /// Remembers why this replica last failed.
+    pub fn note_failure(&self, reason: &str) {
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((SystemTime::now(), reason.to_string()));
+    }
+
+    /// The last failure and when, if any.
+    pub fn last_failure(&self) -> Option<(SystemTime, String)> {
+        self.last_failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Builds and signs a request for `key` (or the bucket itself when

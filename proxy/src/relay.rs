@@ -14,7 +14,7 @@ use crate::chunks::Chunks;
 use crate::collect;
 use crate::conditional::{evaluate, Precondition, Validators};
 use crate::error::ProxyError;
-use crate::failover::{Accept, Failover, Served, Step};
+use crate::failover::{Accept, Failover, OriginBody, Served, Step};
 use crate::origin::Route;
 use crate::policy::content_length;
 use crate::range;
@@ -44,7 +44,9 @@ struct Relayed {
 }
 
 enum RelayedBody {
-    Read(Chunks, Reservation),
+    /// Read whole: a small body (holding its share of the fill budget), or
+    /// an error document the failover loop read for its code.
+    Read(Chunks, Option<Reservation>),
     Streaming(Incoming),
 }
 
@@ -60,7 +62,16 @@ impl Accept for ReadSmall<'_> {
     type Output = Relayed;
 
     async fn accept(&mut self, route: &Route, served: Served) -> Step<Relayed> {
-        let (parts, b) = served.response.into_parts();
+        let (parts, b) = match served.body {
+            OriginBody::Read(b) => {
+                return Step::Done(Relayed {
+                    parts: served.parts,
+                    replica: served.replica,
+                    body: RelayedBody::Read(Chunks::one(b), None),
+                })
+            }
+            OriginBody::Stream(b) => (served.parts, b),
+        };
         let small = content_length(&parts.headers)
             .and_then(|l| usize::try_from(l).ok())
             .filter(|&l| l <= SMALL_BODY);
@@ -79,7 +90,7 @@ impl Accept for ReadSmall<'_> {
             Ok(c) => Step::Done(Relayed {
                 parts,
                 replica: served.replica,
-                body: RelayedBody::Read(c, hold),
+                body: RelayedBody::Read(c, Some(hold)),
             }),
             Err(reason) => Step::Failed(reason),
         }
@@ -126,7 +137,7 @@ pub async fn passthrough(
         &fo.route().origins[r.replica].name,
     );
     let body = match r.body {
-        RelayedBody::Read(c, hold) => body::memory(c, Some(hold)),
+        RelayedBody::Read(c, hold) => body::memory(c, hold),
         RelayedBody::Streaming(b) if *method != Method::HEAD => {
             stream(fo, r.replica, status, &r.parts.headers, b)
         }
@@ -147,14 +158,13 @@ pub fn whole(
     head: bool,
     cache_status: &'static str,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let resp = served.response;
-    let mut headers = object_headers(resp.headers());
+    let mut headers = object_headers(&served.parts.headers);
     match evaluate(h, Validators::of(&headers)) {
         Precondition::Failed => return Err(ProxyError::PreconditionFailed),
         Precondition::NotModified => return Ok(not_modified(&headers)),
         Precondition::Proceed => {}
     }
-    if let Some(l) = resp.headers().get(header::CONTENT_LENGTH) {
+    if let Some(l) = served.parts.headers.get(header::CONTENT_LENGTH) {
         headers.insert(header::CONTENT_LENGTH, l.clone());
     }
     tag(
@@ -162,11 +172,11 @@ pub fn whole(
         cache_status,
         &fo.route().origins[served.replica].name,
     );
-    let (parts, b) = resp.into_parts();
-    let body = if head {
-        body::empty()
-    } else {
-        stream(fo, served.replica, parts.status, &parts.headers, b)
+    let parts = served.parts;
+    let body = match served.body {
+        _ if head => body::empty(),
+        OriginBody::Stream(b) => stream(fo, served.replica, parts.status, &parts.headers, b),
+        OriginBody::Read(b) => body::full(b),
     };
     let mut out = Response::new(body);
     *out.headers_mut() = headers;

@@ -10,33 +10,54 @@ use crate::conditional::{evaluate, if_range_holds, Precondition, Validators};
 use crate::error::ProxyError;
 use crate::range::{self, Resolved};
 
-/// Origin response headers that describe the connection or the origin's
-/// own request, not the object; everything else passes through unchanged.
-pub fn is_hop_or_origin_header(n: &HeaderName) -> bool {
-    matches!(
-        n.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "date"
-            | "server"
-            | "x-amz-request-id"
-            | "x-amz-id-2"
-            | "content-length"
-            | "content-range"
-    )
+/// Origin response headers passed to clients: what describes the object
+/// and nothing about the origin. Everything else is dropped, notably the
+/// KMS key ARN of `x-amz-server-side-encryption-aws-kms-key-id` (it names
+/// the account), `x-amz-id-2` and `x-amz-request-id` (the origin's own
+/// request), `x-amz-expiration` (a lifecycle rule's ID) and hop-by-hop
+/// headers. User metadata (`x-amz-meta-*`) passes.
+pub const PASSED_HEADERS: &[&str] = &[
+    "accept-ranges",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-type",
+    "etag",
+    "expires",
+    "last-modified",
+    "vary",
+    "x-amz-checksum-crc32",
+    "x-amz-checksum-crc32c",
+    "x-amz-checksum-crc64nvme",
+    "x-amz-checksum-sha1",
+    "x-amz-checksum-sha256",
+    "x-amz-checksum-type",
+    "x-amz-delete-marker",
+    "x-amz-mp-parts-count",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-replication-status",
+    "x-amz-restore",
+    "x-amz-server-side-encryption",
+    "x-amz-storage-class",
+    "x-amz-tagging-count",
+    "x-amz-version-id",
+    "x-amz-website-redirect-location",
+];
+
+/// Whether an origin response header may reach clients.
+pub fn passes(n: &HeaderName) -> bool {
+    let n = n.as_str();
+    n.starts_with("x-amz-meta-") || PASSED_HEADERS.binary_search(&n).is_ok()
 }
 
 /// The object headers to keep from an origin response.
 pub fn object_headers(h: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(h.len());
     for (n, v) in h {
-        if !is_hop_or_origin_header(n) {
+        if passes(n) {
             out.append(n.clone(), v.clone());
         }
     }
@@ -197,6 +218,13 @@ mod tests {
             ("content-disposition", "attachment"),
             ("connection", "keep-alive"),
             ("x-amz-request-id", "r"),
+            ("x-amz-id-2", "host-id"),
+            ("x-amz-server-side-encryption", "aws:kms"),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                "arn:aws:kms:eu-west-1:111122223333:key/k",
+            ),
+            ("set-cookie", "a=b"),
             ("content-length", "3"),
         ] {
             h.insert(HeaderName::from_static(k), v.parse().unwrap());
@@ -206,10 +234,21 @@ mod tests {
         assert_eq!(o["x-amz-meta-owner"], "ops");
         assert_eq!(o["content-disposition"], "attachment");
         assert_eq!(o["accept-ranges"], "bytes");
-        assert!(
-            !o.contains_key("connection")
-                && !o.contains_key("x-amz-request-id")
-                && !o.contains_key("content-length")
-        );
+        assert_eq!(o["x-amz-server-side-encryption"], "aws:kms");
+        for dropped in [
+            "connection",
+            "x-amz-request-id",
+            "x-amz-id-2",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "set-cookie",
+            "content-length",
+        ] {
+            assert!(!o.contains_key(dropped), "{dropped}");
+        }
+    }
+
+    #[test]
+    fn the_allow_list_is_sorted_for_its_binary_search() {
+        assert!(PASSED_HEADERS.windows(2).all(|w| w[0] < w[1]));
     }
 }

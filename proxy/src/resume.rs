@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::body::{BoxError, ProxyBody};
-use crate::failover::{Accept, Failover, Served, Step};
+use crate::failover::{Accept, Failover, OriginBody, Served, Step};
 use crate::origin::Route;
 use crate::range;
 
@@ -188,29 +188,27 @@ impl Accept for Continues<'_> {
     type Output = (usize, Incoming);
 
     async fn accept(&mut self, _route: &Route, served: Served) -> Step<(usize, Incoming)> {
-        let resp = served.response;
-        let same_etag = resp
-            .headers()
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            == Some(self.etag);
-        let starts_at = resp
-            .headers()
+        let h = &served.parts.headers;
+        let same_etag = h.get(header::ETAG).and_then(|v| v.to_str().ok()) == Some(self.etag);
+        let starts_at = h
             .get(header::CONTENT_RANGE)
             .and_then(|v| v.to_str().ok())
             .and_then(range::parse_content_range)
             .map(|(s, _, _)| s);
-        if resp.status() == StatusCode::PARTIAL_CONTENT
-            && same_etag
-            && starts_at == Some(self.offset)
-        {
-            return Step::Done((served.replica, resp.into_body()));
+        let status = served.parts.status;
+        if let (StatusCode::PARTIAL_CONTENT, true, true, OriginBody::Stream(b)) = (
+            status,
+            same_etag,
+            starts_at == Some(self.offset),
+            served.body,
+        ) {
+            return Step::Done((served.replica, b));
         }
         // Another version (412), or an answer that does not continue the
         // body: this replica cannot help, through no fault of its own.
         Step::PassedOver(format!(
             "answered {} (ETag match: {same_etag}) to {}",
-            resp.status().as_u16(),
+            status.as_u16(),
             self.range
         ))
     }
