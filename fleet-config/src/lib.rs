@@ -152,6 +152,31 @@ buckets:
     }
 
     #[test]
+    fn cidrs_parse_and_match_both_families() {
+        let c = Cidr::parse("10.1.0.0/16").unwrap();
+        assert!(c.contains("10.1.200.3".parse().unwrap()));
+        assert!(!c.contains("10.2.0.1".parse().unwrap()));
+        assert!(
+            c.contains("::ffff:10.1.0.9".parse().unwrap()),
+            "IPv4-mapped"
+        );
+        let one = Cidr::parse("127.0.0.1").unwrap();
+        assert_eq!(one.prefix, 32);
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8:1::1".parse().unwrap()));
+        assert!(!v6.contains("10.1.0.1".parse().unwrap()));
+        assert!(Cidr::parse("0.0.0.0/0")
+            .unwrap()
+            .contains("8.8.8.8".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "nope/8", "::/129", ""] {
+            assert!(Cidr::parse(bad).is_err(), "{bad}");
+        }
+        let mut cfg = good();
+        cfg.listen.trusted_proxies = vec!["10.0.0.0/8".into(), "10.0.0.0/99".into()];
+        assert_eq!(paths(&cfg), ["listen.trusted_proxies[1]"]);
+    }
+
+    #[test]
     fn connection_and_fill_limits_have_defaults_and_are_checked() {
         let c = good();
         // Absent settings stay absent in the canonical document, so a

@@ -174,6 +174,12 @@ impl FleetConfig {
             }
         }
 
+        for (i, cidr) in self.listen.trusted_proxies.iter().enumerate() {
+            if let Err(e) = crate::types::Cidr::parse(cidr) {
+                c.add(root.field("listen").field("trusted_proxies").index(i), e);
+            }
+        }
+
         let cache = root.field("cache");
         if self.cache.max_bytes.0 < 1 << 20 {
             c.add(

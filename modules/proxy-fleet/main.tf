@@ -11,6 +11,11 @@ resource "tandem_proxy_fleet" "this" {
 
   retain_on_destroy = var.retain_config_on_destroy
 
+  listen {
+    trusted_proxies = var.trusted_proxies
+    proxy_protocol  = var.proxy_protocol
+  }
+
   cache {
     max_bytes        = var.cache.max_bytes
     max_object_bytes = var.cache.max_object_bytes

@@ -65,6 +65,18 @@ variable "cache" {
   default = {}
 }
 
+variable "trusted_proxies" {
+  description = "CIDRs of the load balancers in front of the proxies: their X-Forwarded-For is believed, and rate limits key on the real client. Empty: the TCP peer is the client."
+  type        = list(string)
+  default     = []
+}
+
+variable "proxy_protocol" {
+  description = "The data listener expects a PROXY protocol header on every connection (an NLB with proxy protocol v2 enabled)."
+  type        = bool
+  default     = false
+}
+
 variable "limits" {
   description = "Client bounds (the proxy's defaults when null): `max_header_bytes`, `body_timeout`, `header_timeout`, `keepalive_timeout` (keep it above your load balancer's idle timeout), `send_timeout`, `min_send_rate`, `max_connections`, `admin_max_connections`. See docs/proxy/configuration.md#limits."
   type = object({

@@ -19,6 +19,7 @@
 //! CVE-2023-44487) for no user; HTTP/2 belongs with TLS and ALPN.
 
 use std::io;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -249,6 +250,8 @@ impl Closed {
 /// A socket under its connection's deadlines.
 pub struct Guarded {
     io: TcpStream,
+    /// The client: the TCP peer, or a PROXY header's source.
+    peer: IpAddr,
     act: Arc<Activity>,
     limits: ConnLimits,
     state: Arc<crate::state::State>,
@@ -273,13 +276,16 @@ impl Guarded {
     /// and the socket reset) or the client left.
     pub async fn first_byte(
         io: TcpStream,
+        peer: IpAddr,
+        proxy_protocol: bool,
         limits: ConnLimits,
         state: Arc<crate::state::State>,
         listener: &'static str,
     ) -> Option<Guarded> {
         let accepted = Instant::now();
-        let g = Guarded {
+        let mut g = Guarded {
             io,
+            peer,
             act: Arc::new(Activity::default()),
             limits,
             state,
@@ -293,6 +299,25 @@ impl Guarded {
             read_timer: None,
             write_timer: None,
         };
+        if proxy_protocol {
+            match crate::forwarded::read_proxy_header(&mut g.io, limits.header).await {
+                Ok(Some(client)) => g.peer = client,
+                // A balancer's own health check (LOCAL): no client behind it.
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::debug!(
+                        listener,
+                        reason = why,
+                        "closing a connection without a valid PROXY header"
+                    );
+                    g.state
+                        .metrics
+                        .connections_closed
+                        .inc(&[listener, "proxy_protocol"]);
+                    return None;
+                }
+            }
+        }
         // A peek, not `readable()`: tokio reports a fresh socket readable
         // before any byte has arrived.
         let mut probe = [0u8; 1];
@@ -309,6 +334,11 @@ impl Guarded {
     /// `data` or `admin`.
     pub fn listener(&self) -> &'static str {
         self.listener
+    }
+
+    /// The client address: the TCP peer, or the PROXY header's source.
+    pub fn peer(&self) -> IpAddr {
+        self.peer
     }
 
     /// What this connection's requests report to it.

@@ -3,8 +3,9 @@
 //!
 //! One concern per module. A request flows through: the listeners and
 //! their connection bounds ([`server`], [`conn`]); the data path
-//! ([`serve`]), which parses the request ([`request`]), checks JWT
-//! ([`auth`]) and rate limits ([`ratelimit`]); the memory cache, its fills
+//! ([`serve`]), which learns who the client is ([`forwarded`]), parses the
+//! request ([`request`]), and checks rate limits ([`ratelimit`]) and JWT
+//! ([`auth`]); the memory cache, its fills
 //! in flight and their budget ([`cache`], [`fill`], [`chunks`]), the shared
 //! Redis/Valkey tier ([`tier`]) and the cacheability rules ([`policy`]);
 //! failover between replicas, with one per-request context ([`failover`],
@@ -34,6 +35,7 @@ pub mod conn;
 pub mod error;
 pub mod failover;
 pub mod fill;
+pub mod forwarded;
 pub mod metrics;
 pub mod origin;
 pub mod policy;

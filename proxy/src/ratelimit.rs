@@ -31,6 +31,15 @@ impl Limiter {
 
     /// Takes a token for `client`, or says how long until one is available.
     pub fn check(&self, client: &str, now: Instant) -> Result<(), Duration> {
+        self.bucket(client, now, true)
+    }
+
+    /// Whether `client` has a token now, without taking it.
+    pub fn peek(&self, client: &str, now: Instant) -> Result<(), Duration> {
+        self.bucket(client, now, false)
+    }
+
+    fn bucket(&self, client: &str, now: Instant, take: bool) -> Result<(), Duration> {
         let mut b = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if b.len() > SWEEP_ABOVE {
             let (rate, burst) = (self.rate, self.burst);
@@ -40,7 +49,9 @@ impl Limiter {
         *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
         *last = now;
         if *tokens >= 1.0 {
-            *tokens -= 1.0;
+            if take {
+                *tokens -= 1.0;
+            }
             Ok(())
         } else {
             Err(Duration::from_secs_f64((1.0 - *tokens) / self.rate))
@@ -66,6 +77,10 @@ mod tests {
             "{wait:?}"
         );
         assert!(l.check("b", t).is_ok(), "clients are independent");
+        assert!(
+            l.peek("b", t).is_ok() && l.peek("b", t).is_ok(),
+            "a peek takes nothing"
+        );
         assert!(l.check("a", t + Duration::from_millis(500)).is_ok());
     }
 

@@ -28,6 +28,13 @@ pub struct Runtime {
     /// Bearer token of the purge API, read from `admin.purge_token_env`;
     /// purge is disabled without it.
     pub purge_token: Option<String>,
+    /// `listen.trusted_proxies`, parsed.
+    pub trusted: Vec<tandem_fleet_config::Cidr>,
+    /// Clients whose bearer tokens failed verification, by address: an
+    /// empty bucket refuses the address before any signature check, so a
+    /// flood of bad tokens cannot buy signature checks (with
+    /// `limits.rate_limit`).
+    pub auth_failures: Option<crate::ratelimit::Limiter>,
 }
 
 impl Runtime {
@@ -154,8 +161,22 @@ impl Runtime {
             .rate_limit
             .as_ref()
             .map(|r| crate::ratelimit::Limiter::new(r.requests_per_second, r.burst));
+        let auth_failures = config
+            .limits
+            .rate_limit
+            .as_ref()
+            .map(|r| crate::ratelimit::Limiter::new(r.requests_per_second, r.burst));
+        // validate() refused any entry that does not parse.
+        let trusted = config
+            .listen
+            .trusted_proxies
+            .iter()
+            .filter_map(|c| tandem_fleet_config::Cidr::parse(c).ok())
+            .collect();
         Ok(Runtime {
             limiter,
+            auth_failures,
+            trusted,
             tier,
             version: config.config_version(),
             config,

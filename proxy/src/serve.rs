@@ -4,6 +4,7 @@
 //! falling back to a stale copy when every replica fails; routes that do
 //! not cache pass straight through.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +19,7 @@ use crate::cache::{self, CachedObject, Filled, Flight, FlightResult, Waited};
 use crate::error::ProxyError;
 use crate::failover::Failover;
 use crate::fill::{self, Fill, Handoff};
+use crate::forwarded;
 use crate::origin::Route;
 use crate::policy::worth_filling;
 use crate::relay::{passthrough, whole};
@@ -46,7 +48,7 @@ fn request_id() -> String {
 pub async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
-    peer: std::net::IpAddr,
+    peer: IpAddr,
 ) -> Response<ProxyBody> {
     let mut guard = InFlight::new(&state.metrics);
     let rt = state.runtime.load_full();
@@ -164,7 +166,7 @@ async fn serve(
     state: &Arc<State>,
     rt: &Arc<Runtime>,
     req: &Request<Incoming>,
-    peer: std::net::IpAddr,
+    peer: IpAddr,
     route_name: &mut String,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -196,7 +198,7 @@ async fn serve(
         head: req.method() == Method::HEAD,
     };
     route_name.clone_from(&cx.route().config.name);
-    admit(&cx, peer).await?;
+    admit(&cx, forwarded::client_ip(peer, req.headers(), &rt.trusted)).await?;
     if !cx.route().config.cache.enabled {
         return cx.passthrough("BYPASS").await;
     }
@@ -225,30 +227,61 @@ async fn serve(
     }
 }
 
-/// Auth before anything touches the cache, so a cached object is as
-/// protected as the bucket; then the rate limit.
-async fn admit(cx: &Ctx<'_>, peer: std::net::IpAddr) -> Result<(), ProxyError> {
+/// Rate limits and JWT, before anything touches the cache (a cached
+/// object is as protected as the bucket). A per-address limit comes
+/// first, and an address whose tokens keep failing verification is
+/// refused before its next signature check: a flood of bad tokens buys no
+/// crypto. A per-subject limit needs the verified subject, so it comes
+/// after.
+async fn admit(cx: &Ctx<'_>, client: IpAddr) -> Result<(), ProxyError> {
     let m = &cx.state.metrics;
-    let claims = match &cx.route().auth {
-        Some(v) => Some(v.check(cx.headers, &cx.or.key).map_err(|e| {
-            m.auth_refused.inc(&[cx.rname()]);
-            match e {
-                AuthError::Forbidden(_) => ProxyError::Forbidden(e.to_string()),
-                other => ProxyError::Unauthorized(other.to_string()),
-            }
-        })?),
-        None => None,
-    };
-    let (Some(local), Some(rl)) = (&cx.rt.limiter, &cx.rt.config.limits.rate_limit) else {
+    let key = forwarded::rate_key(client);
+    let limit = cx
+        .rt
+        .limiter
+        .as_ref()
+        .zip(cx.rt.config.limits.rate_limit.as_ref());
+    if let Some((local, rl)) = limit.filter(|(_, rl)| rl.key == RateKey::Ip) {
+        take_token(cx, local, rl, &key).await?;
+    }
+    let Some(verifier) = &cx.route().auth else {
+        if let Some((local, rl)) = limit.filter(|(_, rl)| rl.key == RateKey::Subject) {
+            take_token(cx, local, rl, &key).await?;
+        }
         return Ok(());
     };
-    let ip = peer.to_string();
-    let client = match rl.key {
-        RateKey::Subject => claims.as_ref().and_then(|c| c.subject()).unwrap_or(&ip),
-        RateKey::Ip => &ip,
-    };
-    // The fleet-wide bucket in Redis when `global` is set and Redis is up,
-    // otherwise this proxy's own.
+    if let Some(failures) = &cx.rt.auth_failures {
+        if let Err(wait) = failures.peek(&key, Instant::now()) {
+            m.rate_limited.inc(&[]);
+            return Err(rate_limited(wait));
+        }
+    }
+    let claims = verifier.check(cx.headers, &cx.or.key).map_err(|e| {
+        m.auth_refused.inc(&[cx.rname()]);
+        if let Some(failures) = &cx.rt.auth_failures {
+            let _ = failures.check(&key, Instant::now());
+        }
+        match e {
+            AuthError::Forbidden(_) => ProxyError::Forbidden(e.to_string()),
+            other => ProxyError::Unauthorized(other.to_string()),
+        }
+    })?;
+    if let Some((local, rl)) = limit.filter(|(_, rl)| rl.key == RateKey::Subject) {
+        let subject = claims.subject().map(|s| format!("sub:{s}"));
+        take_token(cx, local, rl, subject.as_deref().unwrap_or(&key)).await?;
+    }
+    Ok(())
+}
+
+/// Takes a token of `client`'s bucket: the fleet-wide one in Redis when
+/// `global` is set and Redis is up, otherwise this proxy's own.
+async fn take_token(
+    cx: &Ctx<'_>,
+    local: &crate::ratelimit::Limiter,
+    rl: &tandem_fleet_config::RateLimit,
+    client: &str,
+) -> Result<(), ProxyError> {
+    let m = &cx.state.metrics;
     let mut verdict = None;
     if let Some(t) = cx.rt.tier.as_ref().filter(|_| rl.global) {
         match t.take(client, rl.requests_per_second, rl.burst).await {
@@ -256,14 +289,17 @@ async fn admit(cx: &Ctx<'_>, peer: std::net::IpAddr) -> Result<(), ProxyError> {
             Err(e) => crate::tier::count_error(m, "ratelimit", &e),
         }
     }
-    match verdict.unwrap_or_else(|| local.check(client, Instant::now())) {
-        Ok(()) => Ok(()),
-        Err(wait) => {
+    verdict
+        .unwrap_or_else(|| local.check(client, Instant::now()))
+        .map_err(|wait| {
             m.rate_limited.inc(&[]);
-            Err(ProxyError::RateLimited {
-                retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
-            })
-        }
+            rate_limited(wait)
+        })
+}
+
+fn rate_limited(wait: Duration) -> ProxyError {
+    ProxyError::RateLimited {
+        retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
     }
 }
 

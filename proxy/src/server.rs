@@ -459,9 +459,7 @@ fn worker(
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
                         let ip = peer.ip();
-                        accept(&state, &budget, &builder, Some(&graceful), stream, move |st, req| {
-                            crate::serve::handle(st, req, ip)
-                        });
+                        accept(&state, &budget, &builder, Some(&graceful), (stream, ip), crate::serve::handle);
                     }
                     Err(e) => {
                         // EMFILE and friends: back off instead of spinning.
@@ -495,10 +493,13 @@ fn accept<H, F>(
     budget: &Arc<Budget>,
     builder: &http1::Builder,
     graceful: Option<&GracefulShutdown>,
-    stream: tokio::net::TcpStream,
+    (stream, peer): (tokio::net::TcpStream, std::net::IpAddr),
     handler: H,
 ) where
-    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
+    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>, std::net::IpAddr) -> F
+        + Send
+        + Sync
+        + 'static,
     F: std::future::Future<Output = hyper::Response<ProxyBody>> + Send + 'static,
 {
     let Some(admitted) = budget.admit() else {
@@ -509,12 +510,24 @@ fn accept<H, F>(
         return;
     };
     let _ = stream.set_nodelay(true);
-    let limits = ConnLimits::of(&state.runtime.load().config.limits);
+    let (limits, proxy_protocol) = {
+        let rt = state.runtime.load();
+        let pp = budget.listener == "data" && rt.config.listen.proxy_protocol;
+        (ConnLimits::of(&rt.config.limits), pp)
+    };
     let (state, builder, listener) = (state.clone(), builder.clone(), budget.listener);
     let watcher = graceful.map(GracefulShutdown::watcher);
     tokio::spawn(async move {
         let _admitted = admitted;
-        let Some(io) = Guarded::first_byte(stream, limits, state.clone(), listener).await else {
+        let io = Guarded::first_byte(
+            stream,
+            peer,
+            proxy_protocol,
+            limits,
+            state.clone(),
+            listener,
+        );
+        let Some(io) = io.await else {
             return;
         };
         // Boxed, so the task of a connection still waiting for its first
@@ -531,17 +544,20 @@ async fn serve_http<H, F>(
     watcher: Option<hyper_util::server::graceful::Watcher>,
     handler: H,
 ) where
-    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
+    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>, std::net::IpAddr) -> F
+        + Send
+        + Sync
+        + 'static,
     F: std::future::Future<Output = hyper::Response<ProxyBody>> + Send + 'static,
 {
-    let listener = io.listener();
+    let (listener, peer) = (io.listener(), io.peer());
     let act = io.activity();
     let handler = Arc::new(handler);
     let svc = service_fn(move |req| {
         act.start();
         let (st, act, handler) = (state.clone(), act.clone(), handler.clone());
         async move {
-            let resp = handler(st, req).await;
+            let resp = handler(st, req, peer).await;
             Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, act)))
         }
     });
@@ -559,7 +575,7 @@ async fn admin_loop(state: Arc<State>, listener: TcpListener) {
     let budget = state.admin_conns.clone();
     let builder = http1_builder(&state.runtime.load().config.limits);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let Ok((stream, peer)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
@@ -568,8 +584,8 @@ async fn admin_loop(state: Arc<State>, listener: TcpListener) {
             &budget,
             &builder,
             None,
-            stream,
-            crate::admin::handle,
+            (stream, peer.ip()),
+            |st, req, _| crate::admin::handle(st, req),
         );
     }
 }
@@ -658,7 +674,8 @@ fn apply(state: &State, built: Result<Runtime, Vec<String>>, why: &str) {
             tracing::info!(trigger = why, config_version = %rt.version, "config unchanged");
         }
         Ok(rt) => {
-            if rt.config.listen != cur.config.listen {
+            let addrs = |l: &tandem_fleet_config::Listen| (l.data.clone(), l.admin.clone());
+            if addrs(&rt.config.listen) != addrs(&cur.config.listen) {
                 tracing::warn!(
                     trigger = why,
                     "listen addresses changed; they take effect at the next restart"

@@ -72,7 +72,7 @@ fn jwt_accepts_valid_tokens_and_refuses_the_rest_with_s3_errors() {
     };
     let p = Proxy::start_env(
         &format!(
-            "limits:\n  rate_limit: {{requests_per_second: 0.5, burst: 4, key: subject}}\nbuckets:\n{}{}{}",
+            "  trusted_proxies: [127.0.0.1/32]\nlimits:\n  rate_limit: {{requests_per_second: 0.5, burst: 4, key: subject}}\nbuckets:\n{}{}{}",
             route(
                 "tenants",
                 "/t/",
@@ -96,7 +96,7 @@ fn jwt_accepts_valid_tokens_and_refuses_the_rest_with_s3_errors() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().unwrap(), "acme/report.pdf");
 
-    for (token, why) in [
+    for (i, (token, why)) in [
         (None, "requires a bearer token"),
         (
             Some(hs(claims(json!({"exp": now() - 600})), HS_SECRET)),
@@ -111,8 +111,19 @@ fn jwt_accepts_valid_tokens_and_refuses_the_rest_with_s3_errors() {
             "bad signature",
         ),
         (Some(es(claims(json!({})), None)), "unexpected algorithm"),
-    ] {
-        let r = get(&p, "/t/acme/report.pdf", token.as_deref());
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each from its own address: an address whose tokens keep failing
+        // is throttled before its next signature check (tested below).
+        let mut req = reqwest::blocking::Client::new()
+            .get(format!("{}/t/acme/report.pdf", p.data))
+            .header("X-Forwarded-For", format!("198.51.100.{}", 10 + i));
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().unwrap();
         assert_eq!(r.status(), 401, "{why}");
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
         let t = r.text().unwrap();
@@ -154,4 +165,40 @@ fn jwt_accepts_valid_tokens_and_refuses_the_rest_with_s3_errors() {
     let everything = format!("{}{}{}", p.log(), p.metrics(), p.status());
     assert!(!everything.contains(HS_SECRET) && !everything.contains(&good));
     assert!(p.metric("tandem_auth_refused_total", &["route=\"tenants\""]) >= 7.0);
+}
+
+#[test]
+fn a_flood_of_bad_tokens_is_limited_before_any_signature_check() {
+    let w = Seaweed::start();
+    w.bucket("private");
+    w.put("private", "k", b"k".to_vec());
+    let p = Proxy::start_env(
+        &format!(
+            "  trusted_proxies: [127.0.0.1/32]\nlimits:\n  rate_limit: {{requests_per_second: 0.01, burst: 3, key: subject}}\nbuckets:\n  - name: private\n    path_prefix: /p/\n    auth: {{algorithm: HS256, secret_env: JWT_SECRET}}\n    replicas:\n{}",
+            replica("sw", &w, "private", 1, "2s")
+        ),
+        &[("JWT_SECRET", HS_SECRET)],
+    );
+    let from = |addr: &str, token: &str| {
+        reqwest::blocking::Client::new()
+            .get(format!("{}/p/k", p.data))
+            .header("X-Forwarded-For", addr)
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let forged = hs(
+        json!({"sub": "mallory", "exp": now() + 600}),
+        "not-the-secret",
+    );
+    let statuses: Vec<u16> = (0..10).map(|_| from("198.51.100.66", &forged)).collect();
+    assert_eq!(statuses[..3], [401, 401, 401], "{statuses:?}");
+    assert!(statuses[3..].iter().all(|&s| s == 429), "{statuses:?}");
+    // Three signature checks, not ten.
+    assert_eq!(p.metric("tandem_auth_refused_total", &[]), 3.0);
+    // Another client with a good token is untouched.
+    let good = hs(json!({"sub": "alice", "exp": now() + 600}), HS_SECRET);
+    assert_eq!(from("198.51.100.7", &good), 200);
 }

@@ -115,3 +115,93 @@ fn a_503_names_the_route_and_request_never_the_origins() {
     });
     assert!(p.log().contains("replica failed"));
 }
+
+fn get_as(p: &Proxy, path: &str, forwarded_for: &str) -> u16 {
+    reqwest::blocking::Client::new()
+        .get(format!("{}{path}", p.data))
+        .header("X-Forwarded-For", forwarded_for)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A proxy limiting each client to a burst of 2; `listen` adds lines to
+/// its listen block (the test harness writes the addresses first).
+fn limited(listen: &str, w: &Seaweed) -> Proxy {
+    Proxy::start(&format!(
+        "{listen}limits:\n  rate_limit: {{requests_per_second: 0.01, burst: 2, key: ip}}\n{}",
+        route(&replica("a", w, "site", 1, "2s"))
+    ))
+}
+
+#[test]
+fn clients_behind_a_trusted_proxy_get_their_own_limits_and_untrusted_forwarding_is_ignored() {
+    let (a, _b) = pair();
+    let p = limited("  trusted_proxies: [127.0.0.1/32]\n", &a);
+    for _ in 0..2 {
+        assert_eq!(get_as(&p, "/site/k", "198.51.100.1"), 200);
+    }
+    assert_eq!(get_as(&p, "/site/k", "198.51.100.1"), 429);
+    assert_eq!(get_as(&p, "/site/k", "198.51.100.2"), 200, "another client");
+    // A client cannot pose as another by prepending an address.
+    assert_eq!(get_as(&p, "/site/k", "198.51.100.9, 198.51.100.1"), 429);
+    // IPv6 clients share their /64.
+    for _ in 0..2 {
+        assert_eq!(get_as(&p, "/site/k", "2001:db8:1:2::1"), 200);
+    }
+    assert_eq!(get_as(&p, "/site/k", "2001:db8:1:2::9"), 429, "same /64");
+    assert_eq!(get_as(&p, "/site/k", "2001:db8:1:3::1"), 200, "another /64");
+
+    // Without trusted proxies the header is anyone's word: ignored.
+    let q = limited("", &a);
+    assert_eq!(get_as(&q, "/site/k", "198.51.100.1"), 200);
+    assert_eq!(get_as(&q, "/site/k", "198.51.100.2"), 200);
+    assert_eq!(
+        get_as(&q, "/site/k", "198.51.100.3"),
+        429,
+        "one peer, one bucket"
+    );
+}
+
+/// Sends `preface` then a GET on a fresh connection; the status, or None
+/// when the proxy closed the connection without answering.
+fn raw_status(p: &Proxy, preface: &[u8]) -> Option<u16> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(p.data.trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(preface).unwrap();
+    s.write_all(b"GET /site/k HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
+}
+
+fn proxy_v2(src: [u8; 4]) -> Vec<u8> {
+    let mut v = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v.extend_from_slice(&[0x21, 0x11, 0, 12]);
+    v.extend_from_slice(&src);
+    v.extend_from_slice(&[127, 0, 0, 1, 0x13, 0x88, 0x1f, 0x90]);
+    v
+}
+
+#[test]
+fn the_proxy_protocol_names_the_client_and_is_required_when_enabled() {
+    let (a, _b) = pair();
+    let p = limited("  proxy_protocol: true\n", &a);
+    let v1 = |ip: &str| format!("PROXY TCP4 {ip} 127.0.0.1 5000 8080\r\n").into_bytes();
+    for _ in 0..2 {
+        assert_eq!(raw_status(&p, &v1("198.51.100.1")), Some(200));
+    }
+    assert_eq!(raw_status(&p, &v1("198.51.100.1")), Some(429));
+    // The binary v2 header, from another client: its own bucket.
+    assert_eq!(raw_status(&p, &proxy_v2([198, 51, 100, 2])), Some(200));
+    // A connection without the header is refused, counted.
+    assert_eq!(raw_status(&p, b""), None);
+    assert_eq!(
+        p.metric("tandem_connections_closed_total", &["proxy_protocol"]),
+        1.0
+    );
+}
