@@ -328,7 +328,7 @@ mod tests {
         assert_eq!(
             parse_proxy_header(v1),
             ProxyHeader::Complete {
-                len: 44,
+                len: 45,
                 source: Some(ip("198.51.100.7"))
             }
         );
