@@ -548,6 +548,43 @@ pub struct BucketRoute {
     /// JWT authentication; absent means public.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<JwtAuth>,
+    /// CORS for browser clients; absent means no CORS headers (browsers
+    /// then refuse cross-origin reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<Cors>,
+}
+
+/// How long browsers may cache a preflight answer when `max_age` is not
+/// given: ten minutes, Chrome's own cap on `Access-Control-Max-Age`.
+pub const DEFAULT_CORS_MAX_AGE: Dur = Dur::secs(600);
+
+/// Cross-origin resource sharing of a route, answered by the proxy itself
+/// (a preflight never reaches a replica).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cors {
+    /// Origins allowed to read, e.g. `https://app.example.com`, or `*`.
+    pub allowed_origins: Vec<String>,
+    /// Methods allowed: `GET` and `HEAD` (all this proxy serves) when
+    /// empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_methods: Vec<String>,
+    /// Request headers a browser may send (e.g. `Authorization`, `Range`),
+    /// or `*`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_headers: Vec<String>,
+    /// Response headers scripts may read beyond the CORS-safelisted ones
+    /// (e.g. `ETag`, `x-amz-meta-owner`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expose_headers: Vec<String>,
+    /// How long a browser may cache a preflight answer. Absent:
+    /// [`DEFAULT_CORS_MAX_AGE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<Dur>,
+    /// Allow credentials (cookies, `Authorization`) on cross-origin
+    /// requests; not with `*` origins.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_credentials: bool,
 }
 
 /// One replica bucket.

@@ -461,6 +461,9 @@ fn validate_route(c: &mut Collector, p: &ConfigPath, b: &BucketRoute) {
         }
         validate_replica(c, &rp, r);
     }
+    if let Some(cors) = &b.cors {
+        validate_cors(c, &p.field("cors"), cors);
+    }
     let br = p.field("breaker");
     if b.breaker.failure_threshold == 0 {
         c.add(br.field("failure_threshold"), "must be at least 1");
@@ -590,5 +593,49 @@ fn validate_replica(c: &mut Collector, p: &ConfigPath, r: &Replica) {
                 }
             }
         }
+    }
+}
+
+fn validate_cors(c: &mut Collector, p: &ConfigPath, cors: &crate::types::Cors) {
+    if cors.allowed_origins.is_empty() {
+        c.add(
+            p.field("allowed_origins"),
+            "list at least one origin, or \"*\"",
+        );
+    }
+    for (i, o) in cors.allowed_origins.iter().enumerate() {
+        let ok = o == "*"
+            || o.strip_prefix("https://")
+                .or_else(|| o.strip_prefix("http://"))
+                .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
+        if !ok {
+            c.add(
+                p.field("allowed_origins").index(i),
+                format!("{o:?} is not an origin like https://app.example.com (scheme and host, no path) or \"*\""),
+            );
+        }
+    }
+    for (i, m) in cors.allowed_methods.iter().enumerate() {
+        if !matches!(m.as_str(), "GET" | "HEAD") {
+            c.add(
+                p.field("allowed_methods").index(i),
+                format!("{m:?}: this proxy serves GET and HEAD only"),
+            );
+        }
+    }
+    if cors.allow_credentials && cors.allowed_origins.iter().any(|o| o == "*") {
+        c.add(
+            p.field("allow_credentials"),
+            "browsers refuse credentials with a \"*\" origin: list the origins",
+        );
+    }
+    if cors
+        .max_age
+        .is_some_and(|d| d.0 > Duration::from_secs(86_400))
+    {
+        c.add(
+            p.field("max_age"),
+            "more than 24h: browsers cap a preflight's lifetime well below that",
+        );
     }
 }

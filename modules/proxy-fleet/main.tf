@@ -71,6 +71,18 @@ resource "tandem_proxy_fleet" "this" {
       path_prefix     = bucket.value.path_prefix
       fallback_on_404 = bucket.value.fallback_on_404
 
+      dynamic "cors" {
+        for_each = bucket.value.cors == null ? [] : [bucket.value.cors]
+        content {
+          allowed_origins   = cors.value.allowed_origins
+          allowed_methods   = cors.value.allowed_methods
+          allowed_headers   = cors.value.allowed_headers
+          expose_headers    = cors.value.expose_headers
+          max_age           = cors.value.max_age
+          allow_credentials = cors.value.allow_credentials
+        }
+      }
+
       dynamic "replica" {
         # List order is priority order: 1 for the first, 2 for the next...
         for_each = bucket.value.replicas

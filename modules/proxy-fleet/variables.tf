@@ -26,7 +26,7 @@ variable "config_region" {
 }
 
 variable "routes" {
-  description = "Bucket routes: path prefix and the replica buckets to read from, in priority order (first = preferred)."
+  description = "Bucket routes: path prefix and the replica buckets to read from, in priority order (first = preferred); optional `cors` for browser clients."
   type = list(object({
     name        = string
     path_prefix = string
@@ -39,6 +39,14 @@ variable "routes" {
       timeout    = optional(string, "2s")
     }))
     fallback_on_404 = optional(bool, false)
+    cors = optional(object({
+      allowed_origins   = list(string)
+      allowed_methods   = optional(list(string))
+      allowed_headers   = optional(list(string))
+      expose_headers    = optional(list(string))
+      max_age           = optional(string)
+      allow_credentials = optional(bool)
+    }))
   }))
 
   validation {

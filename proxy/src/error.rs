@@ -75,6 +75,9 @@ pub enum ProxyError {
         /// One entry per replica considered.
         attempts: Vec<Attempt>,
     },
+    /// A CORS preflight the route does not allow (403, as S3 answers).
+    #[error("CORS preflight refused: {0}")]
+    CorsForbidden(String),
     /// A bug or an impossible state; logged, never shown in detail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -96,6 +99,7 @@ impl ProxyError {
             ProxyError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "SlowDown"),
             ProxyError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "AccessDenied"),
             ProxyError::Forbidden(_) => (StatusCode::FORBIDDEN, "AccessDenied"),
+            ProxyError::CorsForbidden(_) => (StatusCode::FORBIDDEN, "AccessForbidden"),
             ProxyError::HeadersTooLarge { .. } => (
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
                 "RequestHeaderSectionTooLarge",

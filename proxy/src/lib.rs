@@ -5,7 +5,7 @@
 //! their connection bounds ([`server`], [`conn`]); the data path
 //! ([`serve`]), which learns who the client is ([`forwarded`]), parses the
 //! request ([`request`]), and checks rate limits ([`ratelimit`]) and JWT
-//! ([`auth`]); the memory cache, its fills
+//! ([`auth`]); CORS ([`cors`]); the memory cache, its fills
 //! in flight and their budget ([`cache`], [`fill`], [`chunks`]), the shared
 //! Redis/Valkey tier ([`tier`]) and the cacheability rules ([`policy`]);
 //! failover between replicas, with one per-request context ([`failover`],
@@ -32,6 +32,7 @@ pub mod client;
 pub mod collect;
 pub mod conditional;
 pub mod conn;
+pub mod cors;
 pub mod error;
 pub mod failover;
 pub mod fill;

@@ -54,8 +54,8 @@ pub async fn handle(
     let rt = state.runtime.load_full();
     let id = request_id();
     let head = req.method() == Method::HEAD;
-    let result = serve(&state, &rt, &req, peer, &mut guard.route).await;
-    let route_name = guard.route.clone();
+    let result = serve(&state, &rt, &req, peer, &mut guard).await;
+    let (route, route_name) = (guard.route_idx, guard.route.clone());
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -65,6 +65,14 @@ pub async fn handle(
             e.into_response(req.uri().path(), &id, head)
         }
     };
+    if let Some(r) = route.map(|r| &rt.routes[r]) {
+        if let Some(cors) = &r.config.cors {
+            crate::cors::decorate(cors, req.headers(), resp.headers_mut());
+        }
+        if r.auth.is_some() {
+            private(resp.headers_mut());
+        }
+    }
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert("x-amz-request-id", v);
     }
@@ -79,7 +87,9 @@ pub async fn handle(
 struct InFlight<'a> {
     metrics: &'a crate::metrics::Metrics,
     started: Instant,
+    /// The route, once known: its name labels the metrics (a 499 too).
     route: String,
+    route_idx: Option<usize>,
     done: bool,
 }
 
@@ -90,6 +100,7 @@ impl<'a> InFlight<'a> {
             metrics,
             started: Instant::now(),
             route: "-".to_string(),
+            route_idx: None,
             done: false,
         }
     }
@@ -162,13 +173,56 @@ impl Ctx<'_> {
     }
 }
 
+/// A response of an authenticated route must not be shared by a cache in
+/// front (a CDN), whatever the object's own `Cache-Control` says.
+fn private(h: &mut HeaderMap) {
+    let cur = h
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let lower = cur.to_ascii_lowercase();
+    if lower.contains("private") || lower.contains("no-store") {
+        return;
+    }
+    let kept: Vec<&str> = cur
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.eq_ignore_ascii_case("public"))
+        .collect();
+    let v = if kept.is_empty() {
+        "private".to_string()
+    } else {
+        format!("private, {}", kept.join(", "))
+    };
+    if let Ok(v) = HeaderValue::from_str(&v) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+}
+
 async fn serve(
     state: &Arc<State>,
     rt: &Arc<Runtime>,
     req: &Request<Incoming>,
     peer: IpAddr,
-    route_name: &mut String,
+    guard: &mut InFlight<'_>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
+    let mut found_route = |r: usize| {
+        guard.route_idx = Some(r);
+        guard.route.clone_from(&rt.routes[r].config.name);
+    };
+    if req.method() == Method::OPTIONS {
+        // A CORS preflight: answered here, before auth (browsers send no
+        // credentials with it) and without asking a replica.
+        let prefixes = rt.routes.iter().map(|r| r.config.path_prefix.as_str());
+        let found = request::route_for(req.uri().path(), prefixes).map(|(r, _)| r);
+        if let Some(r) = found {
+            found_route(r);
+        }
+        return match found.and_then(|r| rt.routes[r].config.cors.as_ref()) {
+            Some(cors) => crate::cors::preflight(cors, req.headers()),
+            None => Err(ProxyError::MethodNotAllowed("OPTIONS".into())),
+        };
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Err(ProxyError::MethodNotAllowed(req.method().to_string()));
     }
@@ -197,7 +251,7 @@ async fn serve(
         method: req.method(),
         head: req.method() == Method::HEAD,
     };
-    route_name.clone_from(&cx.route().config.name);
+    found_route(cx.or.route);
     admit(&cx, forwarded::client_ip(peer, req.headers(), &rt.trusted)).await?;
     if !cx.route().config.cache.enabled {
         return cx.passthrough("BYPASS").await;

@@ -201,4 +201,12 @@ fn a_flood_of_bad_tokens_is_limited_before_any_signature_check() {
     // Another client with a good token is untouched.
     let good = hs(json!({"sub": "alice", "exp": now() + 600}), HS_SECRET);
     assert_eq!(from("198.51.100.7", &good), 200);
+    // An authenticated answer is private: no CDN in front may share it.
+    let r = reqwest::blocking::Client::new()
+        .get(format!("{}/p/k", p.data))
+        .header("X-Forwarded-For", "198.51.100.8")
+        .bearer_auth(&good)
+        .send()
+        .unwrap();
+    assert_eq!(r.headers()["cache-control"], "private");
 }

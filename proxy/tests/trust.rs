@@ -205,3 +205,72 @@ fn the_proxy_protocol_names_the_client_and_is_required_when_enabled() {
         1.0
     );
 }
+
+#[test]
+fn cors_preflights_are_answered_here_and_hits_and_misses_carry_the_headers() {
+    let w = Seaweed::start();
+    w.bucket("site");
+    w.put("site", "app.js", b"console.log(1)".to_vec());
+    let p = Proxy::start(&format!(
+        "buckets:\n  - name: site\n    path_prefix: /site/\n    cors: {{allowed_origins: [\"https://app.example.com\"], allowed_headers: [authorization], expose_headers: [ETag, x-amz-meta-owner]}}\n    replicas:\n{}",
+        replica("a", &w, "site", 1, "2s")
+    ));
+    let http = reqwest::blocking::Client::new();
+    let before = p.metric("tandem_origin_requests_total", &[]);
+    let preflight = |origin: &str, headers: &str| {
+        http.request(reqwest::Method::OPTIONS, format!("{}/site/app.js", p.data))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", headers)
+            .send()
+            .unwrap()
+    };
+    let ok = preflight("https://app.example.com", "authorization");
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        ok.headers()["access-control-allow-headers"],
+        "authorization"
+    );
+    assert!(ok.headers().contains_key("access-control-max-age"));
+    let refused = preflight("https://evil.example", "authorization");
+    assert_eq!(refused.status(), 403);
+    assert!(refused
+        .text()
+        .unwrap()
+        .contains("<Code>AccessForbidden</Code>"));
+    assert_eq!(
+        preflight("https://app.example.com", "x-secret").status(),
+        403
+    );
+    // Preflights never reached a replica.
+    assert_eq!(p.metric("tandem_origin_requests_total", &[]), before);
+    for tag in ["MISS", "HIT"] {
+        let r = http
+            .get(format!("{}/site/app.js", p.data))
+            .header("Origin", "https://app.example.com")
+            .send()
+            .unwrap();
+        assert_eq!(r.headers()["x-tandem-cache"], tag);
+        assert_eq!(
+            r.headers()["access-control-allow-origin"],
+            "https://app.example.com"
+        );
+        assert_eq!(
+            r.headers()["access-control-expose-headers"],
+            "ETag, x-amz-meta-owner"
+        );
+        assert_eq!(r.headers()["vary"], "Origin");
+    }
+    // Another origin reads no CORS grant, but the answer still varies on it.
+    let r = http
+        .get(format!("{}/site/app.js", p.data))
+        .header("Origin", "https://evil.example")
+        .send()
+        .unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+    assert_eq!(r.headers()["vary"], "Origin");
+}

@@ -112,8 +112,14 @@ run "client_bounds_and_fill_budget_reach_the_document" {
       path_prefix = "/assets/"
       replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
     }]
-    cache  = { max_fill_bytes = "32MiB", lock_timeout = "2s" }
-    limits = { keepalive_timeout = "120s", max_connections = 10000 }
+    cache           = { max_fill_bytes = "32MiB", lock_timeout = "2s" }
+    limits          = { keepalive_timeout = "120s", max_connections = 10000 }
+    trusted_proxies = ["10.0.0.0/8"]
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).listen.trusted_proxies[0] == "10.0.0.0/8"
+    error_message = "listen.trusted_proxies is published"
   }
 
   assert {
@@ -147,4 +153,24 @@ run "a_zero_connection_cap_is_refused_at_plan" {
   }
 
   expect_failures = [var.limits]
+}
+
+run "a_route_with_cors_reaches_the_document" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "/assets/"
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+      cors        = { allowed_origins = ["https://app.example.com"], expose_headers = ["ETag"] }
+    }]
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).buckets[0].cors.allowed_origins[0] == "https://app.example.com"
+    error_message = "a route's cors is published"
+  }
 }

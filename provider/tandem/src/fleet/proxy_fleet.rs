@@ -192,7 +192,17 @@ fn schema() -> Schema {
                 "Freshness lifetime overriding the global `cache.ttl`.",
             )),
     ))
-    .block(NestedBlock::single("auth", auth));
+    .block(NestedBlock::single("auth", auth))
+    .block(NestedBlock::single(
+        "cors",
+        Block::new("CORS for browser clients: the proxy answers preflights itself and puts the headers on hits, misses and errors alike.")
+            .attr(Attribute::required("allowed_origins", Type::list(Type::String), "Origins allowed to read, e.g. `https://app.example.com` (scheme and host), or `*`."))
+            .attr(Attribute::optional("allowed_methods", Type::list(Type::String), "`GET` and/or `HEAD`. Default: both."))
+            .attr(Attribute::optional("allowed_headers", Type::list(Type::String), "Request headers a browser may send, e.g. `authorization`, or `*`. `Range` and the CORS-safelisted headers need no listing."))
+            .attr(Attribute::optional("expose_headers", Type::list(Type::String), "Response headers scripts may read beyond the safelisted ones, e.g. `ETag`."))
+            .attr(s("max_age", "How long a browser may cache a preflight answer, at most `24h`. Default `10m`."))
+            .attr(b("allow_credentials", "Allow cookies and `Authorization` on cross-origin requests; needs listed origins, not `*`. Default `false`.")),
+    ));
     Schema::new(
         Block::new(
             "The runtime config of a tandem-proxy fleet. It is validated at plan time by the proxy's own code (every \
