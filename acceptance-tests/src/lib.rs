@@ -114,12 +114,23 @@ pub fn other_terraform() -> Option<PathBuf> {
         .find(|c| c.is_file() && std::fs::canonicalize(c).ok() != ours)
 }
 
-/// A free loopback port.
+/// A free loopback port, never one this process handed out before: the
+/// kernel may give a just-released port straight back to the next bind, so
+/// two servers of one test could otherwise be told the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..100 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        if port != 0 && !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    0
 }
 
 /// A server process tied to the test process: a shell wrapper starts it in

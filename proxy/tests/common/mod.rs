@@ -36,12 +36,24 @@ pub fn weed_bin() -> PathBuf {
     p
 }
 
+/// A port nothing listens on now, never one this process handed out
+/// before: the kernel may give a just-released port straight back to the
+/// next bind (CI once started a proxy with its data and admin listeners on
+/// one port), so ports are remembered and a repeat is skipped.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Polls `f` until it returns `Some` or the deadline passes.
