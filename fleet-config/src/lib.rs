@@ -226,6 +226,8 @@ buckets:
             ],
             cluster: false,
             password_env: None,
+            signing_key_env: Some("lower-case".into()),
+            previous_signing_key_env: None,
             tls_ca_file: None,
             timeout: DEFAULT_REDIS_TIMEOUT,
             pool_size: DEFAULT_REDIS_POOL_SIZE,
@@ -241,6 +243,18 @@ buckets:
         assert!(
             p.iter().any(|x| x == "redis.urls"),
             "several URLs without cluster: {p:?}"
+        );
+        assert!(
+            p.iter().any(|x| x == "redis.signing_key_env"),
+            "a key variable must be a variable name: {p:?}"
+        );
+        c.redis.as_mut().unwrap().signing_key_env = None;
+        c.redis.as_mut().unwrap().previous_signing_key_env = Some("OLD_KEY".into());
+        assert!(
+            paths(&c)
+                .iter()
+                .any(|x| x == "redis.previous_signing_key_env"),
+            "a previous key without a current one"
         );
         let msgs = c
             .validate()
@@ -260,6 +274,8 @@ buckets:
             urls: urls.iter().map(|u| u.to_string()).collect(),
             cluster: urls.len() > 1,
             password_env: None,
+            signing_key_env: None,
+            previous_signing_key_env: None,
             tls_ca_file: Some(ca.into()),
             timeout: DEFAULT_REDIS_TIMEOUT,
             pool_size: DEFAULT_REDIS_POOL_SIZE,

@@ -464,6 +464,17 @@ pub struct Redis {
     /// Environment variable holding the password, never the password itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_env: Option<String>,
+    /// Environment variable holding the fleet's signing key: every value
+    /// and purge notice carries an HMAC-SHA256 under it, and one that does
+    /// not verify is ignored. Without it anyone who can write to Redis can
+    /// serve any body to the fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_key_env: Option<String>,
+    /// Environment variable holding the previous signing key during a
+    /// rotation: still accepted, never used to sign, so rolling the key
+    /// does not empty the fleet's cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_signing_key_env: Option<String>,
     /// PEM file of the CA certificates that `rediss://` servers must chain
     /// to, for a Redis with a private CA. Without it the Mozilla roots
     /// compiled into the proxy are used (enough for managed services such

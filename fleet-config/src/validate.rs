@@ -313,13 +313,23 @@ impl FleetConfig {
                     "several URLs seed a Redis Cluster: set cluster = true, or list one node",
                 );
             }
-            if let Some(e) = &r.password_env {
-                if !env_name_ok(e) {
+            for (field, var) in [
+                ("password_env", &r.password_env),
+                ("signing_key_env", &r.signing_key_env),
+                ("previous_signing_key_env", &r.previous_signing_key_env),
+            ] {
+                if let Some(e) = var.as_ref().filter(|e| !env_name_ok(e)) {
                     c.add(
-                        p.field("password_env"),
+                        p.field(field),
                         format!("{e:?} is not an environment variable name"),
                     );
                 }
+            }
+            if r.previous_signing_key_env.is_some() && r.signing_key_env.is_none() {
+                c.add(
+                    p.field("previous_signing_key_env"),
+                    "a previous key only makes sense beside signing_key_env",
+                );
             }
             if let Some(f) = &r.tls_ca_file {
                 // The file lives on the proxies' hosts, so only its shape

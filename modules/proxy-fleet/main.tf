@@ -33,13 +33,15 @@ resource "tandem_proxy_fleet" "this" {
   dynamic "redis" {
     for_each = var.redis == null ? [] : [var.redis]
     content {
-      urls             = redis.value.urls
-      cluster          = redis.value.cluster
-      password_env     = redis.value.password_env
-      tls_ca_file      = redis.value.tls_ca_file
-      timeout          = redis.value.timeout
-      pool_size        = redis.value.pool_size
-      max_object_bytes = redis.value.max_object_bytes
+      urls                     = redis.value.urls
+      cluster                  = redis.value.cluster
+      password_env             = redis.value.password_env
+      signing_key_env          = redis.value.signing_key_env
+      previous_signing_key_env = redis.value.previous_signing_key_env
+      tls_ca_file              = redis.value.tls_ca_file
+      timeout                  = redis.value.timeout
+      pool_size                = redis.value.pool_size
+      max_object_bytes         = redis.value.max_object_bytes
     }
   }
 

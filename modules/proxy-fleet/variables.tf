@@ -106,15 +106,17 @@ variable "limits" {
 }
 
 variable "redis" {
-  description = "Shared Redis/Valkey cache tier for the whole fleet: `urls` (one node, or cluster seeds with `cluster = true`), `password_env` (the variable holding the password in the proxies' environment; never the password), `tls_ca_file` (PEM CA bundle on the proxies' hosts, for `rediss://` with a private CA), `timeout`, `pool_size`, `max_object_bytes`. Null: memory and origin only."
+  description = "Shared Redis/Valkey cache tier for the whole fleet: `urls` (one node, or cluster seeds with `cluster = true`), `password_env` (the variable holding the password in the proxies' environment; never the password), `signing_key_env` and `previous_signing_key_env` (variables holding the fleet's HMAC key, at least 32 bytes, and the one being rotated out; a value or purge notice in Redis that does not verify is ignored), `tls_ca_file` (PEM CA bundle on the proxies' hosts, for `rediss://` with a private CA), `timeout`, `pool_size`, `max_object_bytes`. Null: memory and origin only."
   type = object({
-    urls             = list(string)
-    cluster          = optional(bool, false)
-    password_env     = optional(string)
-    tls_ca_file      = optional(string)
-    timeout          = optional(string, "50ms")
-    pool_size        = optional(number, 16)
-    max_object_bytes = optional(string, "1MiB")
+    urls                     = list(string)
+    cluster                  = optional(bool, false)
+    password_env             = optional(string)
+    signing_key_env          = optional(string)
+    previous_signing_key_env = optional(string)
+    tls_ca_file              = optional(string)
+    timeout                  = optional(string, "50ms")
+    pool_size                = optional(number, 16)
+    max_object_bytes         = optional(string, "1MiB")
   })
   default = null
 

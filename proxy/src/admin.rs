@@ -214,6 +214,11 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                     "hits": m.tier_hits.sum_all(),
                     "misses": m.tier_misses.sum_all(),
                     "writes": m.tier_writes.sum_all(),
+                    // How far the fleet's shared copies can be trusted.
+                    "password": t.password,
+                    "tls": t.tls,
+                    "signed": t.signed(),
+                    "rejected": m.tier_rejected.sum_all(),
                 })),
                 "reloads": {
                     "ok": m.reloads.get(&["ok"]),
@@ -330,11 +335,7 @@ async fn purge<B>(state: &State, req: &Request<B>) -> Response<ProxyBody> {
         Some(t) => match t.purge(&r.generation, &key, prefix).await {
             Ok(n) => {
                 // Every other proxy's memory, through pub/sub.
-                let notice = crate::tier::PurgeNotice {
-                    generation: r.generation.clone(),
-                    key: key.clone(),
-                    prefix,
-                };
+                let notice = crate::tier::PurgeNotice::new(&r.generation, &key, prefix);
                 let notified = match t.announce(&notice).await {
                     Ok(()) => true,
                     Err(e) => {

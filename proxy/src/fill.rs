@@ -31,6 +31,7 @@ use crate::policy::{content_length, storable};
 use crate::response::{object_headers, stored_headers};
 use crate::runtime::Runtime;
 use crate::state::State;
+use crate::tier::Lookup;
 
 /// Error bodies from an origin are small XML documents; anything larger is
 /// not an S3 error and is cut off rather than buffered.
@@ -223,22 +224,38 @@ impl Fill {
     }
 }
 
-/// The Redis tier's copy, if the tier is configured, up and holds one.
-/// Failures are counted and answered as misses.
+/// The Redis tier's copy, if the tier is configured, up and holds a copy
+/// it believes, with a lifetime no longer than `route`'s. Failures and
+/// copies not believed are counted and answered as misses.
 pub async fn from_tier(
     state: &State,
     rt: &Runtime,
-    rname: &str,
+    route: &Route,
     ck: &str,
 ) -> Option<Arc<CachedObject>> {
     let t = rt.tier.as_ref()?;
-    match t.get(ck).await {
-        Ok(Some(o)) => {
+    let rname = route.config.name.as_str();
+    let ttl = route.config.cache.ttl.unwrap_or(rt.config.cache.ttl).0;
+    let clamp = crate::tier::Clamp {
+        ttl,
+        keep: rt.config.cache.stale_if_error.map_or(ttl, |d| d.0.max(ttl)),
+    };
+    match t.get(ck, clamp).await {
+        Ok(Lookup::Hit(o)) => {
             state.metrics.tier_hits.inc(&[rname]);
             Some(o)
         }
-        Ok(None) => {
+        Ok(Lookup::Miss) => {
             state.metrics.tier_misses.inc(&[rname]);
+            None
+        }
+        Ok(Lookup::Rejected(why)) => {
+            state.metrics.tier_rejected.inc(&["value", why]);
+            tracing::warn!(
+                route = rname,
+                reason = why,
+                "ignoring a Redis value that is not the fleet's"
+            );
             None
         }
         Err(e) => {

@@ -152,6 +152,9 @@ pub struct Metrics {
     pub fills_unshared: CounterVec,
     /// Redis writes skipped, by reason (budget).
     pub tier_writes_skipped: CounterVec,
+    /// Redis values and purge notices not believed, by what and why
+    /// (unsigned, bad_signature, stale, malformed).
+    pub tier_rejected: CounterVec,
     /// Requests currently being served.
     pub in_flight: AtomicU64,
 }
@@ -335,6 +338,12 @@ impl Metrics {
             "tandem_cache_fills_unshared_total",
             "Fills streamed to one client instead of cached and shared, by reason (budget: cache.max_fill_bytes was in use; not_cacheable: too large or no-store).",
             &["route", "reason"],
+        );
+        self.tier_rejected.render(
+            &mut o,
+            "tandem_redis_rejected_total",
+            "Redis values and purge notices ignored because they are not the fleet's: unsigned, bad_signature, stale (a replayed notice), malformed, signed_without_key.",
+            &["what", "reason"],
         );
         self.tier_writes_skipped.render(
             &mut o,

@@ -129,7 +129,28 @@ impl Runtime {
                         .password_env
                         .as_deref()
                         .and_then(|var| secret(env, "redis.password_env", var, &mut problems));
-                    match crate::tier::Tier::new(r, password) {
+                    let signing = r
+                        .signing_key_env
+                        .as_deref()
+                        .and_then(|var| secret(env, "redis.signing_key_env", var, &mut problems));
+                    let previous = r.previous_signing_key_env.as_deref().and_then(|var| {
+                        secret(env, "redis.previous_signing_key_env", var, &mut problems)
+                    });
+                    for (field, key) in [
+                        ("redis.signing_key_env", &signing),
+                        ("redis.previous_signing_key_env", &previous),
+                    ] {
+                        if key
+                            .as_ref()
+                            .is_some_and(|k| k.len() < MIN_SIGNING_KEY_BYTES)
+                        {
+                            problems.push(format!(
+                                "{field}: the key must be at least {MIN_SIGNING_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`)"
+                            ));
+                        }
+                    }
+                    let keys = signing.map(|k| crate::tier::Keys::new(&k, previous.as_deref()));
+                    match crate::tier::Tier::new(r, password, keys) {
                         Ok(t) => Some(Arc::new(t)),
                         Err(p) => {
                             problems.push(p);
@@ -201,6 +222,10 @@ impl Runtime {
 /// A secret named by `field` in the config: the value of `var`. Unset or
 /// empty is a problem, never "no secret": an empty purge token would open
 /// the purge API, and an empty password is always a mistake.
+/// Shortest signing key accepted: an HMAC-SHA256 key shorter than the
+/// hash (32 bytes) can be guessed faster than the MAC can be forged.
+const MIN_SIGNING_KEY_BYTES: usize = 32;
+
 fn secret(
     env: &dyn Fn(&str) -> Option<String>,
     field: &str,

@@ -379,7 +379,7 @@ async fn miss(
                 Waited::Abandoned => {}
             }
         }
-        if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.rname(), &ck).await {
+        if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.route(), &ck).await {
             if o.is_fresh() {
                 cx.rt.cache.insert(ck, o.clone()).await;
                 return from_object(&o, cx.headers, cx.head, "HIT-REDIS");
@@ -429,7 +429,7 @@ async fn lead(
     leader: cache::Leader,
     mut stale: Option<Arc<CachedObject>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.rname(), leader.key()).await {
+    if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.route(), leader.key()).await {
         if o.is_fresh() {
             leader
                 .finish(FlightResult::Object(o.clone(), Filled::Redis))

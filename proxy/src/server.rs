@@ -221,6 +221,11 @@ async fn purge_listener(state: Arc<State>) {
         let why = tier
             .listen(
                 |n| {
+                    if let Err(why) = tier.believe(&n) {
+                        st.metrics.tier_rejected.inc(&["notice", why]);
+                        tracing::warn!(reason = why, key = %n.key, "ignoring a purge notice that is not the fleet's");
+                        return;
+                    }
                     let st = st.clone();
                     let tier = tier.clone();
                     tokio::spawn(async move {

@@ -584,3 +584,226 @@ fn rediss_with_a_private_ca_shares_hits_and_an_untrusted_server_is_skipped() {
         );
     }
 }
+
+/// One command to the Redis on `port` in raw RESP, so keys holding NUL
+/// bytes (every cache key does) can be named; returns the reply.
+fn resp(port: u16, args: &[&[u8]]) -> Reply {
+    use std::io::{BufReader, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut req = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        req.extend_from_slice(a);
+        req.extend_from_slice(b"\r\n");
+    }
+    s.write_all(&req).unwrap();
+    read_reply(&mut BufReader::new(s))
+}
+
+#[derive(Debug)]
+enum Reply {
+    Simple,
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Reply>),
+}
+
+fn read_reply(r: &mut impl std::io::BufRead) -> Reply {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let (kind, rest) = line.trim_end().split_at(1);
+    match kind {
+        "+" => Reply::Simple,
+        "-" => panic!("Redis refused: {rest}"),
+        ":" => Reply::Int(rest.parse().unwrap()),
+        "$" => {
+            let n: i64 = rest.parse().unwrap();
+            if n < 0 {
+                return Reply::Bulk(None);
+            }
+            let mut b = vec![0; n as usize + 2];
+            r.read_exact(&mut b).unwrap();
+            b.truncate(n as usize);
+            Reply::Bulk(Some(b))
+        }
+        "*" => Reply::Array(
+            (0..rest.parse::<usize>().unwrap())
+                .map(|_| read_reply(r))
+                .collect(),
+        ),
+        _ => panic!("not RESP: {line:?}"),
+    }
+}
+
+/// The Redis key holding the shared copy of `name`.
+fn object_key(port: u16, name: &str) -> Vec<u8> {
+    let Reply::Array(keys) = resp(port, &[b"KEYS", b"tandem:o1:*"]) else {
+        panic!("KEYS")
+    };
+    let needle = format!("\0{name}");
+    keys.into_iter()
+        .filter_map(|k| match k {
+            Reply::Bulk(Some(k)) => Some(k),
+            _ => None,
+        })
+        .find(|k| k.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        .unwrap_or_else(|| panic!("no Redis key for {name}"))
+}
+
+#[test]
+fn a_tampered_copy_or_a_forged_purge_is_ignored_when_the_fleet_signs() {
+    const FLEET_KEY: &str = "fleet-key-5f0c1d2e3a4b5c6d7e8f90a1b2c3d4e5";
+    let (w, redis) = std::thread::scope(|s| {
+        let r = s.spawn(Redis::start);
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    for name in ["a", "b", "c", "d"] {
+        w.put_with(
+            "site",
+            &format!("{name}.html"),
+            format!("<p>{name}</p>").into_bytes(),
+            |r| r.content_type("text/html"),
+        );
+    }
+    let section = format!(
+        "  urls: [\"{}\"]\n  timeout: 200ms\n  signing_key_env: FLEET_KEY\n",
+        redis.url()
+    );
+    let cfg = config(&w, &section, "");
+    let env = [("PURGE_TOKEN", PURGE_TOKEN), ("FLEET_KEY", FLEET_KEY)];
+    let (p1, p2) = std::thread::scope(|s| {
+        let a = s.spawn(|| Proxy::start_env(&cfg, &env));
+        let b = s.spawn(|| Proxy::start_env(&cfg, &env));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(get(&p1, &format!("/site/{name}.html")).status(), 200);
+    }
+    poll("four signed writes", Duration::from_secs(5), || {
+        (p1.metric("tandem_redis_writes_total", &[]) >= 4.0).then_some(())
+    });
+    let status = p2.status();
+    assert_eq!(
+        (
+            &status["redis"]["signed"],
+            &status["redis"]["password"],
+            &status["redis"]["tls"]
+        ),
+        (&json(true), &json(false), &json(false)),
+        "{status}"
+    );
+    assert!(
+        p2.log().contains("neither a password nor TLS"),
+        "a Redis anyone on the network can write is warned about:\n{}",
+        p2.log()
+    );
+
+    // A signed copy nobody touched is shared.
+    let r = get(&p2, "/site/a.html");
+    assert_eq!(r.headers()["x-tandem-cache"], "HIT-REDIS");
+    assert_eq!(r.text().unwrap(), "<p>a</p>");
+
+    let rejected = |what: &str, why: &str| {
+        p2.metric(
+            "tandem_redis_rejected_total",
+            &[&format!("what=\"{what}\""), &format!("reason=\"{why}\"")],
+        )
+    };
+    let origin_gets = w.gets("site");
+    // 1. One byte of the body changed in place.
+    let kb = object_key(redis.port, "b.html");
+    let Reply::Int(len) = resp(redis.port, &[b"STRLEN", &kb]) else {
+        panic!("STRLEN")
+    };
+    let at = (len - 3).to_string();
+    resp(redis.port, &[b"SETRANGE", &kb, at.as_bytes(), b"X"]);
+    let r = get(&p2, "/site/b.html");
+    assert_eq!(r.headers()["x-tandem-cache"], "MISS", "{:?}", r.headers());
+    assert_eq!(r.text().unwrap(), "<p>b</p>");
+    assert_eq!(rejected("value", "bad_signature"), 1.0);
+
+    // 2. A genuine signed copy moved under another key: a's copy served
+    // for c would be a body the fleet never stored for c.
+    let (ka, kc) = (
+        object_key(redis.port, "a.html"),
+        object_key(redis.port, "c.html"),
+    );
+    resp(redis.port, &[b"COPY", &ka, &kc, b"REPLACE"]);
+    let r = get(&p2, "/site/c.html");
+    assert_eq!(r.headers()["x-tandem-cache"], "MISS", "{:?}", r.headers());
+    assert_eq!(r.text().unwrap(), "<p>c</p>");
+    assert_eq!(rejected("value", "bad_signature"), 2.0);
+
+    // 3. An unsigned value, as an older proxy or a writer without the key
+    // stores it.
+    let kd = object_key(redis.port, "d.html");
+    let mut forged = b"TDM1".to_vec();
+    forged.extend_from_slice(&[0; 64]);
+    resp(redis.port, &[b"SET", &kd, &forged]);
+    let r = get(&p2, "/site/d.html");
+    assert_eq!(r.headers()["x-tandem-cache"], "MISS", "{:?}", r.headers());
+    assert_eq!(r.text().unwrap(), "<p>d</p>");
+    assert_eq!(rejected("value", "unsigned"), 1.0);
+    assert_eq!(w.gets("site"), origin_gets + 3, "each refusal fetched once");
+
+    // 4. Forged purge notices do not empty anybody's memory.
+    assert_eq!(get(&p2, "/site/a.html").headers()["x-tandem-cache"], "HIT");
+    let generation = String::from_utf8_lossy(&ka["tandem:o1:".len()..])
+        .split('\0')
+        .next()
+        .unwrap()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let unsigned =
+        format!(r#"{{"generation":"{generation}","key":"a.html","prefix":false,"at":{now}}}"#);
+    let badly_signed = format!(
+        r#"{{"generation":"{generation}","key":"","prefix":true,"at":{now},"mac":"{}"}}"#,
+        "ab".repeat(32)
+    );
+    for n in [&unsigned, &badly_signed] {
+        resp(redis.port, &[b"PUBLISH", b"tandem:purge", n.as_bytes()]);
+    }
+    poll("both forged notices seen", Duration::from_secs(5), || {
+        (rejected("notice", "unsigned") == 1.0 && rejected("notice", "bad_signature") == 1.0)
+            .then_some(())
+    });
+    assert_eq!(get(&p2, "/site/a.html").headers()["x-tandem-cache"], "HIT");
+
+    // The fleet's own purge is still heard.
+    let (code, body) = purge(&p1, "route=site&key=a.html");
+    assert_eq!(
+        (code, &body["fleet_notified"]),
+        (200, &json(true)),
+        "{body}"
+    );
+    poll(
+        "the signed notice at the second proxy",
+        Duration::from_secs(5),
+        || (p2.metric("tandem_redis_purge_notices_total", &[]) >= 1.0).then_some(()),
+    );
+    assert_eq!(get(&p2, "/site/a.html").headers()["x-tandem-cache"], "MISS");
+
+    // A key too short to resist guessing is refused at start.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
+        .arg("--config")
+        .arg(&p1.config)
+        .env("PURGE_TOKEN", PURGE_TOKEN)
+        .env("FLEET_KEY", "short")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("redis.signing_key_env: the key must be at least 32 bytes"),
+        "{err}"
+    );
+}
+
+fn json(v: impl Into<serde_json::Value>) -> serde_json::Value {
+    v.into()
+}

@@ -86,13 +86,18 @@ run "redis_tier_and_global_rate_limit_reach_the_document" {
       path_prefix = "/assets/"
       replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
     }]
-    redis      = { urls = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"], cluster = true, password_env = "REDIS_PASSWORD" }
+    redis      = { urls = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"], cluster = true, password_env = "REDIS_PASSWORD", signing_key_env = "FLEET_KEY" }
     rate_limit = { requests_per_second = 50, burst = 100, global = true }
   }
 
   assert {
     condition     = jsondecode(tandem_proxy_fleet.this.document).redis.cluster == true
     error_message = "the redis section is published"
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).redis.signing_key_env == "FLEET_KEY"
+    error_message = "the signing key variable is published"
   }
 
   assert {

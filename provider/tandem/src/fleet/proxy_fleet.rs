@@ -268,6 +268,8 @@ fn schema() -> Schema {
                 .attr(Attribute::required("urls", Type::list(Type::String), "`redis://` or `rediss://` URLs: one node, or several seeds of a cluster (then set `cluster = true`). A password in a URL is refused; use `password_env`."))
                 .attr(b("cluster", "Speak Redis Cluster (hash-slot aware). Default `false`."))
                 .attr(s("password_env", "Environment variable holding the password."))
+                .attr(s("signing_key_env", "Environment variable holding the fleet's signing key (at least 32 bytes): every value and purge notice in Redis carries an HMAC-SHA256 under it, and one that does not verify is ignored. Without it anyone who can write to Redis can serve any body to the fleet."))
+                .attr(s("previous_signing_key_env", "Environment variable holding the previous signing key during a rotation: still believed, never used to sign."))
                 .attr(s("tls_ca_file", "Absolute path, on the proxies' hosts, of a PEM file with the CA certificates `rediss://` servers must chain to, for a Redis with a private CA. Every URL must then be `rediss://`. Default: the Mozilla roots compiled into the proxy, enough for managed services such as ElastiCache."))
                 .attr(s("timeout", "Per-call timeout. Default `50ms`."))
                 .attr(n("pool_size", "Connections per proxy. Default 16."))
