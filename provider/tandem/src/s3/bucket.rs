@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::empty::{empty_bucket, EmptyError};
 use super::{check_bucket_name, home, import_target, plan_region, region_attribute, S3Error};
+use crate::aws::partition::partition_of;
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_region::{find_bucket_home, find_bucket_region, BucketHome};
 use crate::aws::tags::{plan_tags_all, tags_all_attribute, tags_attribute, tags_state};
@@ -34,21 +35,23 @@ fn computed_attrs(b: Block) -> Block {
         .attr(Attribute::computed(
             "arn",
             Type::String,
-            "The bucket ARN, `arn:aws:s3:::NAME`, as replication destinations need it.",
+            "The bucket ARN, `arn:PARTITION:s3:::NAME` (`aws`, `aws-cn` or `aws-us-gov` after the bucket's region), as \
+             replication destinations need it.",
         ))
         .attr(Attribute::computed(
             "bucket_regional_domain_name",
             Type::String,
-            "The regional endpoint name, `NAME.s3.REGION.amazonaws.com`, for origins and proxies.",
+            "The regional endpoint name, `NAME.s3.REGION.amazonaws.com` (`.amazonaws.com.cn` in China), for origins \
+             and proxies.",
         ))
 }
 
-fn arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+fn arn(bucket: &str, region: &str) -> String {
+    partition_of(region).s3_bucket_arn(bucket)
 }
 
 fn domain(bucket: &str, region: &str) -> String {
-    format!("{bucket}.s3.{region}.amazonaws.com")
+    partition_of(region).s3_regional_domain(bucket, region)
 }
 
 fn call(action: &'static str, bucket: &str, region: &str, source: AwsError) -> S3Error {
@@ -249,7 +252,7 @@ impl Resource<Aws> for BucketResource {
             plan.planned.get("region").as_str().map(str::to_string),
         ) {
             plan.planned.set("id", Value::string(&b));
-            plan.planned.set("arn", Value::string(arn(&b)));
+            plan.planned.set("arn", Value::string(arn(&b, &r)));
             plan.planned
                 .set("bucket_regional_domain_name", Value::string(domain(&b, &r)));
         }
@@ -348,7 +351,7 @@ impl Resource<Aws> for BucketResource {
         st.set("tags", own);
         st.set("tags_all", all);
         st.set("id", Value::string(&bucket));
-        st.set("arn", Value::string(arn(&bucket)));
+        st.set("arn", Value::string(arn(&bucket, &region)));
         // A bucket found elsewhere than state says shows as drift (replacement).
         st.set("region", Value::string(&region));
         st.set(
@@ -526,7 +529,7 @@ impl DataSource<Aws> for BucketDataSource {
         let mut st = config.clone();
         st.set("region", Value::string(&region));
         st.set("id", Value::string(&bucket));
-        st.set("arn", Value::string(arn(&bucket)));
+        st.set("arn", Value::string(arn(&bucket, &region)));
         st.set(
             "bucket_regional_domain_name",
             Value::string(domain(&bucket, &region)),
@@ -571,8 +574,14 @@ mod tests {
     }
 
     #[test]
-    fn computed_names() {
-        assert_eq!(arn("a-b"), "arn:aws:s3:::a-b");
+    fn computed_names_follow_the_partition_of_the_region() {
+        assert_eq!(arn("a-b", "eu-west-1"), "arn:aws:s3:::a-b");
         assert_eq!(domain("a-b", "eu-west-1"), "a-b.s3.eu-west-1.amazonaws.com");
+        assert_eq!(arn("a-b", "cn-north-1"), "arn:aws-cn:s3:::a-b");
+        assert_eq!(
+            domain("a-b", "cn-north-1"),
+            "a-b.s3.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(arn("a-b", "us-gov-west-1"), "arn:aws-us-gov:s3:::a-b");
     }
 }
