@@ -11,6 +11,7 @@ use tfplugin6::{
     Type, Validator, Value,
 };
 
+use crate::aws::partition::{valid_role_arn, ROLE_ARN};
 use crate::aws::tags::tag_keys;
 use crate::aws::{Aws, AwsSettings, Emulator, DEFAULT_MAX_RETRIES};
 
@@ -26,27 +27,6 @@ fn url(v: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("it has no http:// or https:// scheme".into())
-    }
-}
-
-/// What an IAM role ARN looks like, for the schema's docs.
-pub(crate) const ROLE_ARN: &str = "an IAM role ARN (`arn:PARTITION:iam::ACCOUNT:role/NAME`)";
-
-/// An IAM role ARN of any partition.
-pub(crate) fn role_arn(v: &str) -> Result<(), String> {
-    let parts: Vec<&str> = v.splitn(6, ':').collect();
-    match parts.as_slice() {
-        ["arn", partition, "iam", "", account, resource]
-            if !partition.is_empty()
-                && account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && resource
-                    .strip_prefix("role/")
-                    .is_some_and(|n| !n.is_empty()) =>
-        {
-            Ok(())
-        }
-        _ => Err("expected arn:PARTITION:iam::ACCOUNT:role/NAME".into()),
     }
 }
 
@@ -116,7 +96,7 @@ pub fn provider_schema() -> Schema {
             Block::new("Assume an IAM role before making any call.")
                 .attr(
                     Attribute::required("role_arn", Type::String, "ARN of the role to assume.")
-                        .validate(Validator::format(ROLE_ARN, role_arn)),
+                        .validate(Validator::format(ROLE_ARN, valid_role_arn)),
                 )
                 .attr(Attribute::optional(
                     "session_name",
@@ -339,25 +319,6 @@ mod tests {
     #[test]
     fn unknown_credentials_are_not_flagged() {
         assert!(error_paths(&Value::object([("access_key", Value::Unknown)])).is_empty());
-    }
-
-    #[test]
-    fn role_arns_of_every_partition() {
-        for ok in [
-            "arn:aws:iam::123456789012:role/r",
-            "arn:aws-cn:iam::123456789012:role/path/r",
-            "arn:aws-us-gov:iam::123456789012:role/r",
-        ] {
-            assert!(role_arn(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "r",
-            "arn:aws:iam::12:role/r",
-            "arn:aws:s3:::b",
-            "arn:aws:iam::123456789012:user/u",
-        ] {
-            assert!(role_arn(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -73,6 +73,37 @@ pub fn bucket_from_arn(arn: &str) -> Option<&str> {
         .filter(|b| !b.is_empty() && !b.contains('/'))
 }
 
+/// What [`valid_role_arn`] accepts, for the schema's docs.
+pub const ROLE_ARN: &str = "an IAM role ARN (`arn:PARTITION:iam::ACCOUNT:role/NAME`)";
+
+/// An IAM role ARN of any partition.
+pub fn valid_role_arn(v: &str) -> Result<(), String> {
+    let parts: Vec<&str> = v.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource]
+            if !partition.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && resource
+                    .strip_prefix("role/")
+                    .is_some_and(|n| !n.is_empty()) =>
+        {
+            Ok(())
+        }
+        _ => Err("expected arn:PARTITION:iam::ACCOUNT:role/NAME".into()),
+    }
+}
+
+/// What [`valid_bucket_arn`] accepts, for the schema's docs.
+pub const BUCKET_ARN: &str = "an S3 bucket ARN (`arn:PARTITION:s3:::NAME`)";
+
+/// [`bucket_from_arn`] as a schema format rule.
+pub fn valid_bucket_arn(v: &str) -> Result<(), String> {
+    bucket_from_arn(v)
+        .map(|_| ())
+        .ok_or_else(|| "expected arn:aws:s3:::NAME (or the aws-cn or aws-us-gov partition)".into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +136,25 @@ mod tests {
             assert_eq!(p.s3_regional_domain("b", region), domain);
             assert_eq!(p.route53_arn("healthcheck/h"), r53);
             assert_eq!(bucket_from_arn(arn), Some("b"));
+        }
+    }
+
+    #[test]
+    fn role_arns_of_every_partition() {
+        for ok in [
+            "arn:aws:iam::123456789012:role/r",
+            "arn:aws-cn:iam::123456789012:role/path/r",
+            "arn:aws-us-gov:iam::123456789012:role/r",
+        ] {
+            assert!(valid_role_arn(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "r",
+            "arn:aws:iam::12:role/r",
+            "arn:aws:s3:::b",
+            "arn:aws:iam::123456789012:user/u",
+        ] {
+            assert!(valid_role_arn(bad).is_err(), "{bad}");
         }
     }
 

@@ -12,12 +12,14 @@ use async_trait::async_trait;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
 use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostic, Diagnostics,
-    Plan, ReadResult, Resource, Schema, Type, Value,
+    Plan, ReadResult, Resource, Schema, Type, Validator, Value,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::empty::{empty_bucket, EmptyError};
-use super::{check_bucket_name, home, import_target, plan_region, region_attribute, S3Error};
+use super::{
+    home, import_target, plan_region, region_attribute, valid_bucket_name, S3Error, BUCKET_NAME,
+};
 use crate::aws::partition::partition_of;
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_region::{find_bucket_home, find_bucket_region, BucketHome};
@@ -194,12 +196,11 @@ impl Resource<Aws> for BucketResource {
                 "An S3 bucket, in the region its `region` names, so one provider block manages buckets in every \
                  region. Import with `bucket` or `bucket@region`.",
             )
-            .attr(Attribute::required(
-                "bucket",
-                Type::String,
-                "Bucket name, checked against S3's naming rules at plan time. Changing it replaces the bucket.",
+            .attr(
+                Attribute::required("bucket", Type::String, "Bucket name. Changing it replaces the bucket.")
+                    .force_new()
+                    .validate(Validator::format(BUCKET_NAME, valid_bucket_name)),
             )
-            .force_new())
             .attr(region_attribute())
             .attr(
                 Attribute::optional(
@@ -234,10 +235,6 @@ impl Resource<Aws> for BucketResource {
             .attr(tags_attribute("bucket"))
             .attr(tags_all_attribute("bucket")),
         ))
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        check_bucket_name(config.get("bucket"), AttrPath::root("bucket"), diags);
     }
 
     async fn modify_plan(&self, ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
@@ -482,17 +479,16 @@ impl DataSource<Aws> for BucketDataSource {
     fn schema(&self) -> Schema {
         Schema::new(computed_attrs(
             Block::new("Looks up an existing S3 bucket: its region, ARN and regional domain name.")
-                .attr(Attribute::required("bucket", Type::String, "Bucket name."))
+                .attr(
+                    Attribute::required("bucket", Type::String, "Bucket name.")
+                        .validate(Validator::format(BUCKET_NAME, valid_bucket_name)),
+                )
                 .attr(Attribute::optional_computed(
                     "region",
                     Type::String,
                     "Region of the bucket; found with GetBucketLocation when unset.",
                 )),
         ))
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        check_bucket_name(config.get("bucket"), AttrPath::root("bucket"), diags);
     }
 
     async fn read(&self, ctx: &Ctx<Aws>, config: &Value) -> Result<Value, Diagnostics> {
@@ -542,35 +538,15 @@ impl DataSource<Aws> for BucketDataSource {
 mod tests {
     use super::*;
 
-    fn errors(bucket: &str) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        BucketResource.validate(&Value::object([("bucket", Value::string(bucket))]), &mut d);
-        d.0.iter().map(|x| x.detail.clone()).collect()
-    }
-
     #[test]
-    fn bucket_names_follow_s3_rules() {
-        assert!(errors("assets-eu-1").is_empty());
-        for bad in [
-            "ab",
-            "Assets",
-            "assets_eu",
-            "-assets",
-            "assets..eu",
-            "192.168.1.1",
-            "xn--assets",
-            "assets-s3alias",
-        ] {
-            assert_eq!(errors(bad).len(), 1, "{bad} should be refused");
-        }
-        assert!(errors(&"a".repeat(64))[0].contains("3 to 63"));
-    }
-
-    #[test]
-    fn unknown_names_are_not_judged() {
-        let mut d = Diagnostics::new();
-        BucketResource.validate(&Value::object([("bucket", Value::Unknown)]), &mut d);
-        assert!(d.is_empty());
+    fn bucket_names_are_validated_through_the_schema() {
+        let paths = |bucket: Value| {
+            let c = Value::object([("bucket", bucket)]);
+            crate::testing::error_paths(&crate::testing::validate_resource(&BucketResource, &c))
+        };
+        assert!(paths(Value::string("assets-eu-1")).is_empty());
+        assert_eq!(paths(Value::string("Assets")), vec!["bucket"]);
+        assert!(paths(Value::Unknown).is_empty());
     }
 
     #[test]
