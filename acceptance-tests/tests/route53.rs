@@ -757,15 +757,16 @@ resource "tandem_route53_failover_record" "bad" {
     let t = tf.plan_fails().all();
     for needle in [
         "Missing endpoint",
-        "search_string needs a *_STR_MATCH type",
+        "Argument not allowed for a HTTP health check",
         "Invalid failure_threshold",
         "Invalid request_interval",
-        "Too few checker regions",
-        "Unsupported record type",
-        "Both records and alias",
-        "No target",
+        "Invalid regions",
+        "Invalid type",
+        "Did you mean \"A\"?",
+        "Conflicting arguments",
+        "Missing argument",
         "Duplicate set_identifier",
-        "Invalid timeout",
+        "Invalid timeouts.create",
     ] {
         assert!(t.contains(needle), "plan lacks {needle:?}:\n{t}");
     }

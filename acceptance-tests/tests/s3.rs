@@ -284,8 +284,8 @@ resource "tandem_s3_bucket_replication" "bad" {{
     ));
     let out = dir.plan_fails().all();
     for want in [
-        "Invalid bucket name",
-        "Versioning cannot be disabled",
+        "Invalid bucket",
+        "can only be Suspended",
         "Replication Time Control needs metrics",
         "Duplicate rule priority",
         "Destination in the source region",

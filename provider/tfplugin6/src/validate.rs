@@ -349,7 +349,7 @@ impl Siblings<'_> {
             Validator::ConflictsWith(o)
             | Validator::ExactlyOneOf(o)
             | Validator::AlsoRequires(o) => o,
-            _ => return check_value(rule, name, v, path, d),
+            _ => return check_value(rule, v, path, d),
         };
         if let Some(missing) = others.iter().find(|o| !self.exists(o)) {
             d.error_at(
@@ -419,7 +419,7 @@ impl Siblings<'_> {
 
 /// A value validator on one value: null and unknown pass (a required
 /// attribute's absence is Terraform's own error).
-fn check_value(rule: &Validator, name: &str, v: &Value, path: &AttrPath, d: &mut Diagnostics) {
+fn check_value(rule: &Validator, v: &Value, path: &AttrPath, d: &mut Diagnostics) {
     if v.is_null() || v.is_unknown() {
         return;
     }
@@ -474,13 +474,13 @@ fn check_value(rule: &Validator, name: &str, v: &Value, path: &AttrPath, d: &mut
         // index Terraform could point at, and the detail quotes the value.
         Validator::Each(inner) => {
             for e in v.as_list().unwrap_or(&[]) {
-                check_value(inner, name, e, path, d);
+                check_value(inner, e, path, d);
             }
             None
         }
         Validator::Keys(inner) => {
             for k in v.as_map().into_iter().flat_map(|m| m.keys()) {
-                check_value(inner, name, &Value::string(k), &path.clone().key(k), d);
+                check_value(inner, &Value::string(k), &path.clone().key(k), d);
             }
             None
         }
@@ -489,8 +489,26 @@ fn check_value(rule: &Validator, name: &str, v: &Value, path: &AttrPath, d: &mut
         }
     };
     if let Some(detail) = problem {
-        d.error_at(path.clone(), format!("Invalid {name}"), detail);
+        d.error_at(
+            path.clone(),
+            format!("Invalid {}", attribute_names(path)),
+            detail,
+        );
     }
+}
+
+/// The attribute names along a path, without indexes or keys
+/// (`timeouts.create`, `rule.destination.account`): what the summary of a
+/// value diagnostic names; Terraform shows the exact element beside it.
+fn attribute_names(path: &AttrPath) -> String {
+    path.0
+        .iter()
+        .filter_map(|s| match s {
+            crate::diag::Step::Attr(a) => Some(a.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// A value quoted for a diagnostic.
@@ -755,7 +773,7 @@ mod tests {
         assert_eq!(
             findings(&b, &c),
             vec![
-                ("rule[1].priority".into(), "Invalid priority".into()),
+                ("rule[1].priority".into(), "Invalid rule.priority".into()),
                 (
                     "rule[1].translation".into(),
                     "Missing required argument".into()
