@@ -23,7 +23,7 @@ pub enum ModelError {
         source: ValueError,
     },
     /// The model could not be written as a value of the schema's type.
-    #[error("writing the state of {type_name}: {source}")]
+    #[error("writing a value of {type_name}: {source}")]
     Write {
         /// The resource type.
         type_name: &'static str,
@@ -66,6 +66,21 @@ pub(crate) fn read<T: DeserializeOwned>(
             what,
             source,
         })
+}
+
+/// `v` (read as `before`) with the changes of `after` written in, leaving
+/// what the model did not change exactly as it was (see
+/// [`Value::with_model_changes`]): how a plan a resource adjusted is
+/// written back.
+pub(crate) fn apply_changes<T: Serialize>(
+    v: &Value,
+    before: &T,
+    after: &T,
+    schema: &Schema,
+    type_name: &'static str,
+) -> Result<Value, ModelError> {
+    v.with_model_changes(before, after, &schema.value_type())
+        .map_err(|source| ModelError::Write { type_name, source })
 }
 
 /// Writes a model as a value of `schema`'s type.

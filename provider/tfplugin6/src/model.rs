@@ -189,6 +189,26 @@ mod tests {
     }
 
     #[test]
+    fn model_changes_leave_partly_unknown_collections_as_they_were() {
+        #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+        #[serde(deny_unknown_fields)]
+        struct M {
+            ids: Field<Vec<String>>,
+            port: Field<i64>,
+        }
+        let ty = Type::object([("ids", Type::set(Type::String)), ("port", Type::Number)]);
+        let partly = Value::List(vec![Value::string("a"), Value::Unknown]);
+        let v = Value::object([("ids", partly.clone()), ("port", Value::Null)]);
+        let before: M = v.to_config_model(&ty).unwrap();
+        assert!(before.ids.is_unknown(), "read as wholly unknown");
+        let mut after = before.clone();
+        after.port = Field::Known(80);
+        let planned = v.with_model_changes(&before, &after, &ty).unwrap();
+        assert_eq!(planned.get("ids"), &partly, "kept exactly");
+        assert_eq!(planned.get("port"), &Value::int(80));
+    }
+
+    #[test]
     fn a_misspelt_model_field_is_refused_not_null() {
         #[derive(Debug, serde::Deserialize)]
         #[serde(deny_unknown_fields)]

@@ -169,11 +169,13 @@ impl Validator {
                 format!("have at least {min} element{}", plural(*min))
             }
             Validator::Size {
+                min: 0,
+                max: Some(max),
+            } => format!("have at most {max} element{}", plural(*max)),
+            Validator::Size {
                 min,
                 max: Some(max),
-            } => {
-                format!("have {min} to {max} elements")
-            }
+            } => format!("have {min} to {max} elements"),
             Validator::Format { what, .. } => format!("be {what}"),
             Validator::Each(inner) => format!("have elements that each {}", inner.requirement()),
             Validator::Keys(inner) => format!("have keys that each {}", inner.requirement()),
@@ -824,6 +826,10 @@ mod tests {
         assert_eq!(
             Validator::size_at_least(3).describe("x"),
             "Must have at least 3 elements."
+        );
+        assert_eq!(
+            Validator::size_between(0, 256).describe("x"),
+            "Must have at most 256 elements."
         );
         assert_eq!(
             Validator::also_requires(&["a", "b"]).describe("x"),

@@ -423,6 +423,61 @@ impl Value {
         }
     }
 
+    /// This value with what changed between two typed models of it
+    /// (`before` as read, `after` as modified) written in. Attributes the
+    /// model left alone keep their exact value here: a model reads a partly
+    /// unknown collection as wholly unknown, and writing that back would
+    /// plan a value Terraform refuses as not matching the configuration.
+    pub fn with_model_changes<T: serde::Serialize>(
+        &self,
+        before: &T,
+        after: &T,
+        ty: &Type,
+    ) -> Result<Value, ValueError> {
+        let json = |m: &T| serde_json::to_value(m).map_err(|e| ValueError::Model(e.to_string()));
+        self.with_json_changes(&json(before)?, &json(after)?, ty)
+    }
+
+    fn with_json_changes(
+        &self,
+        before: &Json,
+        after: &Json,
+        ty: &Type,
+    ) -> Result<Value, ValueError> {
+        if before == after {
+            return Ok(self.clone());
+        }
+        let marked = |j: &Json| crate::model::is_unknown_json(j);
+        match (self, ty, before, after) {
+            (Value::Map(m), Type::Object(attrs), Json::Object(b), Json::Object(a))
+                if !marked(before) && !marked(after) =>
+            {
+                let mut out = BTreeMap::new();
+                for (name, t) in attrs {
+                    let v = m.get(name).unwrap_or(&Value::Null);
+                    let (bj, aj) = (
+                        b.get(name).unwrap_or(&Json::Null),
+                        a.get(name).unwrap_or(&Json::Null),
+                    );
+                    out.insert(name.clone(), v.with_json_changes(bj, aj, t)?);
+                }
+                Ok(Value::Map(out))
+            }
+            (Value::List(items), Type::List(t), Json::Array(b), Json::Array(a))
+                if items.len() == b.len() && b.len() == a.len() =>
+            {
+                Ok(Value::List(
+                    items
+                        .iter()
+                        .zip(b.iter().zip(a))
+                        .map(|(v, (bj, aj))| v.with_json_changes(bj, aj, t))
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+            _ => Value::from_json(after, ty),
+        }
+    }
+
     /// The value with every unknown part made null: what exists of a plan
     /// when an apply fails halfway (state must be wholly known).
     pub fn unknowns_to_null(&self) -> Value {

@@ -363,6 +363,11 @@ impl FailoverRecord {
         model::write(self, &schema(), TYPE_NAME)
     }
 
+    /// `v`, read as `read`, with this model's changes written in.
+    fn apply_to(&self, v: &Value, read: &FailoverRecord) -> Result<Value, ModelError> {
+        model::apply_changes(v, read, self, &schema(), TYPE_NAME)
+    }
+
     fn key(&self) -> Key {
         Key {
             zone: names::zone_id(known_str(&self.zone_id).unwrap_or_default()),
@@ -511,14 +516,16 @@ impl Resource<Aws> for FailoverRecordResource {
         }
         let config = FailoverRecord::read(&plan.config, "configuration")?;
         let prior = FailoverRecord::read_opt(&plan.prior, "prior state")?;
-        let mut planned = FailoverRecord::read(&plan.planned, "plan")?;
+        let read = FailoverRecord::read(&plan.planned, "plan")?;
+        let mut planned = read.clone();
         if let Some(prior) = &prior {
             keep_equivalent_spelling(prior, &config, &mut planned);
         }
-        plan.planned = planned.write()?;
+        plan.planned = planned.apply_to(&plan.planned, &read)?;
         super::replace_if_changed(plan, &["zone_id", "name", "type"], &["id"]);
         let replacing = !plan.requires_replace.is_empty();
-        let mut planned = FailoverRecord::read(&plan.planned, "plan")?;
+        let read = FailoverRecord::read(&plan.planned, "plan")?;
+        let mut planned = read.clone();
         for role in ROLES {
             plan_set_identifier(&config, prior.as_ref(), &mut planned, role, replacing);
         }
@@ -529,7 +536,7 @@ impl Resource<Aws> for FailoverRecordResource {
         ) {
             planned.id = Field::Known(record_id(z, n, t));
         }
-        plan.planned = planned.write()?;
+        plan.planned = planned.apply_to(&plan.planned, &read)?;
         if prior.is_none() && config.allow_overwrite.known() == Some(&true) {
             warn_if_adopting(ctx, &planned).await;
         }
@@ -1767,6 +1774,31 @@ mod tests {
         let sets = model.desired_sets().unwrap();
         assert_eq!(sets[1].resource_records()[0].value(), "\"v=spf1 -all\"");
         assert_eq!(written_state(&sets, &model, "x").unwrap(), planned);
+    }
+
+    #[test]
+    fn partly_unknown_records_are_planned_exactly_as_configured() {
+        let records = Value::List(vec![s("192.0.2.1"), Value::Unknown]);
+        let config = with(good(), &["primary", "records"], records.clone());
+        let mut plan = Plan {
+            prior: Value::Null,
+            config: config.clone(),
+            planned: config,
+            requires_replace: vec![],
+            private: vec![],
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ctx: Ctx<Aws> = Ctx::new(None, Default::default());
+        rt.block_on(FailoverRecordResource.modify_plan(&ctx, &mut plan))
+            .unwrap();
+        assert_eq!(plan.planned.get("primary").get("records"), &records);
+        assert_eq!(
+            plan.planned.get("primary").get("set_identifier"),
+            &s("api.example.com-primary")
+        );
+        assert_eq!(plan.planned.get("id"), &s("Z123/api.example.com/A"));
     }
 
     #[test]

@@ -790,7 +790,8 @@ fn caller_reference() -> String {
 /// has no use for plan null.
 fn plan_defaults(plan: &mut Plan) -> Result<(), ModelError> {
     let config = HealthCheckModel::read(&plan.config, "configuration")?;
-    let mut planned = HealthCheckModel::read(&plan.planned, "plan")?;
+    let read = HealthCheckModel::read(&plan.planned, "plan")?;
+    let mut planned = read.clone();
     let Some(kind) = config.kind() else {
         return Ok(());
     };
@@ -832,7 +833,7 @@ fn plan_defaults(plan: &mut Plan) -> Result<(), ModelError> {
     if !kind.cloudwatch() && config.insufficient_data_health_status.is_null() {
         planned.insufficient_data_health_status = Field::Null;
     }
-    plan.planned = planned.write()?;
+    plan.planned = model::apply_changes(&plan.planned, &read, &planned, &schema(), TYPE_NAME)?;
     Ok(())
 }
 
@@ -1592,6 +1593,20 @@ mod tests {
                 assert!(plan.planned.get(attr).is_null(), "{ty} {attr}");
             }
         }
+    }
+
+    #[test]
+    fn partly_unknown_children_are_planned_exactly_as_configured() {
+        // Children created in the same apply: known count, unknown IDs.
+        let children = Value::List(vec![Value::Unknown, Value::Unknown]);
+        let mut plan = plan_for(cfg(&[
+            ("type", s("CALCULATED")),
+            ("child_healthchecks", children.clone()),
+            ("child_health_threshold", Value::int(2)),
+        ]));
+        plan_defaults(&mut plan).unwrap();
+        assert_eq!(plan.planned.get("child_healthchecks"), &children);
+        assert!(plan.planned.get("request_interval").is_null());
     }
 
     #[test]

@@ -832,11 +832,12 @@ impl Resource<Aws> for ReplicationResource {
             return Ok(());
         }
         plan_home_region(ctx, plan).await?;
-        let mut planned = ReplicationModel::read(&plan.planned, "plan")?;
+        let read = ReplicationModel::read(&plan.planned, "plan")?;
+        let mut planned = read.clone();
         if let Some(b) = planned.bucket.known() {
             planned.id = Field::Known(b.clone());
         }
-        plan.planned = planned.write()?;
+        plan.planned = model::apply_changes(&plan.planned, &read, &planned, &schema(), TYPE_NAME)?;
         // With the provider region known, the same-region warning can apply
         // to rules that rely on the default.
         if plan.config.get("region").is_null() {
