@@ -20,9 +20,10 @@ use crate::aws::{Aws, AwsSettings, Emulator, DEFAULT_MAX_RETRIES};
 const MAX_RETRIES_LIMIT: i64 = 100;
 
 /// What an endpoint URL looks like, for the schema's docs.
-const URL: &str = "an `http://` or `https://` URL";
+pub(crate) const URL: &str = "an `http://` or `https://` URL";
 
-fn url(v: &str) -> Result<(), String> {
+/// An endpoint URL: what the AWS SDK and the proxies' admin API take.
+pub(crate) fn url(v: &str) -> Result<(), String> {
     if v.starts_with("http://") || v.starts_with("https://") {
         Ok(())
     } else {
