@@ -273,8 +273,14 @@ impl Lane {
     /// A provider block for this lane with `extra` (more arguments of the
     /// provider block, e.g. `default_tags`) appended.
     pub fn provider_block_with(self, extra: &str) -> String {
+        self.provider_block_in(DEFAULT_REGION, extra)
+    }
+
+    /// A provider block for this lane whose default region is `region`
+    /// (e.g. one of another partition), with `extra` appended.
+    pub fn provider_block_in(self, region: &str, extra: &str) -> String {
         let e = self.endpoint();
-        provider_block_for(&e, &e, self.emulator(), extra)
+        provider_block_in(region, &e, &e, self.emulator(), extra)
     }
 
     /// The `endpoints.emulator` this lane's provider blocks name: moto's
@@ -330,10 +336,25 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     .block_on(f)
 }
 
+/// The provider region of every provider block the harness writes, unless
+/// a test asks for another ([`Lane::provider_block_in`]).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 /// A provider block sending Route 53 to `route53` (e.g. a recording proxy)
 /// and S3 and STS to `endpoint`, naming the `emulator` behind them if any,
 /// with `extra` (more arguments of the provider block) appended.
 pub fn provider_block_for(
+    endpoint: &str,
+    route53: &str,
+    emulator: Option<&str>,
+    extra: &str,
+) -> String {
+    provider_block_in(DEFAULT_REGION, endpoint, route53, emulator, extra)
+}
+
+/// [`provider_block_for`] with the provider's default region `region`.
+pub fn provider_block_in(
+    region: &str,
     endpoint: &str,
     route53: &str,
     emulator: Option<&str>,
@@ -352,7 +373,7 @@ terraform {{
 }}
 
 provider "tandem" {{
-  region                      = "us-east-1"
+  region                      = "{region}"
   access_key                  = "test"
   secret_key                  = "test"
   s3_use_path_style           = true

@@ -139,6 +139,39 @@ impl Route53 {
         .expect("UpdateHealthCheck");
     }
 
+    /// Makes a CloudWatch alarm health check follow another alarm (drift),
+    /// at its current version.
+    pub fn set_cloudwatch_alarm(self, id: &str, region: &str, name: &str) {
+        let version = block_on(self.client().get_health_check().health_check_id(id).send())
+            .expect("GetHealthCheck")
+            .health_check()
+            .map(|h| h.health_check_version())
+            .unwrap_or(1);
+        let alarm = aws_sdk_route53::types::AlarmIdentifier::builder()
+            .region(aws_sdk_route53::types::CloudWatchRegion::from(region))
+            .name(name)
+            .build()
+            .expect("alarm");
+        block_on(
+            self.client()
+                .update_health_check()
+                .health_check_id(id)
+                .health_check_version(version)
+                .alarm_identifier(alarm)
+                .send(),
+        )
+        .expect("UpdateHealthCheck");
+    }
+
+    /// The configuration Route 53 holds for health check `id`.
+    pub fn health_check_config(self, id: &str) -> aws_sdk_route53::types::HealthCheckConfig {
+        block_on(self.client().get_health_check().health_check_id(id).send())
+            .expect("GetHealthCheck")
+            .health_check()
+            .and_then(|h| h.health_check_config().cloned())
+            .expect("a health check config")
+    }
+
     /// Deletes a health check.
     pub fn delete_health_check(self, id: &str) {
         block_on(
@@ -153,13 +186,23 @@ impl Route53 {
     /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`
     /// A record sets; PRIMARY ones get [`Route53::health_check`].
     pub fn change(self, zone: &str, changes: &[(&str, &str, &str, &str, &str, i64)]) {
+        self.change_of_type(zone, "A", changes);
+    }
+
+    /// [`Route53::change`] for record sets of type `ty`, each with one value.
+    pub fn change_of_type(
+        self,
+        zone: &str,
+        ty: &str,
+        changes: &[(&str, &str, &str, &str, &str, i64)],
+    ) {
         let changes: Vec<Change> = changes
             .iter()
             .map(|(action, name, sid, failover, ip, ttl)| {
                 let check = (*failover == "PRIMARY").then(|| self.health_check().to_string());
                 let set = ResourceRecordSet::builder()
                     .name(*name)
-                    .r#type(RrType::A)
+                    .r#type(RrType::from(ty))
                     .set_identifier(*sid)
                     .failover(ResourceRecordSetFailover::from(*failover))
                     .set_health_check_id(check)

@@ -30,6 +30,9 @@ on_both_lanes!(
     failover_wildcard_names_written_escaped_are_stable,
     failover_record_imports_by_identity,
     failover_primary_without_health_check_fails_at_plan,
+    failover_https_svcb_and_ds_records_lifecycle,
+    failover_txt_multi_byte_values_split_by_bytes,
+    arns_and_endpoints_follow_the_partition,
 );
 
 /// Provider-wide tags every test's resources carry.
@@ -1033,4 +1036,273 @@ fn interrupting_a_throttled_apply_stops_within_five_seconds() {
         "the error says the call was cancelled:\n{}",
         out.all()
     );
+}
+
+/// The routing control the RECOVERY_CONTROL checks follow (ARC is not
+/// emulated: Route 53 only stores the ARN).
+const ROUTING_CONTROL: &str =
+    "arn:aws:route53-recovery-control::123456789012:controlpanel/abc123/routingcontrol/def456";
+
+fn alarm_check_config(alarm: &str, status: &str) -> String {
+    format!(
+        r#"
+resource "tandem_route53_health_check" "alarm" {{
+  type                            = "CLOUDWATCH_METRIC"
+  cloudwatch_alarm_name           = "{alarm}"
+  cloudwatch_alarm_region         = "eu-west-1"
+  insufficient_data_health_status = "{status}"
+}}
+resource "tandem_route53_health_check" "arc" {{
+  type                = "RECOVERY_CONTROL"
+  routing_control_arn = "{ROUTING_CONTROL}"
+}}
+output "alarm_id" {{ value = tandem_route53_health_check.alarm.id }}
+output "arc_id" {{ value = tandem_route53_health_check.arc.id }}
+"#
+    )
+}
+
+/// Health checks that follow a CloudWatch alarm or an ARC routing control:
+/// create, empty plan, update in place, import, drift, destroy. On the
+/// strict lane only: moto drops AlarmIdentifier, InsufficientDataHealthStatus
+/// and RoutingControlArn (and invents a port and interval), so on moto
+/// these could never read back as written.
+#[test]
+fn health_checks_on_alarms_and_routing_controls_lifecycle() {
+    skip_unless_acc!();
+    let lane = Lane::Strict;
+    let r53 = Route53(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
+    tf.config(&alarm_check_config("api-5xx", "Unhealthy"));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let (alarm, arc) = (tf.output("alarm_id"), tf.output("arc_id"));
+    let held = r53.health_check_config(&alarm);
+    assert_eq!(held.alarm_identifier().map(|a| a.name()), Some("api-5xx"));
+    assert_eq!(
+        held.insufficient_data_health_status().map(|s| s.as_str()),
+        Some("Unhealthy")
+    );
+    assert_eq!(
+        r53.health_check_config(&arc).routing_control_arn(),
+        Some(ROUTING_CONTROL)
+    );
+
+    // The alarm and the status change in place.
+    tf.config(&alarm_check_config("api-latency", "LastKnownStatus"));
+    tf.assert_plan_shows("update", &["update in-place", "\"api-latency\""]);
+    tf.apply();
+    tf.assert_empty_plan("after update");
+    assert_eq!(tf.output("alarm_id"), alarm, "updated, not replaced");
+
+    tf.reimport("tandem_route53_health_check.alarm", &alarm);
+    tf.reimport("tandem_route53_health_check.arc", &arc);
+
+    r53.set_cloudwatch_alarm(&alarm, "eu-west-1", "edited-by-hand");
+    tf.assert_plan_shows(
+        "out-of-band alarm",
+        &["\"edited-by-hand\" -> \"api-latency\"", "update in-place"],
+    );
+    tf.apply();
+    tf.assert_empty_plan("after repair");
+
+    tf.destroy();
+    assert!(!r53.health_check_exists(&alarm) && !r53.health_check_exists(&arc));
+}
+
+/// 64 hexadecimal digits, a SHA-256 digest as DS records carry.
+const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn service_records_config(zone: &str, zone_name: &str, hc: &str, https_priority: u32) -> String {
+    format!(
+        r#"
+resource "tandem_route53_failover_record" "https" {{
+  zone_id = "{zone}"
+  name    = "api.{zone_name}"
+  type    = "HTTPS"
+  ttl     = 300
+  primary {{
+    records         = ["{https_priority} . alpn=h2"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["1 backup.{zone_name}. alpn=h2"]
+  }}
+}}
+resource "tandem_route53_failover_record" "svcb" {{
+  zone_id = "{zone}"
+  name    = "_8443._svc.{zone_name}"
+  type    = "SVCB"
+  ttl     = 300
+  primary {{
+    records         = ["16 svc.{zone_name}. port=8443"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["1 fallback.{zone_name}."]
+  }}
+}}
+resource "tandem_route53_failover_record" "ds" {{
+  zone_id = "{zone}"
+  name    = "child.{zone_name}"
+  type    = "DS"
+  ttl     = 300
+  primary {{
+    records         = ["12345 13 2 {DIGEST}"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["54321 13 2 {DIGEST}"]
+  }}
+}}
+"#
+    )
+}
+
+/// HTTPS, SVCB and DS pairs: create, empty plan, update, import, drift,
+/// destroy.
+fn failover_https_svcb_and_ds_records_lifecycle(lane: Lane) {
+    skip_unless_acc!();
+    let r53 = Route53(lane);
+    let zone_name = format!("svc{}.tandem-test", unique_label("r53"));
+    let zone = r53.create_zone(&zone_name);
+    let hc = r53.health_check();
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
+    tf.config(&service_records_config(&zone, &zone_name, hc, 1));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let sets = r53.record_sets(&zone);
+    for ty in [" HTTPS ", " SVCB ", " DS "] {
+        assert_eq!(sets.matches(ty).count(), 2, "{ty} pair: {sets}");
+    }
+    assert!(sets.contains(&format!("[12345 13 2 {DIGEST}]")), "{sets}");
+
+    tf.config(&service_records_config(&zone, &zone_name, hc, 2));
+    tf.assert_plan_shows("update", &["update in-place", "\"2 . alpn=h2\""]);
+    tf.apply();
+    tf.assert_empty_plan("after update");
+
+    for (addr, name, ty) in [
+        ("https", format!("api.{zone_name}"), "HTTPS"),
+        ("svcb", format!("_8443._svc.{zone_name}"), "SVCB"),
+        ("ds", format!("child.{zone_name}"), "DS"),
+    ] {
+        tf.reimport(
+            &format!("tandem_route53_failover_record.{addr}"),
+            &format!("{zone}/{name}/{ty}"),
+        );
+    }
+
+    let api = format!("api.{zone_name}");
+    r53.change_of_type(
+        &zone,
+        "HTTPS",
+        &[(
+            "UPSERT",
+            &api,
+            &format!("{api}-primary"),
+            "PRIMARY",
+            "3 . alpn=h3",
+            300,
+        )],
+    );
+    tf.assert_plan_shows("out-of-band value", &["3 . alpn=h3", "update in-place"]);
+    tf.apply();
+    tf.assert_empty_plan("after repair");
+
+    tf.destroy();
+    let sets = r53.record_sets(&zone);
+    assert!(
+        !sets.contains("failover=PRIMARY") && !sets.contains("failover=SECONDARY"),
+        "destroy left records: {sets}"
+    );
+    r53.delete_zone(&zone);
+}
+
+/// TXT text is split into character-strings of at most 255 bytes, not
+/// characters, with every non-ASCII byte as an octal escape: 200 × "é" is
+/// 200 characters but 400 bytes, which the strict lane (like Route 53)
+/// refuses as one string.
+fn failover_txt_multi_byte_values_split_by_bytes(lane: Lane) {
+    skip_unless_acc!();
+    let r53 = Route53(lane);
+    let zone_name = format!("utf{}.tandem-test", unique_label("r53"));
+    let zone = r53.create_zone(&zone_name);
+    let hc = r53.health_check();
+    let text = "é".repeat(200);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_failover_record" "txt" {{
+  zone_id = "{zone}"
+  name    = "_verify.{zone_name}"
+  type    = "TXT"
+  ttl     = 300
+  primary {{
+    records         = ["{text}"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["café crème"]
+  }}
+}}
+"#
+    ));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let sets = r53.record_sets(&zone);
+    let escaped = "\\303\\251";
+    assert!(
+        sets.contains(&format!(
+            "\"{}\" \"{}\"",
+            escaped.repeat(127),
+            escaped.repeat(73)
+        )),
+        "two strings of 254 and 146 bytes: {sets}"
+    );
+    assert!(sets.contains("\"caf\\303\\251 cr\\303\\250me\""), "{sets}");
+    tf.reimport(
+        "tandem_route53_failover_record.txt",
+        &format!("{zone}/_verify.{zone_name}/TXT"),
+    );
+    tf.destroy();
+    r53.delete_zone(&zone);
+}
+
+/// With the provider in another partition's region, the ARNs the provider
+/// builds name that partition (`arn:aws-cn:`), and bucket endpoints its
+/// domain (`amazonaws.com.cn`).
+fn arns_and_endpoints_follow_the_partition(lane: Lane) {
+    skip_unless_acc!();
+    let bucket = tandem_acceptance::unique("tandem-cn");
+    let tf = TfDir::new().with_provider(lane.provider_block_in("cn-north-1", ""));
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_health_check" "api" {{
+  type       = "TCP"
+  ip_address = "192.0.2.10"
+  port       = 443
+}}
+resource "tandem_s3_bucket" "b" {{
+  bucket        = "{bucket}"
+  force_destroy = true
+}}
+output "check_arn" {{ value = tandem_route53_health_check.api.arn }}
+output "check_id" {{ value = tandem_route53_health_check.api.id }}
+output "bucket_arn" {{ value = tandem_s3_bucket.b.arn }}
+output "bucket_domain" {{ value = tandem_s3_bucket.b.bucket_regional_domain_name }}
+"#
+    ));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    assert_eq!(
+        tf.output("check_arn"),
+        format!("arn:aws-cn:route53:::healthcheck/{}", tf.output("check_id"))
+    );
+    assert_eq!(tf.output("bucket_arn"), format!("arn:aws-cn:s3:::{bucket}"));
+    assert_eq!(
+        tf.output("bucket_domain"),
+        format!("{bucket}.s3.cn-north-1.amazonaws.com.cn")
+    );
+    tf.destroy();
 }
