@@ -333,6 +333,15 @@ struct Timeouts {
     delete: Field<String>,
 }
 
+/// The resource identity: what `import { identity = ... }` gives.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct Identity {
+    zone_id: String,
+    name: String,
+    r#type: String,
+}
+
 /// Which operation a timeout bounds.
 #[derive(Debug, Clone, Copy)]
 enum Op {
@@ -480,19 +489,17 @@ impl Resource<Aws> for FailoverRecordResource {
 
     fn identity(&self, state: &Value) -> Option<Value> {
         let m = FailoverRecord::read(state, "state").ok()?;
-        Some(Value::object([
-            ("zone_id", Value::string(names::zone_id(m.zone_id.known()?))),
-            ("name", Value::string(names::normalize(m.name.known()?))),
-            ("type", Value::string(m.r#type.known()?)),
-        ]))
+        let identity = Identity {
+            zone_id: names::zone_id(m.zone_id.known()?),
+            name: names::normalize(m.name.known()?),
+            r#type: m.r#type.known()?.clone(),
+        };
+        Value::from_model(&identity, &self.identity_schema()?.value_type()).ok()
     }
 
     fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
-        Some(record_id(
-            identity.get("zone_id").as_str()?,
-            identity.get("name").as_str()?,
-            identity.get("type").as_str()?,
-        ))
+        let i: Identity = identity.to_model().ok()?;
+        Some(record_id(&i.zone_id, &i.name, &i.r#type))
     }
 
     fn schema(&self) -> Schema {

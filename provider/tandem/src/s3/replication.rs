@@ -840,7 +840,8 @@ impl Resource<Aws> for ReplicationResource {
         plan.planned = model::apply_changes(&plan.planned, &read, &planned, &schema(), TYPE_NAME)?;
         // With the provider region known, the same-region warning can apply
         // to rules that rely on the default.
-        if plan.config.get("region").is_null() {
+        let config = ReplicationModel::read(&plan.config, "configuration")?;
+        if config.region.is_null() {
             let mut d = Diagnostics::new();
             check(&planned, ctx.meta_opt().map(Aws::default_region), &mut d);
             for w in d.0.into_iter().filter(|x| x.severity == Severity::Warning) {
