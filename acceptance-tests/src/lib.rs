@@ -9,6 +9,9 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod localstack;
+pub mod outside;
+pub mod recorder;
 pub mod sdk;
 pub mod strict;
 
@@ -275,10 +278,20 @@ impl Lane {
 
     /// A provider block for this lane.
     pub fn provider_block(self) -> String {
-        match self {
-            Lane::Moto => Moto::shared().provider_block(),
-            Lane::Strict => strict::StrictLane::shared().provider_block(),
-        }
+        self.provider_block_with("")
+    }
+
+    /// A provider block for this lane with `extra` (more arguments of the
+    /// provider block, e.g. `default_tags`) appended.
+    pub fn provider_block_with(self, extra: &str) -> String {
+        self.provider_block_in(DEFAULT_REGION, extra)
+    }
+
+    /// A provider block for this lane whose default region is `region`
+    /// (e.g. one of another partition), with `extra` appended.
+    pub fn provider_block_in(self, region: &str, extra: &str) -> String {
+        let e = self.endpoint();
+        provider_block_in(region, &e, &e, self.emulator(), extra)
     }
 
     /// The `endpoints.emulator` this lane's provider blocks name: moto's
@@ -334,10 +347,25 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     .block_on(f)
 }
 
+/// The provider region of every provider block the harness writes, unless
+/// a test asks for another ([`Lane::provider_block_in`]).
+pub const DEFAULT_REGION: &str = "us-east-1";
+
 /// A provider block sending Route 53 to `route53` (e.g. a recording proxy)
 /// and S3 and STS to `endpoint`, naming the `emulator` behind them if any,
 /// with `extra` (more arguments of the provider block) appended.
 pub fn provider_block_for(
+    endpoint: &str,
+    route53: &str,
+    emulator: Option<&str>,
+    extra: &str,
+) -> String {
+    provider_block_in(DEFAULT_REGION, endpoint, route53, emulator, extra)
+}
+
+/// [`provider_block_for`] with the provider's default region `region`.
+pub fn provider_block_in(
+    region: &str,
     endpoint: &str,
     route53: &str,
     emulator: Option<&str>,
@@ -356,7 +384,7 @@ terraform {{
 }}
 
 provider "tandem" {{
-  region                      = "us-east-1"
+  region                      = "{region}"
   access_key                  = "test"
   secret_key                  = "test"
   s3_use_path_style           = true
@@ -429,6 +457,8 @@ pub struct TfDir {
     dir: tempfile::TempDir,
     terraform: PathBuf,
     env: Vec<(String, String)>,
+    /// Written before each configuration [`TfDir::config`] writes.
+    provider: String,
 }
 
 impl TfDir {
@@ -470,7 +500,27 @@ impl TfDir {
             dir,
             terraform,
             env,
+            provider: String::new(),
         }
+    }
+
+    /// A fresh directory whose configurations ([`TfDir::config`]) start
+    /// with `lane`'s provider block, `extra` appended to it.
+    pub fn on_lane(lane: Lane, extra: &str) -> TfDir {
+        TfDir::new().with_provider(lane.provider_block_with(extra))
+    }
+
+    /// This directory, with `provider` (a whole provider block, e.g. from
+    /// [`provider_block_for`]) written before each configuration.
+    pub fn with_provider(mut self, provider: String) -> TfDir {
+        self.provider = provider;
+        self
+    }
+
+    /// Writes `main.tf`: the provider block this directory was made with,
+    /// then `body`.
+    pub fn config(&self, body: &str) {
+        self.write(&format!("{}{body}", self.provider));
     }
 
     /// The directory.
@@ -605,8 +655,14 @@ impl TfDir {
 
     /// Asserts that a plan proposes no changes.
     pub fn plan_is_empty(&self) {
-        let o = self.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
-        assert_eq!(o.code, 0, "expected an empty plan:\n{}", o.all());
+        self.assert_empty_plan("");
+    }
+
+    /// Asserts that a plan proposes no changes; `step` says when, in the
+    /// failure message.
+    pub fn assert_empty_plan(&self, step: &str) {
+        let (changes, t) = self.plan();
+        assert!(!changes, "{step}: expected an empty plan, got:\n{t}");
     }
 
     /// Asserts that a plan proposes changes and returns its text.
@@ -614,6 +670,42 @@ impl TfDir {
         let o = self.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
         assert_eq!(o.code, 2, "expected a plan with changes:\n{}", o.all());
         o.stdout
+    }
+
+    /// Plans; returns whether there are changes, and the whole output
+    /// (warnings included). A failed plan fails the test.
+    pub fn plan(&self) -> (bool, String) {
+        let o = self.run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
+        match o.code {
+            0 => (false, o.all()),
+            2 => (true, o.all()),
+            _ => panic!("terraform plan failed:\n{}", o.all()),
+        }
+    }
+
+    /// Asserts that a plan proposes changes and shows every one of
+    /// `needles`; returns its output.
+    pub fn assert_plan_shows(&self, step: &str, needles: &[&str]) -> String {
+        let (changes, t) = self.plan();
+        assert!(changes, "{step}: expected changes, got an empty plan:\n{t}");
+        for n in needles {
+            assert!(t.contains(n), "{step}: plan lacks {n:?}:\n{t}");
+        }
+        t
+    }
+
+    /// The value of output `name` (`terraform output -raw`).
+    pub fn output(&self, name: &str) -> String {
+        self.ok(&["output", "-raw", name]).stdout.trim().to_string()
+    }
+
+    /// Whether this Terraform imports by resource identity (1.12 and later).
+    pub fn supports_identity_import(&self) -> bool {
+        let out = self.ok(&["version", "-json"]).stdout;
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let version = v["terraform_version"].as_str().unwrap_or("0.0.0");
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 12)
     }
 
     /// `terraform show -json` of the state.
@@ -732,6 +824,12 @@ pub fn find_resource(module: &serde_json::Value, address: &str) -> Option<serde_
         .as_array()?
         .iter()
         .find_map(|m| find_resource(m, address))
+}
+
+/// A DNS label unique to this test run (no hyphens, so it can be glued
+/// into zone names).
+pub fn unique_label(prefix: &str) -> String {
+    unique(prefix).replace('-', "")
 }
 
 /// A name unique to this test run, for moto objects shared across tests.

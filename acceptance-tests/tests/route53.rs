@@ -4,23 +4,21 @@
 //! replace, import, change outside Terraform, delete outside Terraform,
 //! destroy).
 //!
-//! Gated on `TF_ACC=1` (`make test` sets it). Uses the shared harness
-//! (`tandem_acceptance`: the lanes and Terraform working directories);
-//! changes "outside Terraform" go through aws-sdk-route53 on the same lane;
-//! API calls are counted by a loopback recording proxy defined here.
+//! Gated on `TF_ACC=1` (`make test` sets it). Everything but the tests is
+//! the shared harness (`tandem_acceptance`): the lanes, Terraform working
+//! directories and their plan assertions, changes "outside Terraform"
+//! through aws-sdk-route53 on the same lane (`outside::Route53`), and the
+//! recording proxy that counts API calls.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
-    ResourceRecordSetFailover, RrType,
+use tandem_acceptance::outside::Route53;
+use tandem_acceptance::recorder::Recorder;
+use tandem_acceptance::{
+    block_on, on_both_lanes, skip_unless_acc, unique_label, Lane, Moto, TfDir,
 };
-use tandem_acceptance::{block_on, on_both_lanes, skip_unless_acc, Lane, Moto, TfDir};
 
 on_both_lanes!(
     zone_lifecycle,
@@ -32,403 +30,13 @@ on_both_lanes!(
     failover_wildcard_names_written_escaped_are_stable,
     failover_record_imports_by_identity,
     failover_primary_without_health_check_fails_at_plan,
+    failover_https_svcb_and_ds_records_lifecycle,
+    failover_txt_multi_byte_values_split_by_bytes,
+    arns_and_endpoints_follow_the_partition,
 );
-
-// ---------------------------------------------------------------- outside Terraform
-
-/// Route 53 calls made "outside Terraform" with the AWS SDK, as another
-/// tool or a person would, on one lane.
-#[derive(Clone, Copy)]
-struct Route53(Lane);
-
-fn client(lane: Lane) -> &'static aws_sdk_route53::Client {
-    static CLIENTS: [OnceLock<aws_sdk_route53::Client>; 2] = [OnceLock::new(), OnceLock::new()];
-    CLIENTS[lane as usize].get_or_init(|| lane.route53())
-}
-
-impl Route53 {
-    fn client(self) -> &'static aws_sdk_route53::Client {
-        client(self.0)
-    }
-
-    fn zone_exists(self, id: &str) -> bool {
-        block_on(self.client().get_hosted_zone().id(id).send()).is_ok()
-    }
-
-    fn health_check_exists(self, id: &str) -> bool {
-        block_on(self.client().get_health_check().health_check_id(id).send()).is_ok()
-    }
-
-    /// A health check for the PRIMARY records made outside Terraform:
-    /// Route 53 refuses a non-alias primary without one. One per lane and
-    /// test process.
-    fn health_check(self) -> &'static str {
-        static IDS: [OnceLock<String>; 2] = [OnceLock::new(), OnceLock::new()];
-        IDS[self.0 as usize].get_or_init(|| {
-            let out = block_on(
-                self.client()
-                    .create_health_check()
-                    .caller_reference(tandem_acceptance::unique("hc"))
-                    .health_check_config(
-                        aws_sdk_route53::types::HealthCheckConfig::builder()
-                            .r#type(aws_sdk_route53::types::HealthCheckType::Tcp)
-                            .ip_address("192.0.2.250")
-                            .port(443)
-                            .build()
-                            .expect("health check config"),
-                    )
-                    .send(),
-            )
-            .expect("CreateHealthCheck");
-            out.health_check().expect("health check").id().to_string()
-        })
-    }
-
-    /// The zone's record sets, one line each:
-    /// `name TYPE id=SETID failover=ROLE ttl=N [values]`.
-    fn record_sets(self, zone: &str) -> String {
-        let out = block_on(
-            self.client()
-                .list_resource_record_sets()
-                .hosted_zone_id(zone)
-                .send(),
-        )
-        .expect("ListResourceRecordSets");
-        out.resource_record_sets()
-            .iter()
-            .map(|s| {
-                let values: Vec<&str> = s.resource_records().iter().map(|r| r.value()).collect();
-                format!(
-                    "{} {} id={} failover={} ttl={} [{}]\n",
-                    s.name(),
-                    s.r#type().as_str(),
-                    s.set_identifier().unwrap_or("-"),
-                    s.failover().map(|f| f.as_str()).unwrap_or("-"),
-                    s.ttl().unwrap_or(-1),
-                    values.join(",")
-                )
-            })
-            .collect()
-    }
-
-    fn set_zone_comment(self, zone: &str, comment: &str) {
-        block_on(
-            self.client()
-                .update_hosted_zone_comment()
-                .id(zone)
-                .comment(comment)
-                .send(),
-        )
-        .expect("UpdateHostedZoneComment");
-    }
-
-    fn create_zone(self, name: &str) -> String {
-        let out = block_on(
-            self.client()
-                .create_hosted_zone()
-                .name(name)
-                .caller_reference(tandem_acceptance::unique("ref"))
-                .send(),
-        )
-        .expect("CreateHostedZone");
-        out.hosted_zone()
-            .map(|z| z.id().trim_start_matches("/hostedzone/").to_string())
-            .expect("zone in CreateHostedZone response")
-    }
-
-    fn delete_zone(self, zone: &str) {
-        block_on(self.client().delete_hosted_zone().id(zone).send()).expect("DeleteHostedZone");
-    }
-
-    fn set_failure_threshold(self, id: &str, n: i32) {
-        let version = block_on(self.client().get_health_check().health_check_id(id).send())
-            .expect("GetHealthCheck")
-            .health_check()
-            .map(|h| h.health_check_version())
-            .unwrap_or(1);
-        block_on(
-            self.client()
-                .update_health_check()
-                .health_check_id(id)
-                .health_check_version(version)
-                .failure_threshold(n)
-                .send(),
-        )
-        .expect("UpdateHealthCheck");
-    }
-
-    fn delete_health_check(self, id: &str) {
-        block_on(
-            self.client()
-                .delete_health_check()
-                .health_check_id(id)
-                .send(),
-        )
-        .expect("DeleteHealthCheck");
-    }
-
-    /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`
-    /// A record sets; PRIMARY ones get [`Route53::health_check`].
-    fn change(self, zone: &str, changes: &[(&str, &str, &str, &str, &str, i64)]) {
-        let changes: Vec<Change> = changes
-            .iter()
-            .map(|(action, name, sid, failover, ip, ttl)| {
-                let check = (*failover == "PRIMARY").then(|| self.health_check().to_string());
-                let set = ResourceRecordSet::builder()
-                    .name(*name)
-                    .r#type(RrType::A)
-                    .set_identifier(*sid)
-                    .failover(ResourceRecordSetFailover::from(*failover))
-                    .set_health_check_id(check)
-                    .ttl(*ttl)
-                    .resource_records(
-                        ResourceRecord::builder()
-                            .value(*ip)
-                            .build()
-                            .expect("record"),
-                    )
-                    .build()
-                    .expect("record set");
-                Change::builder()
-                    .action(ChangeAction::from(*action))
-                    .resource_record_set(set)
-                    .build()
-                    .expect("change")
-            })
-            .collect();
-        let batch = ChangeBatch::builder()
-            .set_changes(Some(changes))
-            .build()
-            .expect("batch");
-        block_on(
-            self.client()
-                .change_resource_record_sets()
-                .hosted_zone_id(zone)
-                .change_batch(batch)
-                .send(),
-        )
-        .expect("ChangeResourceRecordSets");
-    }
-}
-
-// ---------------------------------------------------------------- recording proxy
-
-/// A loopback HTTP proxy in front of moto that records every request; lets
-/// a test count the API calls the provider makes.
-struct Recorder {
-    url: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Recorder {
-    fn start() -> Recorder {
-        let upstream: SocketAddr = format!("127.0.0.1:{}", Moto::shared().port())
-            .parse()
-            .expect("moto address");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind recorder");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let l2 = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let log = Arc::clone(&l2);
-                std::thread::spawn(move || {
-                    let _ = proxy_one(conn, upstream, &log);
-                });
-            }
-        });
-        Recorder { url, log }
-    }
-
-    /// `METHOD path` of every request seen so far.
-    fn requests(&self) -> Vec<String> {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-
-    fn count(&self, method: &str, path_suffix: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| {
-                r.starts_with(method)
-                    && r.split('?')
-                        .next()
-                        .is_some_and(|p| p.ends_with(path_suffix))
-            })
-            .count()
-    }
-}
-
-/// Forwards one request (the client is told to close afterwards, so each
-/// connection carries exactly one request and framing stays trivial).
-fn proxy_one(
-    client: TcpStream,
-    upstream: SocketAddr,
-    log: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
-    let mut reader = BufReader::new(client.try_clone()?);
-    let mut head = Vec::new();
-    let mut content_length = 0usize;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line)? == 0 {
-            return Ok(());
-        }
-        if line == "\r\n" {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            content_length = v.trim().parse().unwrap_or(0);
-        }
-        if lower.starts_with("connection:") {
-            continue;
-        }
-        head.push(line);
-    }
-    let mut body = vec![0u8; content_length];
-    reader.read_exact(&mut body)?;
-    if let Some(first) = head.first() {
-        let mut parts = first.split_whitespace();
-        let entry = format!(
-            "{} {}",
-            parts.next().unwrap_or(""),
-            parts.next().unwrap_or("")
-        );
-        if let Ok(mut l) = log.lock() {
-            l.push(entry);
-        }
-    }
-    let mut up = TcpStream::connect(upstream)?;
-    for h in &head {
-        up.write_all(h.as_bytes())?;
-    }
-    up.write_all(b"Connection: close\r\n\r\n")?;
-    up.write_all(&body)?;
-    let mut resp = Vec::new();
-    up.read_to_end(&mut resp)?;
-    // Tell the client this connection ends here.
-    let split = resp
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(resp.len());
-    let rhead = String::from_utf8_lossy(&resp[..split]).into_owned();
-    let rbody = resp.get(split + 4..).unwrap_or_default();
-    let mut out = String::new();
-    for l in rhead.split("\r\n") {
-        if !l.to_ascii_lowercase().starts_with("connection:") {
-            out.push_str(l);
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    let mut client = client;
-    client.write_all(out.as_bytes())?;
-    client.write_all(rbody)?;
-    client.flush()?;
-    client.shutdown(Shutdown::Both)
-}
-
-// ---------------------------------------------------------------- Terraform
-
-fn unique() -> String {
-    tandem_acceptance::unique("r53").replace('-', "")
-}
-
-/// A harness Terraform directory with our provider block (default tags
-/// included) and the step helpers these tests use.
-struct Tf {
-    dir: TfDir,
-    lane: Lane,
-    route53: String,
-}
 
 /// Provider-wide tags every test's resources carry.
 const DEFAULT_TAGS: &str = "  default_tags {\n    tags = { suite = \"acceptance\" }\n  }\n";
-
-impl Tf {
-    fn new(lane: Lane) -> Tf {
-        Tf {
-            dir: TfDir::new(),
-            lane,
-            route53: lane.endpoint(),
-        }
-    }
-
-    /// Route 53 calls go to `route53` (e.g. a recorder), the rest to moto.
-    fn with_endpoint(route53: &str) -> Tf {
-        Tf {
-            dir: TfDir::new(),
-            lane: Lane::Moto,
-            route53: route53.to_string(),
-        }
-    }
-
-    /// Writes `main.tf`: the lane's provider block plus `body`.
-    fn config(&self, body: &str) {
-        let provider = tandem_acceptance::provider_block_for(
-            &self.lane.endpoint(),
-            &self.route53,
-            self.lane.emulator(),
-            DEFAULT_TAGS,
-        );
-        self.dir.write(&(provider + body));
-    }
-
-    fn apply(&self) -> String {
-        self.dir.apply().all()
-    }
-
-    fn apply_fails(&self) -> String {
-        self.dir.apply_fails().all()
-    }
-
-    fn plan_fails(&self) -> String {
-        self.dir.plan_fails().all()
-    }
-
-    /// Plans; returns (had changes, output with warnings).
-    fn plan(&self) -> (bool, String) {
-        let o = self
-            .dir
-            .run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
-        match o.code {
-            0 => (false, o.all()),
-            2 => (true, o.all()),
-            _ => panic!("terraform plan failed:\n{}", o.all()),
-        }
-    }
-
-    fn assert_empty_plan(&self, step: &str) {
-        let (changes, t) = self.plan();
-        assert!(!changes, "{step}: expected an empty plan, got:\n{t}");
-    }
-
-    fn assert_plan_shows(&self, step: &str, needles: &[&str]) -> String {
-        let (changes, t) = self.plan();
-        assert!(changes, "{step}: expected changes, got an empty plan:\n{t}");
-        for n in needles {
-            assert!(t.contains(n), "{step}: plan lacks {n:?}:\n{t}");
-        }
-        t
-    }
-
-    fn output(&self, name: &str) -> String {
-        self.dir
-            .ok(&["output", "-raw", name])
-            .stdout
-            .trim()
-            .to_string()
-    }
-
-    /// Forgets `addr` and imports it again by `id`; the plan must be empty.
-    fn reimport(&self, addr: &str, id: &str) {
-        self.dir.reimport(addr, id);
-    }
-
-    fn destroy(&self) {
-        self.dir.destroy();
-    }
-}
 
 // ---------------------------------------------------------------- tests
 
@@ -458,10 +66,10 @@ output "tags_all" {{ value = jsonencode(tandem_route53_zone.z.tags_all) }}
 fn zone_lifecycle(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let u = unique();
+    let u = unique_label("r53");
     let name = format!("Zone{u}.Tandem-Test.");
     let canonical = name.to_ascii_lowercase().trim_end_matches('.').to_string();
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
 
     // Create (a cosmetic spelling of the name), then nothing to do.
     tf.config(&zone_config(&name, "first", r#"env = "dev""#, ""));
@@ -538,9 +146,9 @@ fn zone_lifecycle(lane: Lane) {
 fn zone_without_force_destroy_refuses_to_drop_records(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let u = unique();
+    let u = unique_label("r53");
     let name = format!("keep{u}.tandem-test");
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     tf.config(&zone_config(&name, "c", "", ""));
     tf.apply();
     let id = tf.output("zone_id");
@@ -556,9 +164,7 @@ fn zone_without_force_destroy_refuses_to_drop_records(lane: Lane) {
             60,
         )],
     );
-    let o = tf
-        .dir
-        .run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
+    let o = tf.run(&["destroy", "-auto-approve", "-no-color", "-input=false"]);
     let t = o.all();
     assert_ne!(o.code, 0, "destroy should fail:\n{t}");
     assert!(
@@ -614,7 +220,7 @@ output "all_id" {{ value = tandem_route53_health_check.all.id }}
 fn health_check_lifecycle(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     tf.config(&health_check_config(3, 30));
     tf.apply();
     tf.assert_empty_plan("after create");
@@ -713,12 +319,12 @@ output "primary_sid" {{ value = tandem_route53_failover_record.api.primary.set_i
 fn failover_record_lifecycle(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let u = unique();
+    let u = unique_label("r53");
     let zone_name = format!("fo{u}.tandem-test");
     // Uppercase and a trailing dot: must never show as a diff.
     let record = format!("API.fo{u}.tandem-test.");
     let canonical = format!("api.fo{u}.tandem-test");
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
 
     tf.config(&failover_config(
         &zone_name,
@@ -841,7 +447,7 @@ fn failover_record_lifecycle(lane: Lane) {
 fn failover_record_refuses_existing_records_unless_allowed(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let u = unique();
+    let u = unique_label("r53");
     let zone_name = format!("ow{u}.tandem-test");
     let zone = r53.create_zone(&zone_name);
     let name = format!("api.{zone_name}");
@@ -873,9 +479,9 @@ resource "tandem_route53_failover_record" "api" {{
 "#
         )
     };
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     tf.config(&body(""));
-    let t = tf.apply_fails();
+    let t = tf.apply_fails().all();
     assert!(
         t.contains("already exist") && t.contains("allow_overwrite"),
         "{t}"
@@ -908,11 +514,11 @@ resource "tandem_route53_failover_record" "api" {{
 fn failover_txt_values_are_quoted_for_route53_and_stable_in_plans(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let u = unique();
+    let u = unique_label("r53");
     let zone_name = format!("txt{u}.tandem-test");
     let zone = r53.create_zone(&zone_name);
     let long = "k".repeat(300);
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     let hc = r53.health_check();
     tf.config(&format!(
         r#"
@@ -953,10 +559,10 @@ resource "tandem_route53_failover_record" "txt" {{
 fn failover_wildcard_names_written_escaped_are_stable(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let u = unique();
+    let u = unique_label("r53");
     let zone_name = format!("wc{u}.tandem-test");
     let zone = r53.create_zone(&zone_name);
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     let hc = r53.health_check();
     // `\052` is how Route 53 itself writes a leading `*`.
     tf.config(&format!(
@@ -991,24 +597,15 @@ output "id" {{ value = tandem_route53_failover_record.wild.id }}
     r53.delete_zone(&zone);
 }
 
-/// Terraform 1.12 added import by resource identity.
-fn terraform_supports_identity(tf: &Tf) -> bool {
-    let out = tf.dir.ok(&["version", "-json"]).stdout;
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    let version = v["terraform_version"].as_str().unwrap_or("0.0.0");
-    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (1, 12)
-}
-
 fn failover_record_imports_by_identity(lane: Lane) {
     skip_unless_acc!();
     let r53 = Route53(lane);
-    let tf = Tf::new(lane);
-    if !terraform_supports_identity(&tf) {
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
+    if !tf.supports_identity_import() {
         eprintln!("skipped: this Terraform has no import by identity");
         return;
     }
-    let u = unique();
+    let u = unique_label("r53");
     let hc = r53.health_check();
     let zone_name = format!("ident{u}.tandem-test");
     let zone = r53.create_zone(&zone_name);
@@ -1048,7 +645,7 @@ resource "tandem_route53_failover_record" "api" {{
     tf.assert_plan_shows("import by identity", &["1 to import", "0 to change"]);
     tf.apply();
     tf.assert_empty_plan("after import by identity");
-    let state = tf.dir.resource("tandem_route53_failover_record.api");
+    let state = tf.resource("tandem_route53_failover_record.api");
     assert_eq!(state["primary"]["set_identifier"], "blue", "{state:#}");
     assert_eq!(state["secondary"]["set_identifier"], "green", "{state:#}");
     tf.destroy();
@@ -1063,10 +660,10 @@ resource "tandem_route53_failover_record" "api" {{
 #[test]
 fn failover_pair_is_written_in_one_change_batch() {
     skip_unless_acc!();
-    let u = unique();
+    let u = unique_label("r53");
     let zone_name = format!("batch{u}.tandem-test");
     let zone = Route53(Lane::Moto).create_zone(&zone_name);
-    let rec = Recorder::start();
+    let rec = Recorder::start(Moto::shared()).expect("recorder");
     let hc = Route53(Lane::Moto).health_check();
     let rrset = format!("/hostedzone/{zone}/rrset");
     let body = |ttl: u32, sid: &str| {
@@ -1094,7 +691,7 @@ resource "tandem_route53_failover_record" "api" {{
 "#
         )
     };
-    let tf = Tf::with_endpoint(&rec.url);
+    let tf = TfDir::new().with_provider(rec.provider_block(DEFAULT_TAGS));
     tf.config(&body(60, "one"));
     tf.apply();
     assert_eq!(
@@ -1129,7 +726,7 @@ resource "tandem_route53_failover_record" "api" {{
 #[test]
 fn invalid_configurations_fail_at_plan_with_attribute_paths() {
     skip_unless_acc!();
-    let tf = Tf::new(Lane::Moto);
+    let tf = TfDir::on_lane(Lane::Moto, DEFAULT_TAGS);
     tf.config(
         r#"
 resource "tandem_route53_health_check" "bad" {
@@ -1160,18 +757,19 @@ resource "tandem_route53_failover_record" "bad" {
 }
 "#,
     );
-    let t = tf.plan_fails();
+    let t = tf.plan_fails().all();
     for needle in [
         "Missing endpoint",
-        "search_string needs a *_STR_MATCH type",
+        "Argument not allowed for a HTTP health check",
         "Invalid failure_threshold",
         "Invalid request_interval",
-        "Too few checker regions",
-        "Unsupported record type",
-        "Both records and alias",
-        "No target",
+        "Invalid regions",
+        "Invalid type",
+        "Did you mean \"A\"?",
+        "Conflicting arguments",
+        "Missing argument",
         "Duplicate set_identifier",
-        "Invalid timeout",
+        "Invalid timeouts.create",
     ] {
         assert!(t.contains(needle), "plan lacks {needle:?}:\n{t}");
     }
@@ -1189,12 +787,12 @@ const BENCH_PAIRS: usize = 100;
 #[ignore = "benchmark: slow; run explicitly"]
 fn bench_100_failover_record_sets() {
     skip_unless_acc!();
-    let u = unique();
+    let u = unique_label("r53");
     let zone_name = format!("bench{u}.tandem-test");
     let zone = Route53(Lane::Moto).create_zone(&zone_name);
-    let rec = Recorder::start();
+    let rec = Recorder::start(Moto::shared()).expect("recorder");
     let hc = Route53(Lane::Moto).health_check();
-    let tf = Tf::with_endpoint(&rec.url);
+    let tf = TfDir::new().with_provider(rec.provider_block(DEFAULT_TAGS));
     tf.config(&format!(
         r#"
 resource "tandem_route53_failover_record" "r" {{
@@ -1228,7 +826,9 @@ resource "tandem_route53_failover_record" "r" {{
         tf.apply();
     });
     step("plan (no changes)", &|| tf.assert_empty_plan("bench"));
-    step("destroy", &|| tf.destroy());
+    step("destroy", &|| {
+        tf.destroy();
+    });
     let mut by_kind: std::collections::BTreeMap<String, usize> = Default::default();
     for r in rec.requests() {
         let path = r.split('?').next().unwrap_or("").to_string();
@@ -1241,8 +841,8 @@ resource "tandem_route53_failover_record" "r" {{
     }
     Route53(Lane::Moto).delete_zone(&zone);
 
-    let floor = Tf::new(Lane::Moto);
-    floor.dir.write(&format!(
+    let floor = TfDir::on_lane(Lane::Moto, DEFAULT_TAGS);
+    floor.write(&format!(
         "resource \"terraform_data\" \"r\" {{\n  count = {BENCH_PAIRS}\n  input = count.index\n}}\n"
     ));
     let mut floor_rows = Vec::new();
@@ -1261,7 +861,7 @@ resource "tandem_route53_failover_record" "r" {{
         ),
     ] {
         let t0 = Instant::now();
-        let o = floor.dir.run(args);
+        let o = floor.run(args);
         assert_eq!(o.code, 0, "terraform_data {what}:\n{}", o.all());
         floor_rows.push(format!(
             "| {BENCH_PAIRS} `terraform_data` | {what} | {:.1} s | 0 |",
@@ -1280,7 +880,7 @@ resource "tandem_route53_failover_record" "r" {{
 /// says so, on the attribute, before anything is written.
 fn failover_primary_without_health_check_fails_at_plan(lane: Lane) {
     skip_unless_acc!();
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     tf.config(
         r#"
 resource "tandem_route53_failover_record" "api" {
@@ -1297,7 +897,7 @@ resource "tandem_route53_failover_record" "api" {
 }
 "#,
     );
-    let t = tandem_acceptance::flat(&tf.plan_fails());
+    let t = tandem_acceptance::flat(&tf.plan_fails().all());
     assert!(
         t.contains("Error: Primary without a health check") && t.contains("primary {"),
         "{t}"
@@ -1311,7 +911,7 @@ fn health_check_edited_between_plan_and_apply_is_not_overwritten() {
     skip_unless_acc!();
     let lane = Lane::Strict;
     let r53 = Route53(lane);
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     let config = |threshold: u32| {
         format!(
             r#"
@@ -1328,12 +928,9 @@ output "id" {{ value = tandem_route53_health_check.web.id }}
     tf.apply();
     let id = tf.output("id");
     tf.config(&config(5));
-    tf.dir
-        .ok(&["plan", "-out=tfplan", "-no-color", "-input=false"]);
+    tf.ok(&["plan", "-out=tfplan", "-no-color", "-input=false"]);
     r53.set_failure_threshold(&id, 9);
-    let o = tf
-        .dir
-        .run(&["apply", "-no-color", "-input=false", "tfplan"]);
+    let o = tf.run(&["apply", "-no-color", "-input=false", "tfplan"]);
     let t = o.flat();
     assert_ne!(o.code, 0, "the stale plan must not apply:\n{t}");
     assert!(
@@ -1362,10 +959,10 @@ fn failover_create_refused_by_route53_is_never_turned_into_an_upsert() {
     let lane = Lane::Strict;
     let strict = tandem_acceptance::strict::StrictLane::shared();
     let r53 = Route53(lane);
-    let zone_name = format!("race{}.tandem-test", unique());
+    let zone_name = format!("race{}.tandem-test", unique_label("r53"));
     let zone = r53.create_zone(&zone_name);
     let name = format!("api.{zone_name}");
-    let tf = Tf::new(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
     tf.config(&format!(
         r#"
 resource "tandem_route53_failover_record" "api" {{
@@ -1385,7 +982,7 @@ resource "tandem_route53_failover_record" "api" {{
         hc = r53.health_check()
     ));
     strict.refuse_next_create(&name);
-    let t = tandem_acceptance::flat(&tf.apply_fails());
+    let t = tandem_acceptance::flat(&tf.apply_fails().all());
     assert!(t.contains("already exist"), "{t}");
     assert!(
         !strict.change_actions(&name).iter().any(|a| a == "UPSERT"),
@@ -1415,7 +1012,7 @@ fn interrupting_a_throttled_apply_stops_within_five_seconds() {
     dir.write(&format!(
         "{}\nresource \"tandem_route53_zone\" \"z\" {{\n  name = \"stop{}.tandem-test\"\n}}\n",
         lane.provider_block(),
-        unique()
+        unique_label("r53")
     ));
     lane.throttle_route53(true);
     let mut apply = dir.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"]);
@@ -1439,4 +1036,273 @@ fn interrupting_a_throttled_apply_stops_within_five_seconds() {
         "the error says the call was cancelled:\n{}",
         out.all()
     );
+}
+
+/// The routing control the RECOVERY_CONTROL checks follow (ARC is not
+/// emulated: Route 53 only stores the ARN).
+const ROUTING_CONTROL: &str =
+    "arn:aws:route53-recovery-control::123456789012:controlpanel/abc123/routingcontrol/def456";
+
+fn alarm_check_config(alarm: &str, status: &str) -> String {
+    format!(
+        r#"
+resource "tandem_route53_health_check" "alarm" {{
+  type                            = "CLOUDWATCH_METRIC"
+  cloudwatch_alarm_name           = "{alarm}"
+  cloudwatch_alarm_region         = "eu-west-1"
+  insufficient_data_health_status = "{status}"
+}}
+resource "tandem_route53_health_check" "arc" {{
+  type                = "RECOVERY_CONTROL"
+  routing_control_arn = "{ROUTING_CONTROL}"
+}}
+output "alarm_id" {{ value = tandem_route53_health_check.alarm.id }}
+output "arc_id" {{ value = tandem_route53_health_check.arc.id }}
+"#
+    )
+}
+
+/// Health checks that follow a CloudWatch alarm or an ARC routing control:
+/// create, empty plan, update in place, import, drift, destroy. On the
+/// strict lane only: moto drops AlarmIdentifier, InsufficientDataHealthStatus
+/// and RoutingControlArn (and invents a port and interval), so on moto
+/// these could never read back as written.
+#[test]
+fn health_checks_on_alarms_and_routing_controls_lifecycle() {
+    skip_unless_acc!();
+    let lane = Lane::Strict;
+    let r53 = Route53(lane);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
+    tf.config(&alarm_check_config("api-5xx", "Unhealthy"));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let (alarm, arc) = (tf.output("alarm_id"), tf.output("arc_id"));
+    let held = r53.health_check_config(&alarm);
+    assert_eq!(held.alarm_identifier().map(|a| a.name()), Some("api-5xx"));
+    assert_eq!(
+        held.insufficient_data_health_status().map(|s| s.as_str()),
+        Some("Unhealthy")
+    );
+    assert_eq!(
+        r53.health_check_config(&arc).routing_control_arn(),
+        Some(ROUTING_CONTROL)
+    );
+
+    // The alarm and the status change in place.
+    tf.config(&alarm_check_config("api-latency", "LastKnownStatus"));
+    tf.assert_plan_shows("update", &["update in-place", "\"api-latency\""]);
+    tf.apply();
+    tf.assert_empty_plan("after update");
+    assert_eq!(tf.output("alarm_id"), alarm, "updated, not replaced");
+
+    tf.reimport("tandem_route53_health_check.alarm", &alarm);
+    tf.reimport("tandem_route53_health_check.arc", &arc);
+
+    r53.set_cloudwatch_alarm(&alarm, "eu-west-1", "edited-by-hand");
+    tf.assert_plan_shows(
+        "out-of-band alarm",
+        &["\"edited-by-hand\" -> \"api-latency\"", "update in-place"],
+    );
+    tf.apply();
+    tf.assert_empty_plan("after repair");
+
+    tf.destroy();
+    assert!(!r53.health_check_exists(&alarm) && !r53.health_check_exists(&arc));
+}
+
+/// 64 hexadecimal digits, a SHA-256 digest as DS records carry.
+const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn service_records_config(zone: &str, zone_name: &str, hc: &str, https_priority: u32) -> String {
+    format!(
+        r#"
+resource "tandem_route53_failover_record" "https" {{
+  zone_id = "{zone}"
+  name    = "api.{zone_name}"
+  type    = "HTTPS"
+  ttl     = 300
+  primary {{
+    records         = ["{https_priority} . alpn=h2"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["1 backup.{zone_name}. alpn=h2"]
+  }}
+}}
+resource "tandem_route53_failover_record" "svcb" {{
+  zone_id = "{zone}"
+  name    = "_8443._svc.{zone_name}"
+  type    = "SVCB"
+  ttl     = 300
+  primary {{
+    records         = ["16 svc.{zone_name}. port=8443"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["1 fallback.{zone_name}."]
+  }}
+}}
+resource "tandem_route53_failover_record" "ds" {{
+  zone_id = "{zone}"
+  name    = "child.{zone_name}"
+  type    = "DS"
+  ttl     = 300
+  primary {{
+    records         = ["12345 13 2 {DIGEST}"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["54321 13 2 {DIGEST}"]
+  }}
+}}
+"#
+    )
+}
+
+/// HTTPS, SVCB and DS pairs: create, empty plan, update, import, drift,
+/// destroy.
+fn failover_https_svcb_and_ds_records_lifecycle(lane: Lane) {
+    skip_unless_acc!();
+    let r53 = Route53(lane);
+    let zone_name = format!("svc{}.tandem-test", unique_label("r53"));
+    let zone = r53.create_zone(&zone_name);
+    let hc = r53.health_check();
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
+    tf.config(&service_records_config(&zone, &zone_name, hc, 1));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let sets = r53.record_sets(&zone);
+    for ty in [" HTTPS ", " SVCB ", " DS "] {
+        assert_eq!(sets.matches(ty).count(), 2, "{ty} pair: {sets}");
+    }
+    assert!(sets.contains(&format!("[12345 13 2 {DIGEST}]")), "{sets}");
+
+    tf.config(&service_records_config(&zone, &zone_name, hc, 2));
+    tf.assert_plan_shows("update", &["update in-place", "\"2 . alpn=h2\""]);
+    tf.apply();
+    tf.assert_empty_plan("after update");
+
+    for (addr, name, ty) in [
+        ("https", format!("api.{zone_name}"), "HTTPS"),
+        ("svcb", format!("_8443._svc.{zone_name}"), "SVCB"),
+        ("ds", format!("child.{zone_name}"), "DS"),
+    ] {
+        tf.reimport(
+            &format!("tandem_route53_failover_record.{addr}"),
+            &format!("{zone}/{name}/{ty}"),
+        );
+    }
+
+    let api = format!("api.{zone_name}");
+    r53.change_of_type(
+        &zone,
+        "HTTPS",
+        &[(
+            "UPSERT",
+            &api,
+            &format!("{api}-primary"),
+            "PRIMARY",
+            "3 . alpn=h3",
+            300,
+        )],
+    );
+    tf.assert_plan_shows("out-of-band value", &["3 . alpn=h3", "update in-place"]);
+    tf.apply();
+    tf.assert_empty_plan("after repair");
+
+    tf.destroy();
+    let sets = r53.record_sets(&zone);
+    assert!(
+        !sets.contains("failover=PRIMARY") && !sets.contains("failover=SECONDARY"),
+        "destroy left records: {sets}"
+    );
+    r53.delete_zone(&zone);
+}
+
+/// TXT text is split into character-strings of at most 255 bytes, not
+/// characters, with every non-ASCII byte as an octal escape: 200 × "é" is
+/// 200 characters but 400 bytes, which the strict lane (like Route 53)
+/// refuses as one string.
+fn failover_txt_multi_byte_values_split_by_bytes(lane: Lane) {
+    skip_unless_acc!();
+    let r53 = Route53(lane);
+    let zone_name = format!("utf{}.tandem-test", unique_label("r53"));
+    let zone = r53.create_zone(&zone_name);
+    let hc = r53.health_check();
+    let text = "é".repeat(200);
+    let tf = TfDir::on_lane(lane, DEFAULT_TAGS);
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_failover_record" "txt" {{
+  zone_id = "{zone}"
+  name    = "_verify.{zone_name}"
+  type    = "TXT"
+  ttl     = 300
+  primary {{
+    records         = ["{text}"]
+    health_check_id = "{hc}"
+  }}
+  secondary {{
+    records = ["café crème"]
+  }}
+}}
+"#
+    ));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    let sets = r53.record_sets(&zone);
+    let escaped = "\\303\\251";
+    assert!(
+        sets.contains(&format!(
+            "\"{}\" \"{}\"",
+            escaped.repeat(127),
+            escaped.repeat(73)
+        )),
+        "two strings of 254 and 146 bytes: {sets}"
+    );
+    assert!(sets.contains("\"caf\\303\\251 cr\\303\\250me\""), "{sets}");
+    tf.reimport(
+        "tandem_route53_failover_record.txt",
+        &format!("{zone}/_verify.{zone_name}/TXT"),
+    );
+    tf.destroy();
+    r53.delete_zone(&zone);
+}
+
+/// With the provider in another partition's region, the ARNs the provider
+/// builds name that partition (`arn:aws-cn:`), and bucket endpoints its
+/// domain (`amazonaws.com.cn`).
+fn arns_and_endpoints_follow_the_partition(lane: Lane) {
+    skip_unless_acc!();
+    let bucket = tandem_acceptance::unique("tandem-cn");
+    let tf = TfDir::new().with_provider(lane.provider_block_in("cn-north-1", ""));
+    tf.config(&format!(
+        r#"
+resource "tandem_route53_health_check" "api" {{
+  type       = "TCP"
+  ip_address = "192.0.2.10"
+  port       = 443
+}}
+resource "tandem_s3_bucket" "b" {{
+  bucket        = "{bucket}"
+  force_destroy = true
+}}
+output "check_arn" {{ value = tandem_route53_health_check.api.arn }}
+output "check_id" {{ value = tandem_route53_health_check.api.id }}
+output "bucket_arn" {{ value = tandem_s3_bucket.b.arn }}
+output "bucket_domain" {{ value = tandem_s3_bucket.b.bucket_regional_domain_name }}
+"#
+    ));
+    tf.apply();
+    tf.assert_empty_plan("after create");
+    assert_eq!(
+        tf.output("check_arn"),
+        format!("arn:aws-cn:route53:::healthcheck/{}", tf.output("check_id"))
+    );
+    assert_eq!(tf.output("bucket_arn"), format!("arn:aws-cn:s3:::{bucket}"));
+    assert_eq!(
+        tf.output("bucket_domain"),
+        format!("{bucket}.s3.cn-north-1.amazonaws.com.cn")
+    );
+    tf.destroy();
 }

@@ -669,3 +669,185 @@ async fn health_check_versions_grow_and_guard_updates() {
     assert_eq!(e.code(), Some("HealthCheckVersionMismatch"));
     assert_eq!(l.health_check_version(&id), Some(2));
 }
+
+#[tokio::test]
+async fn txt_character_strings_longer_than_255_bytes_are_refused() {
+    skip_unless_acc!();
+    let l = lane(StrictConfig::default().route53_rate(0));
+    let r53 = sdk::route53(&l.endpoint());
+    let name = format!("{}.tandem-test", unique("txt").replace('-', ""));
+    let z = zone(&r53, &name).await;
+    let txt = |value: String| {
+        Change::builder()
+            .action(ChangeAction::Create)
+            .resource_record_set(
+                ResourceRecordSet::builder()
+                    .name(format!("t.{name}"))
+                    .r#type(RrType::Txt)
+                    .ttl(60)
+                    .resource_records(ResourceRecord::builder().value(value).build().unwrap())
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    // 128 × "é" is 256 bytes in one string: too long, though 128 characters.
+    let e = change(&r53, &z, vec![txt(format!("\"{}\"", "é".repeat(128)))])
+        .await
+        .unwrap_err();
+    assert!(e.contains("CharacterStringTooLong"), "{e}");
+    // The same text as two escaped strings of at most 255 bytes is fine.
+    let escaped = "\\303\\251";
+    change(
+        &r53,
+        &z,
+        vec![txt(format!("\"{}\" \"{escaped}\"", escaped.repeat(127)))],
+    )
+    .await
+    .expect("strings of 254 and 2 bytes");
+}
+
+#[tokio::test]
+async fn alarm_and_routing_control_checks_keep_what_moto_drops() {
+    use aws_sdk_route53::types::{AlarmIdentifier, CloudWatchRegion, InsufficientDataHealthStatus};
+    skip_unless_acc!();
+    let l = lane(StrictConfig::default().route53_rate(0));
+    let r53 = sdk::route53(&l.endpoint());
+    let create = |config: HealthCheckConfig| {
+        r53.create_health_check()
+            .caller_reference(unique("hc"))
+            .health_check_config(config)
+            .send()
+    };
+    let e = create(
+        HealthCheckConfig::builder()
+            .r#type(HealthCheckType::CloudwatchMetric)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), Some("InvalidInput"));
+    let alarm = |name: &str| {
+        AlarmIdentifier::builder()
+            .region(CloudWatchRegion::EuWest1)
+            .name(name)
+            .build()
+            .unwrap()
+    };
+    let hc = create(
+        HealthCheckConfig::builder()
+            .r#type(HealthCheckType::CloudwatchMetric)
+            .alarm_identifier(alarm("api-5xx"))
+            .insufficient_data_health_status(InsufficientDataHealthStatus::Unhealthy)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let id = hc.health_check().unwrap().id().to_string();
+    let read = || async {
+        r53.get_health_check()
+            .health_check_id(&id)
+            .send()
+            .await
+            .unwrap()
+            .health_check()
+            .and_then(|h| h.health_check_config().cloned())
+            .unwrap()
+    };
+    let c = read().await;
+    assert_eq!(c.alarm_identifier().map(|a| a.name()), Some("api-5xx"));
+    assert_eq!(
+        c.insufficient_data_health_status(),
+        Some(&InsufficientDataHealthStatus::Unhealthy)
+    );
+    assert_eq!(c.port(), None, "no endpoint, no port");
+    r53.update_health_check()
+        .health_check_id(&id)
+        .health_check_version(1)
+        .alarm_identifier(alarm("api-latency"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read().await.alarm_identifier().map(|a| a.name()),
+        Some("api-latency")
+    );
+    let arn = "arn:aws:route53-recovery-control::123456789012:controlpanel/abc/routingcontrol/def";
+    let rc = create(
+        HealthCheckConfig::builder()
+            .r#type(HealthCheckType::RecoveryControl)
+            .routing_control_arn(arn)
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        rc.health_check()
+            .and_then(|h| h.health_check_config())
+            .and_then(|c| c.routing_control_arn()),
+        Some(arn)
+    );
+}
+
+#[tokio::test]
+async fn replication_rules_s3_refuses_on_their_own_terms() {
+    use aws_sdk_s3::types::{
+        DeleteMarkerReplication, DeleteMarkerReplicationStatus, ReplicationRuleAndOperator, Tag,
+    };
+    skip_unless_acc!();
+    let l = lane(StrictConfig::default().versioning_lag(Duration::ZERO));
+    let us = sdk::s3(&l.endpoint(), "us-east-1");
+    let (src, dst) = (unique("strict-src"), unique("strict-dst"));
+    sdk::versioned_bucket(&us, &src).await;
+    sdk::versioned_bucket(&us, &dst).await;
+    let tagged = ReplicationRule::builder()
+        .id("tagged")
+        .priority(1)
+        .status(ReplicationRuleStatus::Enabled)
+        .filter(
+            ReplicationRuleFilter::builder()
+                .and(
+                    ReplicationRuleAndOperator::builder()
+                        .prefix("img/")
+                        .tags(Tag::builder().key("k").value("v").build().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .delete_marker_replication(
+            DeleteMarkerReplication::builder()
+                .status(DeleteMarkerReplicationStatus::Enabled)
+                .build(),
+        )
+        .destination(
+            Destination::builder()
+                .bucket(format!("arn:aws:s3:::{dst}"))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let config = ReplicationConfiguration::builder()
+        .role("arn:aws:iam::123456789012:role/r")
+        .rules(tagged)
+        .build()
+        .unwrap();
+    let e = us
+        .put_bucket_replication()
+        .bucket(&src)
+        .replication_configuration(config)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(failure(&e).1, "InvalidRequest");
+    us.put_bucket_replication()
+        .bucket(&src)
+        .replication_configuration(replication(&dst))
+        .send()
+        .await
+        .expect("the same destination without the tag rule");
+}

@@ -13,7 +13,7 @@
 //! |---|---|
 //! | **S3 home region.** A bucket lives in the region CreateBucket's `LocationConstraint` names (none: us-east-1; `EU`: eu-west-1). A request signed for another region gets `301 PermanentRedirect` with `x-amz-bucket-region` (HeadBucket too, without a body); GetBucketLocation answers from any region, truthfully. A `LocationConstraint` other than the endpoint's region is refused (`IllegalLocationConstraintException`) outside us-east-1. | S3 User Guide, "Making requests" / "Virtual hosting of buckets" (wrong-region requests are redirected with 301 PermanentRedirect); S3 API Reference, HeadBucket (`x-amz-bucket-region`), GetBucketLocation, CreateBucket |
 //! | **CreateBucket of a bucket you own:** `200` in us-east-1, `409 BucketAlreadyOwnedByYou` elsewhere; another account's name: `409 BucketAlreadyExists`. | S3 API Reference, CreateBucket, "Errors" |
-//! | **PutBucketReplication** is refused (`400 InvalidRequest`) unless the source and every destination bucket exist with versioning Enabled. | S3 User Guide, "Requirements and considerations for replication" |
+//! | **PutBucketReplication** is refused (`400 InvalidRequest`) unless the source and every destination bucket exist with versioning Enabled; also a rule replicating delete markers with a tag filter, SSE-KMS objects without a `ReplicaKmsKeyID`, or an `AccessControlTranslation` without `Account`. | S3 User Guide, "Requirements and considerations for replication", "Replicating delete markers between buckets" (not supported for tag-based rules), "Replicating objects created with server-side encryption (SSE-KMS)", "Changing the replica owner"; S3 API Reference, PutBucketReplication |
 //! | **Versioning reads lag writes:** for [`StrictConfig::versioning_lag`] after a PutBucketVersioning, GetBucketVersioning may answer the previous state. | S3 User Guide, "Enabling versioning on buckets" (wait 15 minutes after enabling versioning; changes propagate eventually) |
 //! | **Another account's bucket:** every request on it gets `403 AccessDenied` (HeadBucket with `x-amz-bucket-region`). No bucket policies are modelled. The account is moto's: the access key's entry in [`StrictConfig::accounts`], else `123456789012`. | S3 API Reference, HeadBucket ("403 Forbidden" when you lack permission), GetBucketLocation (bucket owner only) |
 //! | **Deletes refused per version:** versions chosen with [`StrictLane::refuse_delete`] fail DeleteObject with `403 AccessDenied` and appear as per-key `<Error>`s in DeleteObjects (governance locks give way to `x-amz-bypass-governance-retention: true`). DeleteObjects is answered by the lane, key by key, as S3 does. | S3 API Reference, DeleteObjects ("Error" elements per key); S3 User Guide, "Using S3 Object Lock" (governance bypass) |
@@ -23,6 +23,8 @@
 //! | **Names outside the zone** are refused (`InvalidChangeBatch` "RRSet with DNS name ... is not permitted in zone ..."), judged on whole labels. | Route 53 API Reference, ChangeResourceRecordSets, "Errors" |
 //! | **Change-batch size:** at most 1,000 ResourceRecord elements and 32,000 characters of `Value`s per request, UPSERTs counting twice. | Route 53 Developer Guide, "Quotas", "Maximums on API requests" |
 //! | **HealthCheckVersion** starts at 1 and grows with every UpdateHealthCheck; an update naming another version gets `409 HealthCheckVersionMismatch`. | Route 53 API Reference, UpdateHealthCheck (`HealthCheckVersion`) |
+//! | **TXT character-strings** of more than 255 bytes (after `\ddd` and `\X` escapes) are refused (`InvalidChangeBatch` "CharacterStringTooLong (Value is too long)"). | RFC 1035 §3.3 (a character-string is a length byte and at most 255 bytes); Route 53 Developer Guide, "Supported DNS record types", TXT (octal escapes) |
+//! | **Health checks of type CLOUDWATCH_METRIC and RECOVERY_CONTROL** need their `AlarmIdentifier` or `RoutingControlArn` (`400 InvalidInput`), and read back with them, their `InsufficientDataHealthStatus`, and none of the endpoint settings (port, interval, threshold) moto invents for every check. | Route 53 API Reference, CreateHealthCheck and HealthCheckConfig (`AlarmIdentifier`, `InsufficientDataHealthStatus`, `RoutingControlArn`) |
 //!
 //! Where moto itself departs from AWS in ways these rules would trip over,
 //! the lane corrects it at its edge: GetBucketVersioning gets S3's
@@ -295,6 +297,8 @@ struct Inner {
     buckets: HashMap<String, Bucket>,
     refusals: Vec<DeleteRefusal>,
     health_checks: HashMap<String, i64>,
+    /// What moto drops of each health check (alarm, routing control).
+    health_check_extras: HashMap<String, route53::HealthCheckExtras>,
     /// Change ID to the instant it becomes INSYNC.
     changes: HashMap<String, Instant>,
     next_change: u64,

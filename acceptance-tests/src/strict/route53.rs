@@ -1,6 +1,7 @@
 //! The Route 53 rules of the strict lane (see the table in the module
 //! above): the request rate, change propagation, what a change batch may
-//! hold, and HealthCheckVersion.
+//! hold (TXT character-strings included), HealthCheckVersion, and health
+//! checks that follow a CloudWatch alarm or a routing control.
 
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,85 @@ use super::{dns_name, Limiter, Reply, Req, State};
 const MAX_RECORDS: usize = 1000;
 /// Route 53's limit on characters of `Value` elements per request.
 const MAX_VALUE_CHARS: usize = 32_000;
+/// DNS's limit on one character-string of a TXT record, in bytes.
+const MAX_CHARACTER_STRING: usize = 255;
+
+/// What moto drops of a health check and Route 53 keeps: the type (to know
+/// which of moto's invented endpoint settings to hide), the CloudWatch
+/// alarm, the insufficient-data status and the routing control.
+#[derive(Debug, Clone, Default)]
+pub(super) struct HealthCheckExtras {
+    ty: String,
+    alarm: Option<(String, String)>,
+    insufficient_data: Option<String>,
+    routing_control_arn: Option<String>,
+}
+
+impl HealthCheckExtras {
+    /// Reads them from a CreateHealthCheck `HealthCheckConfig` or an
+    /// UpdateHealthCheck request, over `self`.
+    fn merge(mut self, e: &xml::Element) -> HealthCheckExtras {
+        if let Some(t) = e.child_text("Type") {
+            self.ty = t.to_string();
+        }
+        if let Some(a) = e.child("AlarmIdentifier") {
+            self.alarm = Some((
+                a.child_text("Region").unwrap_or_default().to_string(),
+                a.child_text("Name").unwrap_or_default().to_string(),
+            ));
+        }
+        if let Some(st) = e.child_text("InsufficientDataHealthStatus") {
+            self.insufficient_data = Some(st.to_string());
+        }
+        if let Some(arn) = e.child_text("RoutingControlArn") {
+            self.routing_control_arn = Some(arn.to_string());
+        }
+        self
+    }
+
+    /// A health check of an answer (`<HealthCheck>...</HealthCheck>`) as
+    /// Route 53 would give it: no endpoint settings on a check without an
+    /// endpoint, the alarm and routing control in its config.
+    fn complete(&self, check: &str) -> String {
+        let mut c = check.to_string();
+        if matches!(self.ty.as_str(), "CLOUDWATCH_METRIC" | "RECOVERY_CONTROL") {
+            for tag in [
+                "Port",
+                "RequestInterval",
+                "FailureThreshold",
+                "MeasureLatency",
+                "EnableSNI",
+            ] {
+                c = xml::remove_element(&c, tag);
+            }
+        }
+        let mut add = String::new();
+        if let Some((region, name)) = &self.alarm {
+            add.push_str(&format!(
+                "<AlarmIdentifier><Region>{}</Region><Name>{}</Name></AlarmIdentifier>",
+                xml::escape(region),
+                xml::escape(name)
+            ));
+        }
+        if let Some(st) = &self.insufficient_data {
+            add.push_str(&format!(
+                "<InsufficientDataHealthStatus>{}</InsufficientDataHealthStatus>",
+                xml::escape(st)
+            ));
+        }
+        if let Some(arn) = &self.routing_control_arn {
+            add.push_str(&format!(
+                "<RoutingControlArn>{}</RoutingControlArn>",
+                xml::escape(arn)
+            ));
+        }
+        c.replacen(
+            "</HealthCheckConfig>",
+            &format!("{add}</HealthCheckConfig>"),
+            1,
+        )
+    }
+}
 
 pub(super) async fn handle(state: &State, req: &Req) -> Reply {
     if let Some(r) = throttle(state, &req.account) {
@@ -39,30 +119,20 @@ pub(super) async fn handle(state: &State, req: &Req) -> Reply {
             let r = state.forward(req).await;
             pending(state, r)
         }
-        (&Method::POST, ["healthcheck"]) => {
-            let r = state.forward(req).await;
-            if r.status.is_success() {
-                if let Some(id) = xml::parse(&r.body).and_then(|d| {
-                    d.child("HealthCheck")
-                        .and_then(|h| h.child_text("Id"))
-                        .map(str::to_string)
-                }) {
-                    state.lock().health_checks.insert(id, 1);
-                }
-            }
-            versions(state, r)
-        }
+        (&Method::POST, ["healthcheck"]) => create_health_check(state, req).await,
         (&Method::POST, ["healthcheck", id]) => update_health_check(state, req, id).await,
         (&Method::DELETE, ["healthcheck", id]) => {
             let r = state.forward(req).await;
             if r.status.is_success() {
-                state.lock().health_checks.remove(*id);
+                let mut inner = state.lock();
+                inner.health_checks.remove(*id);
+                inner.health_check_extras.remove(*id);
             }
             r
         }
         (&Method::GET, ["healthcheck", ..]) => {
             let r = state.forward(req).await;
-            versions(state, r)
+            complete_health_checks(state, versions(state, r))
         }
         _ => state.forward(req).await,
     }
@@ -202,6 +272,17 @@ fn judge(batch: &[ChangeItem], zone_name: Option<&str>) -> Option<String> {
         ));
     }
     for c in batch.iter().filter(|c| c.action != "DELETE") {
+        if matches!(c.ty.as_str(), "TXT" | "SPF") {
+            if let Some(v) = c.values.iter().find(|v| {
+                character_strings(v)
+                    .iter()
+                    .any(|n| *n > MAX_CHARACTER_STRING)
+            }) {
+                return Some(format!(
+                    "[Invalid Resource Record: 'FATAL problem: CharacterStringTooLong (Value is too long) encountered with '{v}'']"
+                ));
+            }
+        }
         if let Some(zone) = zone_name {
             if c.name != zone && !c.name.ends_with(&format!(".{zone}")) {
                 return Some(format!(
@@ -221,6 +302,39 @@ fn judge(batch: &[ChangeItem], zone_name: Option<&str>) -> Option<String> {
         }
     }
     None
+}
+
+/// The byte length of each character-string of a TXT value as a DNS
+/// server reads it: quoted strings with `\ddd` and `\X` escapes each one
+/// byte; an unquoted value is one string.
+fn character_strings(value: &str) -> Vec<usize> {
+    let v = value.trim();
+    if !v.starts_with('"') {
+        return vec![v.len()];
+    }
+    let b = v.as_bytes();
+    let (mut out, mut current, mut quoted, mut i) = (Vec::new(), 0usize, false, 0);
+    while i < b.len() {
+        match (b[i], quoted) {
+            (b'"', true) => {
+                out.push(current);
+                current = 0;
+                quoted = false;
+            }
+            (b'"', false) => quoted = true,
+            (b'\\', true) => {
+                let octal = b
+                    .get(i + 1..i + 4)
+                    .is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+                i += if octal { 3 } else { 1 };
+                current += 1;
+            }
+            (_, true) => current += 1,
+            (_, false) => {}
+        }
+        i += 1;
+    }
+    out
 }
 
 async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
@@ -364,9 +478,81 @@ async fn get_change(state: &State, req: &Req, id: &str) -> Reply {
     )
 }
 
+/// CreateHealthCheck: a CloudWatch check needs its alarm and a recovery
+/// control check its routing control, as Route 53 requires; what moto
+/// drops of them is remembered.
+async fn create_health_check(state: &State, req: &Req) -> Reply {
+    let config = xml::parse(&req.body).and_then(|d| d.child("HealthCheckConfig").cloned());
+    let extras = config
+        .as_ref()
+        .map(|c| HealthCheckExtras::default().merge(c))
+        .unwrap_or_default();
+    let missing = match extras.ty.as_str() {
+        "CLOUDWATCH_METRIC" if extras.alarm.is_none() => Some("AlarmIdentifier"),
+        "RECOVERY_CONTROL" if extras.routing_control_arn.is_none() => Some("RoutingControlArn"),
+        _ => None,
+    };
+    if let Some(field) = missing {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+            &format!(
+                "Invalid parameter: {field} is required for a health check of type {}",
+                extras.ty
+            ),
+        );
+    }
+    let r = state.forward(req).await;
+    if r.status.is_success() {
+        if let Some(id) = xml::parse(&r.body).and_then(|d| {
+            d.child("HealthCheck")
+                .and_then(|h| h.child_text("Id"))
+                .map(str::to_string)
+        }) {
+            let mut inner = state.lock();
+            inner.health_checks.insert(id.clone(), 1);
+            inner.health_check_extras.insert(id, extras);
+        }
+    }
+    complete_health_checks(state, versions(state, r))
+}
+
+/// Every health check of an answer as Route 53 would give it (see
+/// [`HealthCheckExtras::complete`]).
+fn complete_health_checks(state: &State, r: Reply) -> Reply {
+    if !r.status.is_success() {
+        return r;
+    }
+    let text = r.text();
+    let (open, close) = ("<HealthCheck>", "</HealthCheck>");
+    if !text.contains(open) {
+        return r;
+    }
+    let extras = state.lock().health_check_extras.clone();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find(open) {
+        let Some(len) = rest[i..].find(close) else {
+            break;
+        };
+        let check = &rest[i..i + len];
+        out.push_str(&rest[..i]);
+        let id = xml::parse(format!("{check}{close}").as_bytes())
+            .and_then(|h| h.child_text("Id").map(str::to_string));
+        match id.and_then(|id| extras.get(&id)) {
+            Some(x) => out.push_str(&x.complete(check)),
+            None => out.push_str(check),
+        }
+        rest = &rest[i + len..];
+    }
+    out.push_str(rest);
+    r.with_body(out)
+}
+
 async fn update_health_check(state: &State, req: &Req, id: &str) -> Reply {
     let current = state.lock().health_checks.get(id).copied();
-    let asked = xml::parse(&req.body).and_then(|d| {
+    let doc = xml::parse(&req.body);
+    let asked = doc.as_ref().and_then(|d| {
         d.child_text("HealthCheckVersion")
             .and_then(|v| v.trim().parse::<i64>().ok())
     });
@@ -384,11 +570,15 @@ async fn update_health_check(state: &State, req: &Req, id: &str) -> Reply {
     }
     let r = state.forward(req).await;
     if r.status.is_success() {
-        if let Some(v) = state.lock().health_checks.get_mut(id) {
+        let mut inner = state.lock();
+        if let Some(v) = inner.health_checks.get_mut(id) {
             *v += 1;
         }
+        if let (Some(d), Some(x)) = (&doc, inner.health_check_extras.get_mut(id)) {
+            *x = std::mem::take(x).merge(d);
+        }
     }
-    versions(state, r)
+    complete_health_checks(state, versions(state, r))
 }
 
 /// Puts the lane's HealthCheckVersion into every health check of an answer
@@ -464,6 +654,43 @@ mod tests {
         assert!(judge(&[with_check], None).is_none());
         let alias = ChangeItem { alias: true, ..p };
         assert!(judge(&[alias], None).is_none());
+    }
+
+    #[test]
+    fn txt_character_strings_are_counted_in_bytes() {
+        assert_eq!(character_strings("\"abc\" \"de\""), vec![3, 2]);
+        assert_eq!(character_strings("\"\\303\\251\\\"\""), vec![3]);
+        assert_eq!(character_strings("plain"), vec![5]);
+        let txt = |v: String| ChangeItem {
+            ty: "TXT".into(),
+            values: vec![v],
+            ..item("CREATE", "a.example.com", 0)
+        };
+        let ok = format!("\"{}\"", "\\303\\251".repeat(127));
+        assert!(judge(&[txt(ok)], None).is_none());
+        let too_long = format!("\"{}\"", "é".repeat(128));
+        assert!(judge(&[txt(too_long)], None)
+            .unwrap()
+            .contains("CharacterStringTooLong"));
+    }
+
+    #[test]
+    fn alarm_checks_read_back_with_their_alarm_and_without_a_port() {
+        let req = xml::parse(
+            br#"<HealthCheckConfig><Type>CLOUDWATCH_METRIC</Type><AlarmIdentifier><Region>eu-west-1</Region><Name>a&amp;b</Name></AlarmIdentifier></HealthCheckConfig>"#,
+        )
+        .unwrap();
+        let x = HealthCheckExtras::default().merge(&req);
+        let from_moto = "<HealthCheck><Id>h1</Id><HealthCheckConfig><Type>CLOUDWATCH_METRIC</Type><Port>80</Port><RequestInterval>30</RequestInterval></HealthCheckConfig></HealthCheck>";
+        let out = x.complete(from_moto);
+        assert!(
+            !out.contains("<Port>") && !out.contains("<RequestInterval>"),
+            "{out}"
+        );
+        assert!(
+            out.contains("<AlarmIdentifier><Region>eu-west-1</Region><Name>a&amp;b</Name></AlarmIdentifier></HealthCheckConfig>"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -286,6 +286,9 @@ async fn put_replication(state: &State, req: &Req, source: &Bucket) -> Reply {
             ),
         );
     };
+    if let Some(why) = rule_problem(&doc) {
+        return invalid(why);
+    }
     for dest in doc.descendants("Destination") {
         let arn = dest.child_text("Bucket").unwrap_or_default();
         let name = arn.rsplit(":::").next().unwrap_or(arn);
@@ -299,6 +302,52 @@ async fn put_replication(state: &State, req: &Req, source: &Bucket) -> Reply {
         }
     }
     state.forward(req).await
+}
+
+/// The first rule of a replication configuration S3 refuses on its own
+/// terms, whatever the buckets: delete-marker replication in a rule that
+/// filters on tags, SSE-KMS objects without a replica key, an owner
+/// override without the destination account.
+fn rule_problem(doc: &xml::Element) -> Option<&'static str> {
+    for rule in doc.children_named("Rule") {
+        let markers = rule
+            .child("DeleteMarkerReplication")
+            .and_then(|d| d.child_text("Status"))
+            == Some("Enabled");
+        let tagged = rule
+            .child("Filter")
+            .is_some_and(|f| !f.descendants("Tag").is_empty());
+        if markers && tagged {
+            return Some(
+                "Delete marker replication is not supported if any Tag filter is specified.",
+            );
+        }
+        let dest = rule.child("Destination");
+        let sse_kms = rule
+            .child("SourceSelectionCriteria")
+            .and_then(|c| c.child("SseKmsEncryptedObjects"))
+            .and_then(|o| o.child_text("Status"))
+            == Some("Enabled");
+        let replica_key = dest
+            .and_then(|d| d.child("EncryptionConfiguration"))
+            .and_then(|e| e.child_text("ReplicaKmsKeyID"))
+            .is_some();
+        if sse_kms && !replica_key {
+            return Some(
+                "ReplicaKmsKeyID must be specified if SseKmsEncryptedObjects tag is present.",
+            );
+        }
+        let translation = dest
+            .and_then(|d| d.child("AccessControlTranslation"))
+            .is_some();
+        let account = dest.and_then(|d| d.child_text("Account")).is_some();
+        if translation && !account {
+            return Some(
+                "Destination Account must be specified when AccessControlTranslation is specified.",
+            );
+        }
+    }
+    None
 }
 
 /// The refusal that applies to deleting this key (and version) in a
@@ -437,5 +486,33 @@ mod tests {
         assert!(location("eu-west-1").text().contains(">eu-west-1<"));
         assert!(versioning_doc(None).contains("<VersioningConfiguration"));
         assert!(versioning_doc(Some("Enabled")).contains("<Status>Enabled</Status>"));
+    }
+
+    #[test]
+    fn replication_rules_s3_refuses_on_their_own() {
+        let doc = |rule: &str| {
+            xml::parse(
+                format!("<ReplicationConfiguration><Rule>{rule}</Rule></ReplicationConfiguration>")
+                    .as_bytes(),
+            )
+            .unwrap()
+        };
+        let dest = "<Destination><Bucket>arn:aws:s3:::d</Bucket></Destination>";
+        let markers = "<DeleteMarkerReplication><Status>Enabled</Status></DeleteMarkerReplication>";
+        let tag =
+            "<Filter><And><Prefix>a</Prefix><Tag><Key>k</Key><Value>v</Value></Tag></And></Filter>";
+        assert!(rule_problem(&doc(&format!("{markers}{tag}{dest}")))
+            .unwrap()
+            .contains("Tag filter"));
+        assert!(rule_problem(&doc(&format!(
+            "{markers}<Filter><Prefix>a</Prefix></Filter>{dest}"
+        )))
+        .is_none());
+        let sse = "<SourceSelectionCriteria><SseKmsEncryptedObjects><Status>Enabled</Status></SseKmsEncryptedObjects></SourceSelectionCriteria>";
+        assert!(rule_problem(&doc(&format!("{sse}{dest}")))
+            .unwrap()
+            .contains("ReplicaKmsKeyID"));
+        let owner = "<Destination><Bucket>arn:aws:s3:::d</Bucket><AccessControlTranslation><Owner>Destination</Owner></AccessControlTranslation></Destination>";
+        assert!(rule_problem(&doc(owner)).unwrap().contains("Account"));
     }
 }

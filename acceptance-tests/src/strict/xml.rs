@@ -175,6 +175,22 @@ pub fn rewrite_text(
     out
 }
 
+/// `doc` without any `<tag>...</tag>` element (flat: the tag must not nest).
+pub fn remove_element(doc: &str, tag: &str) -> String {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = String::with_capacity(doc.len());
+    let mut rest = doc;
+    while let Some(i) = rest.find(&open) {
+        let Some(len) = rest[i..].find(&close) else {
+            break;
+        };
+        out.push_str(&rest[..i]);
+        rest = &rest[i + len + close.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,5 +218,11 @@ mod tests {
         });
         assert_eq!(out, "<A><Id>1</Id><V>x</V><Id>2</Id><V>y!</V></A>");
         assert_eq!(escape("a<b&\""), "a&lt;b&amp;&quot;");
+    }
+
+    #[test]
+    fn removes_every_occurrence_of_an_element() {
+        let doc = "<A><Port>80</Port><B>1</B><Port>81</Port></A>";
+        assert_eq!(remove_element(doc, "Port"), "<A><B>1</B></A>");
     }
 }

@@ -1,7 +1,9 @@
 //! Registry-style documentation for the provider, generated from what
 //! Terraform itself reports (`terraform providers schema -json`) plus the
 //! examples under `examples/`. Descriptions come only from the schema, so
-//! the docs cannot drift from the code; `--check` fails when the committed
+//! the docs cannot drift from the code; that includes each attribute's
+//! validators ("Must be one of: ...", "Conflicts with ..."), which tfplugin6
+//! states in the description it sends. `--check` fails when the committed
 //! files are stale.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -488,6 +490,32 @@ mod tests {
         assert!(page.contains("```terraform\nresource \"tandem_thing\" \"x\" {}\n```"));
         assert!(page.contains("terraform import tandem_thing.x id"));
         assert!(pages.contains_key(&PathBuf::from("index.md")));
+    }
+
+    #[test]
+    fn validator_rules_in_descriptions_reach_the_page() {
+        // tfplugin6 appends each validator's sentence to the description it
+        // sends, so the rules come with the schema, as descriptions do.
+        let doc: SchemaDoc = serde_json::from_value(serde_json::json!({
+            "provider_schemas": {"tandem/tandem": {
+                "provider": {"block": {"description": "P."}},
+                "resource_schemas": {"tandem_thing": {"block": {
+                    "description": "A thing.",
+                    "attributes": {"port": {"type": "number", "optional": true,
+                        "description": "Port. Must be a whole number from 1 to 65535."}},
+                    "block_types": {"translation": {"nesting_mode": "single", "block": {
+                        "description": "Owner override. Requires `account`.",
+                        "attributes": {"owner": {"type": "string", "required": true,
+                            "description": "Owner. Must be one of: `Destination`."}}}}}
+                }}}
+            }}
+        }))
+        .unwrap();
+        let pages = render_all(&doc, "tandem/tandem", Path::new("/nonexistent")).unwrap();
+        let page = &pages[&PathBuf::from("resources/thing.md")];
+        assert!(page.contains("- `port` (Number) Port. Must be a whole number from 1 to 65535."));
+        assert!(page.contains("(Block Single) Owner override. Requires `account`."));
+        assert!(page.contains("- `owner` (String) Owner. Must be one of: `Destination`."));
     }
 
     #[test]

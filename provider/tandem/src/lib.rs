@@ -6,8 +6,11 @@
 
 pub mod aws;
 pub mod fleet;
+pub mod model;
 pub mod provider;
 pub mod route53;
 pub mod s3;
+#[cfg(test)]
+mod testing;
 
 pub use provider::TandemProvider;

@@ -5,12 +5,31 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use tfplugin6::validate::validate_block;
 use tfplugin6::{
-    AttrPath, Attribute, Block, DataSource, Diagnostic, Diagnostics, NestedBlock, Provider,
-    Resource, Schema, Type, Value,
+    Attribute, Block, DataSource, Diagnostic, Diagnostics, NestedBlock, Provider, Resource, Schema,
+    Type, Validator, Value,
 };
 
+use crate::aws::partition::{valid_role_arn, ROLE_ARN};
+use crate::aws::tags::tag_keys;
 use crate::aws::{Aws, AwsSettings, Emulator, DEFAULT_MAX_RETRIES};
+
+/// Most attempts `max_retries` may ask for: beyond this a throttled apply
+/// would back off for hours rather than fail.
+const MAX_RETRIES_LIMIT: i64 = 100;
+
+/// What an endpoint URL looks like, for the schema's docs.
+pub(crate) const URL: &str = "an `http://` or `https://` URL";
+
+/// An endpoint URL: what the AWS SDK and the proxies' admin API take.
+pub(crate) fn url(v: &str) -> Result<(), String> {
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(())
+    } else {
+        Err("it has no http:// or https:// scheme".into())
+    }
+}
 
 /// The provider type registered with Terraform.
 pub struct TandemProvider;
@@ -39,14 +58,16 @@ pub fn provider_schema() -> Schema {
             Attribute::optional(
                 "access_key",
                 Type::String,
-                "AWS access key ID. Must be set together with `secret_key`. Prefer the standard credential chain \
-                 (environment, profile, SSO, instance role) over literal keys.",
+                "AWS access key ID. Prefer the standard credential chain (environment, profile, SSO, instance role) \
+                 over literal keys.",
             )
-            .sensitive(),
+            .sensitive()
+            .validate(Validator::also_requires(&["secret_key"])),
         )
         .attr(
-            Attribute::optional("secret_key", Type::String, "AWS secret access key. Must be set together with `access_key`.")
-                .sensitive(),
+            Attribute::optional("secret_key", Type::String, "AWS secret access key.")
+                .sensitive()
+                .validate(Validator::also_requires(&["access_key"])),
         )
         .attr(Attribute::optional("token", Type::String, "AWS session token for temporary credentials.").sensitive())
         .attr(Attribute::optional(
@@ -61,17 +82,23 @@ pub fn provider_schema() -> Schema {
             "Skip the STS `GetCallerIdentity` call that checks the credentials when the provider is configured. \
              Default `false`.",
         ))
-        .attr(Attribute::optional(
-            "max_retries",
-            Type::Number,
-            "Maximum number of attempts for an AWS call that fails with throttling or a transient error. \
-             Default 25: Route 53 allows about 5 requests per second per account, so the SDK's default of 3 \
-             fails large plans.",
-        ))
+        .attr(
+            Attribute::optional(
+                "max_retries",
+                Type::Number,
+                "Maximum number of attempts for an AWS call that fails with throttling or a transient error. \
+                 Default 25: Route 53 allows about 5 requests per second per account, so the SDK's default of 3 \
+                 fails large plans.",
+            )
+            .validate(Validator::between(0, MAX_RETRIES_LIMIT)),
+        )
         .block(NestedBlock::single(
             "assume_role",
             Block::new("Assume an IAM role before making any call.")
-                .attr(Attribute::required("role_arn", Type::String, "ARN of the role to assume."))
+                .attr(
+                    Attribute::required("role_arn", Type::String, "ARN of the role to assume.")
+                        .validate(Validator::format(ROLE_ARN, valid_role_arn)),
+                )
                 .attr(Attribute::optional(
                     "session_name",
                     Type::String,
@@ -85,22 +112,27 @@ pub fn provider_schema() -> Schema {
                 "Custom service endpoints, e.g. for emulators. `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` \
                  also work.",
             )
-            .attr(Attribute::optional("route53", Type::String, "Route 53 endpoint URL."))
-            .attr(Attribute::optional("s3", Type::String, "S3 endpoint URL."))
-            .attr(Attribute::optional("sts", Type::String, "STS endpoint URL."))
-            .attr(Attribute::optional(
-                "emulator",
-                Type::String,
-                "The emulator behind these endpoints, so the provider can work around its known departures from \
-                 AWS: `moto` (a CREATE of a record set moto once journalled is refused although the record is gone; \
-                 the failover record then retries it as an UPSERT). Needs the `route53` endpoint. Never set it \
-                 against AWS: there a refused CREATE is always reported, never turned into an overwrite.",
-            )),
+            .attr(Attribute::optional("route53", Type::String, "Route 53 endpoint URL.").validate(Validator::format(URL, url)))
+            .attr(Attribute::optional("s3", Type::String, "S3 endpoint URL.").validate(Validator::format(URL, url)))
+            .attr(Attribute::optional("sts", Type::String, "STS endpoint URL.").validate(Validator::format(URL, url)))
+            .attr(
+                Attribute::optional(
+                    "emulator",
+                    Type::String,
+                    "The emulator behind these endpoints, so the provider can work around its known departures from \
+                     AWS: `moto` (a CREATE of a record set moto once journalled is refused although the record is \
+                     gone; the failover record then retries it as an UPSERT). Never set it against AWS: there a \
+                     refused CREATE is always reported, never turned into an overwrite.",
+                )
+                .validate(Validator::one_of(&[EMULATOR_MOTO]))
+                .validate(Validator::also_requires(&["route53"])),
+            ),
         ))
         .block(NestedBlock::single(
             "default_tags",
             Block::new("Tags applied to every taggable resource; a resource's own `tags` win on conflict.").attr(
-                Attribute::optional("tags", Type::map(Type::String), "Tags to apply to all taggable resources."),
+                Attribute::optional("tags", Type::map(Type::String), "Tags to apply to all taggable resources.")
+                    .validate(tag_keys()),
             ),
         )),
     )
@@ -113,9 +145,7 @@ fn opt_str(v: &Value) -> Option<String> {
 /// Reads the provider block into settings; unknown values (possible when
 /// the block refers to resources not yet created) count as unset.
 pub fn settings_from_config(config: &Value) -> Result<AwsSettings, Diagnostics> {
-    let mut diags = Diagnostics::new();
-    check_config(config, &mut diags);
-    diags.clone().into_result()?;
+    validate_block(&provider_schema().block, config).into_result()?;
     let endpoints = config.get("endpoints");
     let role = config.get("assume_role");
     let tags: BTreeMap<String, String> = config
@@ -161,90 +191,12 @@ pub fn settings_from_config(config: &Value) -> Result<AwsSettings, Diagnostics> 
 /// The one emulator the provider knows the quirks of.
 const EMULATOR_MOTO: &str = "moto";
 
-/// Plan-time checks of the provider block; reports every problem.
-pub fn check_config(config: &Value, diags: &mut Diagnostics) {
-    let ak = config.get("access_key");
-    let sk = config.get("secret_key");
-    if ak.is_null() != sk.is_null() && !ak.is_unknown() && !sk.is_unknown() {
-        let missing = if ak.is_null() {
-            "access_key"
-        } else {
-            "secret_key"
-        };
-        diags.error_at(
-            AttrPath::root(missing),
-            "Incomplete static credentials",
-            "`access_key` and `secret_key` must be set together.",
-        );
-    }
-    if let Some(n) = config.get("max_retries").as_i64() {
-        if !(0..=100).contains(&n) {
-            diags.error_at(
-                AttrPath::root("max_retries"),
-                "Invalid max_retries",
-                format!("Must be between 0 and 100, got {n}."),
-            );
-        }
-    }
-    for svc in ["route53", "s3", "sts"] {
-        if let Some(url) = config.get("endpoints").get(svc).as_str() {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                diags.error_at(
-                    AttrPath::root("endpoints").attr(svc),
-                    "Invalid endpoint URL",
-                    format!("{url:?} must start with http:// or https://."),
-                );
-            }
-        }
-    }
-    let endpoints = config.get("endpoints");
-    if let Some(e) = endpoints.get("emulator").as_str() {
-        if e != EMULATOR_MOTO {
-            diags.error_at(
-                AttrPath::root("endpoints").attr("emulator"),
-                "Unknown emulator",
-                format!("{e:?} is not an emulator this provider knows; the only one is \"{EMULATOR_MOTO}\"."),
-            );
-        } else if endpoints.get("route53").is_null() {
-            diags.error_at(
-                AttrPath::root("endpoints").attr("emulator"),
-                "Emulator without an endpoint",
-                "`emulator` describes what answers on the custom endpoints; set `route53` to the emulator's URL.",
-            );
-        }
-    }
-    if let Some(arn) = config.get("assume_role").get("role_arn").as_str() {
-        if !arn.starts_with("arn:") || !arn.contains(":role/") {
-            diags.error_at(
-                AttrPath::root("assume_role").attr("role_arn"),
-                "Invalid role ARN",
-                format!("{arn:?} is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)."),
-            );
-        }
-    }
-    if let Some(tags) = config.get("default_tags").get("tags").as_map() {
-        for k in tags.keys() {
-            if k.starts_with("aws:") {
-                diags.error_at(
-                    AttrPath::root("default_tags").attr("tags").key(k),
-                    "Reserved tag key",
-                    "Tag keys starting with \"aws:\" are reserved by AWS.",
-                );
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl Provider for TandemProvider {
     type Meta = Aws;
 
     fn schema(&self) -> Schema {
         provider_schema()
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        check_config(config, diags);
     }
 
     async fn configure(
@@ -304,6 +256,10 @@ mod tests {
         assert!(missing.is_empty(), "undocumented: {missing:?}");
     }
 
+    fn error_paths(config: &Value) -> Vec<String> {
+        crate::testing::error_paths(&validate_block(&provider_schema().block, config))
+    }
+
     #[test]
     fn config_mistakes_are_reported_together_with_paths() {
         let config = Value::object([
@@ -317,38 +273,37 @@ mod tests {
                 "assume_role",
                 Value::object([("role_arn", Value::string("nope"))]),
             ),
+            (
+                "default_tags",
+                Value::object([("tags", Value::object([("aws:x", Value::string("1"))]))]),
+            ),
         ]);
-        let mut d = Diagnostics::new();
-        check_config(&config, &mut d);
-        let paths: Vec<String> =
-            d.0.iter()
-                .map(|d| d.path.as_ref().unwrap().to_string())
-                .collect();
         assert_eq!(
-            paths,
+            error_paths(&config),
             vec![
-                "secret_key",
+                "access_key",
                 "max_retries",
+                "assume_role.role_arn",
                 "endpoints.s3",
-                "assume_role.role_arn"
+                "default_tags.tags[\"aws:x\"]",
             ]
         );
+        assert!(settings_from_config(&config).is_err());
     }
 
     #[test]
     fn emulator_needs_a_known_name_and_a_route53_endpoint() {
-        let with = |endpoints: Value| {
-            let mut d = Diagnostics::new();
-            check_config(&Value::object([("endpoints", endpoints)]), &mut d);
-            d.0.into_iter().map(|x| x.summary).collect::<Vec<_>>()
-        };
+        let with = |endpoints: Value| error_paths(&Value::object([("endpoints", endpoints)]));
         assert_eq!(
-            with(Value::object([("emulator", Value::string("localstack"))])),
-            vec!["Unknown emulator"]
+            with(Value::object([
+                ("emulator", Value::string("localstack")),
+                ("route53", Value::string("http://127.0.0.1:5000")),
+            ])),
+            vec!["endpoints.emulator"]
         );
         assert_eq!(
             with(Value::object([("emulator", Value::string("moto"))])),
-            vec!["Emulator without an endpoint"]
+            vec!["endpoints.emulator"]
         );
         let ok = Value::object([
             ("emulator", Value::string("moto")),
@@ -364,10 +319,7 @@ mod tests {
 
     #[test]
     fn unknown_credentials_are_not_flagged() {
-        let config = Value::object([("access_key", Value::Unknown)]);
-        let mut d = Diagnostics::new();
-        check_config(&config, &mut d);
-        assert!(d.is_empty());
+        assert!(error_paths(&Value::object([("access_key", Value::Unknown)])).is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! A generic tfplugin6 provider server: the go-plugin handshake, AutoMTLS
 //! with a pinned client certificate, the DynamicValue codec, typed schema
-//! building, diagnostics with attribute paths and default planning rules.
+//! building with attribute validators, diagnostics with attribute paths,
+//! typed models and default planning rules.
 //!
 //! It knows nothing about any cloud: a provider implements [`Provider`],
 //! [`Resource`] and [`DataSource`] and calls [`run`] from `main`.
@@ -11,12 +12,14 @@
 pub mod codec;
 pub mod diag;
 pub mod log;
+pub mod model;
 pub mod plan;
 pub mod plugin;
 pub mod provider;
 pub mod schema;
 pub mod server;
 pub mod types;
+pub mod validate;
 pub mod value;
 
 /// Generated protocol code.
@@ -37,11 +40,13 @@ pub mod proto {
 }
 
 pub use diag::{AttrPath, Diagnostic, Diagnostics, Severity};
+pub use model::Field;
 pub use provider::{Applied, ApplyError, Ctx, DataSource, Plan, Provider, ReadResult, Resource};
 pub use schema::{
     Attribute, Block, IdentityAttribute, IdentitySchema, NestedBlock, Nesting, Schema,
 };
 pub use types::Type;
+pub use validate::Validator;
 pub use value::{Number, Value};
 
 /// Runs a provider as a Terraform plugin and returns the process exit code:

@@ -202,8 +202,10 @@ pub trait Resource<M>: Send + Sync {
         Some(Value::object(out))
     }
 
-    /// Plan-time checks of the configuration; add every problem, each
-    /// with its attribute path. Unknown values must not be reported.
+    /// Plan-time checks the schema's validators cannot express (rules that
+    /// depend on another attribute's value); the server has run those
+    /// validators already. Add every problem, each with its attribute path.
+    /// Unknown values must not be reported.
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
 
     /// Adjusts the default plan (e.g. marks computed values that will change).
@@ -292,7 +294,7 @@ pub trait DataSource<M>: Send + Sync {
     /// Schema with a description on every attribute.
     fn schema(&self) -> Schema;
 
-    /// Plan-time checks of the configuration.
+    /// Plan-time checks beyond the schema's validators.
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
 
     /// Reads the data; returns the full state object.
@@ -308,7 +310,7 @@ pub trait Provider: Send + Sync + 'static {
     /// Provider block schema.
     fn schema(&self) -> Schema;
 
-    /// Plan-time checks of the provider block.
+    /// Plan-time checks of the provider block beyond the schema's validators.
     fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
 
     /// Configures the provider from its block.

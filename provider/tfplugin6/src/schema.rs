@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::proto::tfplugin6 as pb;
 use crate::types::Type;
+use crate::validate::{described, Validator};
 use crate::value::Value;
 
 /// How a nested block or nested attribute repeats.
@@ -63,6 +64,8 @@ pub struct Attribute {
     pub force_new: bool,
     /// Value planned when the configuration leaves it null (needs `computed`).
     pub default: Option<Value>,
+    /// Rules checked at validate time, stated in the description.
+    pub validators: Vec<Validator>,
 }
 
 impl Attribute {
@@ -79,6 +82,7 @@ impl Attribute {
             deprecated: None,
             force_new: false,
             default: None,
+            validators: Vec::new(),
         }
     }
 
@@ -167,6 +171,12 @@ impl Attribute {
         self
     }
 
+    /// Adds a rule checked at validate time (and stated in the docs).
+    pub fn validate(mut self, v: Validator) -> Attribute {
+        self.validators.push(v);
+        self
+    }
+
     /// Marks it deprecated with a message.
     pub fn deprecated(mut self, msg: &str) -> Attribute {
         self.deprecated = Some(msg.to_string());
@@ -215,7 +225,7 @@ impl Attribute {
             name: self.name.clone(),
             r#type: ty,
             nested_type: nested,
-            description: self.description.clone(),
+            description: described(&self.description, &self.name, &self.validators),
             required: self.required,
             optional: self.optional,
             computed: self.computed,
@@ -252,6 +262,9 @@ pub struct NestedBlock {
     pub max_items: i64,
     /// A change anywhere inside replaces the resource.
     pub force_new: bool,
+    /// Rules about the block as a whole (which siblings it needs or
+    /// excludes, how many elements), checked at validate time.
+    pub validators: Vec<Validator>,
 }
 
 impl NestedBlock {
@@ -264,6 +277,7 @@ impl NestedBlock {
             min_items: 0,
             max_items: 0,
             force_new: false,
+            validators: Vec::new(),
         }
     }
 
@@ -301,6 +315,13 @@ impl NestedBlock {
         self
     }
 
+    /// Adds a rule about the block, checked at validate time (and stated in
+    /// the docs).
+    pub fn validate(mut self, v: Validator) -> NestedBlock {
+        self.validators.push(v);
+        self
+    }
+
     /// The cty type of the block's value.
     pub fn value_type(&self) -> Type {
         wrap(self.block.value_type(), self.nesting)
@@ -308,9 +329,11 @@ impl NestedBlock {
 
     fn to_proto(&self) -> pb::schema::NestedBlock {
         use pb::schema::nested_block::NestingMode as M;
+        let mut block = self.block.to_proto(0);
+        block.description = described(&block.description, &self.name, &self.validators);
         pb::schema::NestedBlock {
             type_name: self.name.clone(),
-            block: Some(self.block.to_proto(0)),
+            block: Some(block),
             nesting: match self.nesting {
                 Nesting::Single => M::Single,
                 Nesting::List => M::List,

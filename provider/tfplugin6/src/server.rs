@@ -19,6 +19,7 @@ use crate::proto::tfplugin6 as pb;
 use crate::provider::{ApplyError, Ctx, DataSource, Plan, Provider, ReadResult, Resource};
 use crate::schema::Schema;
 use crate::types::Type;
+use crate::validate::validate_block;
 use crate::value::Value;
 
 struct ResourceEntry<M> {
@@ -303,7 +304,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let ty = self.provider_schema.value_type();
         let diags = guarded("ValidateProviderConfig", "provider", async {
             let config = decode(req.config.as_ref(), &ty, "provider configuration")?;
-            let mut d = Diagnostics::new();
+            let mut d = validate_block(&self.provider_schema.block, &config);
             self.provider.validate(&config, &mut d);
             Ok(d)
         })
@@ -322,7 +323,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let diags = guarded("ValidateResourceConfig", &req.type_name, async {
             let e = self.resource(&req.type_name)?;
             let config = decode(req.config.as_ref(), &e.ty, "resource configuration")?;
-            let mut d = Diagnostics::new();
+            let mut d = validate_block(&e.schema.block, &config);
             e.imp.validate(&config, &mut d);
             Ok(d)
         })
@@ -341,7 +342,7 @@ impl<P: Provider> pb::provider_server::Provider for ProviderService<P> {
         let diags = guarded("ValidateDataResourceConfig", &req.type_name, async {
             let e = self.data_source(&req.type_name)?;
             let config = decode(req.config.as_ref(), &e.ty, "data source configuration")?;
-            let mut d = Diagnostics::new();
+            let mut d = validate_block(&e.schema.block, &config);
             e.imp.validate(&config, &mut d);
             Ok(d)
         })

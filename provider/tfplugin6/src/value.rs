@@ -289,6 +289,9 @@ impl Value {
         if j.is_null() {
             return Ok(Value::Null);
         }
+        if crate::model::is_unknown_json(j) {
+            return Ok(Value::Unknown);
+        }
         let mismatch = || ValueError::Mismatch {
             expected: ty.to_string(),
             found: j.to_string(),
@@ -381,7 +384,116 @@ impl Value {
         serde_json::from_value(j).map_err(|e| ValueError::Model(e.to_string()))
     }
 
-    /// Reads a typed model, treating unknown parts as null; for validation.
+    /// Reads a typed model of a configuration or plan of type `ty`: unknown
+    /// parts read as [`Field::Unknown`](crate::model::Field), so validation
+    /// and planning can tell them from null. A list, set or map of plain
+    /// values that is partly unknown reads as unknown as a whole; one of
+    /// objects (nested blocks) keeps each object, with its own unknowns.
+    pub fn to_config_model<T: serde::de::DeserializeOwned>(
+        &self,
+        ty: &Type,
+    ) -> Result<T, ValueError> {
+        serde_json::from_value(self.to_json_marked(ty))
+            .map_err(|e| ValueError::Model(e.to_string()))
+    }
+
+    /// Plain JSON with unknowns as the stand-in [`Field`](crate::model::Field)
+    /// reads as unknown.
+    fn to_json_marked(&self, ty: &Type) -> Json {
+        let objects = |t: &Type| matches!(t, Type::Object(_));
+        match (self, ty) {
+            (Value::Unknown, _) => crate::model::unknown_json(),
+            (Value::Map(m), Type::Object(attrs)) => Json::Object(
+                m.iter()
+                    .map(|(k, v)| {
+                        let t = attrs.get(k).unwrap_or(&Type::Dynamic);
+                        (k.clone(), v.to_json_marked(t))
+                    })
+                    .collect(),
+            ),
+            (Value::List(items), Type::List(t) | Type::Set(t)) if objects(t) => {
+                Json::Array(items.iter().map(|i| i.to_json_marked(t)).collect())
+            }
+            (Value::Map(m), Type::Map(t)) if objects(t) => Json::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.to_json_marked(t)))
+                    .collect(),
+            ),
+            (v, _) => v.to_json().unwrap_or_else(crate::model::unknown_json),
+        }
+    }
+
+    /// This value with what changed between two typed models of it
+    /// (`before` as read, `after` as modified) written in. Attributes the
+    /// model left alone keep their exact value here: a model reads a partly
+    /// unknown collection as wholly unknown, and writing that back would
+    /// plan a value Terraform refuses as not matching the configuration.
+    pub fn with_model_changes<T: serde::Serialize>(
+        &self,
+        before: &T,
+        after: &T,
+        ty: &Type,
+    ) -> Result<Value, ValueError> {
+        let json = |m: &T| serde_json::to_value(m).map_err(|e| ValueError::Model(e.to_string()));
+        self.with_json_changes(&json(before)?, &json(after)?, ty)
+    }
+
+    fn with_json_changes(
+        &self,
+        before: &Json,
+        after: &Json,
+        ty: &Type,
+    ) -> Result<Value, ValueError> {
+        if before == after {
+            return Ok(self.clone());
+        }
+        let marked = |j: &Json| crate::model::is_unknown_json(j);
+        match (self, ty, before, after) {
+            (Value::Map(m), Type::Object(attrs), Json::Object(b), Json::Object(a))
+                if !marked(before) && !marked(after) =>
+            {
+                let mut out = BTreeMap::new();
+                for (name, t) in attrs {
+                    let v = m.get(name).unwrap_or(&Value::Null);
+                    let (bj, aj) = (
+                        b.get(name).unwrap_or(&Json::Null),
+                        a.get(name).unwrap_or(&Json::Null),
+                    );
+                    out.insert(name.clone(), v.with_json_changes(bj, aj, t)?);
+                }
+                Ok(Value::Map(out))
+            }
+            (Value::List(items), Type::List(t), Json::Array(b), Json::Array(a))
+                if items.len() == b.len() && b.len() == a.len() =>
+            {
+                Ok(Value::List(
+                    items
+                        .iter()
+                        .zip(b.iter().zip(a))
+                        .map(|(v, (bj, aj))| v.with_json_changes(bj, aj, t))
+                        .collect::<Result<_, _>>()?,
+                ))
+            }
+            _ => Value::from_json(after, ty),
+        }
+    }
+
+    /// The value with every unknown part made null: what exists of a plan
+    /// when an apply fails halfway (state must be wholly known).
+    pub fn unknowns_to_null(&self) -> Value {
+        match self {
+            Value::Unknown => Value::Null,
+            Value::List(items) => Value::List(items.iter().map(Value::unknowns_to_null).collect()),
+            Value::Map(m) => Value::Map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.unknowns_to_null()))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+
+    /// Reads a typed model, treating unknown parts as null.
     pub fn to_model_lossy<T: serde::de::DeserializeOwned>(&self) -> Result<T, ValueError> {
         serde_json::from_value(self.to_json_lossy()).map_err(|e| ValueError::Model(e.to_string()))
     }

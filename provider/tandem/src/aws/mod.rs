@@ -4,6 +4,7 @@
 
 pub mod call;
 pub mod error;
+pub mod partition;
 pub mod retry;
 pub mod s3_region;
 pub mod s3_versioning;
@@ -198,6 +199,12 @@ impl Aws {
     /// The provider's default region.
     pub fn default_region(&self) -> &str {
         &self.region
+    }
+
+    /// The partition of the provider's region: Route 53, a global service,
+    /// is the one of this partition, and so are its ARNs.
+    pub fn partition(&self) -> partition::Partition {
+        partition::partition_of(&self.region)
     }
 
     /// The region a new bucket is created in: its own `region` if set,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use tfplugin6::{Attribute, Ctx, Plan, Type, Value};
+use tfplugin6::{Attribute, Ctx, Field, Plan, Type, Validator, Value};
 
 use super::Aws;
 
@@ -42,6 +42,28 @@ pub fn to_value(m: &BTreeMap<String, String>) -> Value {
     }
 }
 
+/// AWS reserves tag keys starting with this for its own tags.
+const RESERVED_TAG_PREFIX: &str = "aws:";
+
+fn tag_key(k: &str) -> Result<(), String> {
+    if k.starts_with(RESERVED_TAG_PREFIX) {
+        Err(format!(
+            "keys starting with {RESERVED_TAG_PREFIX:?} are reserved by AWS"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The rule on tag keys, for every tags argument (resources' and the
+/// provider's `default_tags`).
+pub(crate) fn tag_keys() -> Validator {
+    Validator::keys(Validator::format(
+        "a tag key of your own (not starting with `aws:`)",
+        tag_key,
+    ))
+}
+
 /// The `tags` argument shared by taggable resources.
 pub(crate) fn tags_attribute(what: &str) -> Attribute {
     Attribute::optional(
@@ -52,6 +74,7 @@ pub(crate) fn tags_attribute(what: &str) -> Attribute {
              this value wins."
         ),
     )
+    .validate(tag_keys())
 }
 
 /// The computed `tags_all` attribute shared by taggable resources.
@@ -76,30 +99,56 @@ pub(crate) fn plan_tags_all(ctx: &Ctx<Aws>, plan: &mut Plan) {
     plan.planned.set("tags_all", all);
 }
 
+/// Tags as typed models hold them.
+pub(crate) type Tags = BTreeMap<String, String>;
+
 /// Splits tags read from AWS into `tags` and `tags_all`: a default tag with
 /// its default value belongs to `tags_all` only, unless the prior state had
 /// it in `tags` (the user set it explicitly).
-pub(crate) fn tags_state(
+pub(crate) fn split_tags(
     ctx: &Ctx<Aws>,
-    prior_tags: &Value,
-    actual: &std::collections::BTreeMap<String, String>,
-) -> (Value, Value) {
-    let prior = from_value(prior_tags);
+    prior: &Field<Tags>,
+    actual: &Tags,
+) -> (Field<Tags>, Field<Tags>) {
+    let empty = Tags::new();
+    let prior_own = prior.known().unwrap_or(&empty);
     let defaults = ctx
         .meta_opt()
         .map(|a| a.default_tags().clone())
         .unwrap_or_default();
-    let own: std::collections::BTreeMap<String, String> = actual
+    let own: Tags = actual
         .iter()
-        .filter(|(k, v)| prior.contains_key(*k) || defaults.get(*k) != Some(*v))
+        .filter(|(k, v)| prior_own.contains_key(*k) || defaults.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    // `tags = {}` in configuration must read back as `{}`, not null.
-    let own_value = match prior_tags.as_map() {
-        Some(m) if m.is_empty() && own.is_empty() => prior_tags.clone(),
-        _ => to_value(&own),
+    let non_empty = |m: Tags| {
+        if m.is_empty() {
+            Field::Null
+        } else {
+            Field::Known(m)
+        }
     };
-    (own_value, to_value(actual))
+    // `tags = {}` in configuration must read back as `{}`, not null.
+    let own = match prior.known() {
+        Some(p) if p.is_empty() && own.is_empty() => Field::Known(Tags::new()),
+        _ => non_empty(own),
+    };
+    (own, non_empty(actual.clone()))
+}
+
+/// [`split_tags`] for resources that keep their state as a [`Value`].
+pub(crate) fn tags_state(ctx: &Ctx<Aws>, prior_tags: &Value, actual: &Tags) -> (Value, Value) {
+    let prior = match prior_tags.as_map() {
+        Some(_) => Field::Known(from_value(prior_tags)),
+        None => Field::Null,
+    };
+    let (own, all) = split_tags(ctx, &prior, actual);
+    let value = |f: Field<Tags>| match f {
+        Field::Known(m) if m.is_empty() => Value::Map(Default::default()),
+        Field::Known(m) => to_value(&m),
+        _ => Value::Null,
+    };
+    (value(own), value(all))
 }
 
 #[cfg(test)]

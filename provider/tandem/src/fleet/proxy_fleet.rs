@@ -11,13 +11,21 @@ use serde_json::{Map, Value as Json};
 use tandem_fleet_config::{ConfigPath, FleetConfig, Format, Seg};
 use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics, NestedBlock,
-    Plan, ReadResult, Resource, Schema, Type, Value,
+    Plan, ReadResult, Resource, Schema, Type, Validator, Value,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::rollout;
 use crate::aws::s3_region::find_bucket_region;
 use crate::aws::{ok_if_gone, send, Aws, AwsError};
+use crate::provider::{url, URL};
+
+/// A rollout timeout as the rollout reads it (humantime: `2m`, `90s`).
+fn duration(v: &str) -> Result<(), String> {
+    humantime::parse_duration(v)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
 
 /// How long `apply` waits for the fleet when `rollout.timeout` is unset:
 /// proxies poll every few seconds, so two minutes covers a slow fleet.
@@ -291,8 +299,11 @@ fn schema() -> Schema {
         .block(NestedBlock::single(
             "rollout",
             Block::new("Wait after publishing until enough proxies run the new `config_version` and are ready.")
-                .attr(Attribute::required("endpoints", Type::list(Type::String), "Admin base URLs of the proxies, e.g. `http://10.0.1.5:9090`."))
-                .attr(s("timeout", "How long to wait, e.g. `2m`. Default `2m`."))
+                .attr(
+                    Attribute::required("endpoints", Type::list(Type::String), "Admin base URLs of the proxies, e.g. `http://10.0.1.5:9090`.")
+                        .validate(Validator::each(Validator::format(URL, url))),
+                )
+                .attr(s("timeout", "How long to wait. Default `2m`.").validate(Validator::format("a duration such as `2m` or `90s`", duration)))
                 .attr(n("min_ready", "How many proxies must be ready on the new version. Default: all of them.")),
         )),
     )
@@ -611,15 +622,6 @@ impl Resource<Aws> for ProxyFleetResource {
             diags.extend(d);
         }
         let r = config.get("rollout");
-        if let Some(t) = r.get("timeout").as_str() {
-            if humantime::parse_duration(t).is_err() {
-                diags.error_at(
-                    AttrPath::root("rollout").attr("timeout"),
-                    "Invalid duration",
-                    format!("{t:?} is not a duration like `2m`."),
-                );
-            }
-        }
         if let (Some(m), Some(eps)) = (r.get("min_ready").as_i64(), r.get("endpoints").as_list()) {
             if m < 0 || m as usize > eps.len() {
                 diags.error_at(

@@ -3,10 +3,11 @@
 //! figures), for outputs, `check` blocks and postconditions.
 
 use async_trait::async_trait;
-use tfplugin6::{AttrPath, Attribute, Block, Ctx, DataSource, Diagnostics, Schema, Type, Value};
+use tfplugin6::{Attribute, Block, Ctx, DataSource, Diagnostics, Schema, Type, Validator, Value};
 
 use super::rollout;
 use crate::aws::Aws;
+use crate::provider::{url, URL};
 
 /// The data source.
 pub struct FleetStatusDataSource;
@@ -38,11 +39,14 @@ impl DataSource<Aws> for FleetStatusDataSource {
                  circuit-breaker states and cache figures. An unreachable proxy is reported, not an error, so the \
                  result can drive `check` blocks and postconditions.",
             )
-            .attr(Attribute::required(
-                "endpoints",
-                Type::list(Type::String),
-                "Admin base URLs of the proxies, e.g. `http://10.0.1.5:9090`.",
-            ))
+            .attr(
+                Attribute::required(
+                    "endpoints",
+                    Type::list(Type::String),
+                    "Admin base URLs of the proxies, e.g. `http://10.0.1.5:9090`.",
+                )
+                .validate(Validator::each(Validator::format(URL, url))),
+            )
             .attr(Attribute::computed("id", Type::String, "The endpoints, joined; stable while they are."))
             .attr(Attribute::computed(
                 "proxies",
@@ -59,28 +63,6 @@ impl DataSource<Aws> for FleetStatusDataSource {
                 "The distinct config versions reported, sorted; more than one means a rollout is in progress.",
             )),
         )
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        for (i, e) in config
-            .get("endpoints")
-            .as_list()
-            .unwrap_or(&[])
-            .iter()
-            .enumerate()
-        {
-            if let Some(s) = e.as_str() {
-                if !(s.starts_with("http://") || s.starts_with("https://")) {
-                    diags.error_at(
-                        AttrPath::root("endpoints").index(i),
-                        "Invalid endpoint",
-                        format!(
-                            "{s:?} must be an http:// or https:// URL of a proxy's admin listener."
-                        ),
-                    );
-                }
-            }
-        }
     }
 
     async fn read(&self, _ctx: &Ctx<Aws>, config: &Value) -> Result<Value, Diagnostics> {

@@ -13,17 +13,20 @@ use aws_sdk_route53::types::{
 };
 use aws_sdk_route53::Client;
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics, IdentitySchema,
-    NestedBlock, Plan, ReadResult, Resource, Schema, Type, Value,
+    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostic, Diagnostics, Field,
+    IdentitySchema, NestedBlock, Plan, ReadResult, Resource, Schema, Type, Validator, Value,
 };
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::aws::retry::RetryError;
 use crate::aws::{Aws, AwsError, Emulator, Stoppable};
+use crate::model::{self, ModelError};
 
 use super::error::Route53Error;
-use super::{find, names, wait};
+use super::{find, names, txt, wait};
+
+const TYPE_NAME: &str = "tandem_route53_failover_record";
 
 /// Default for each of the `timeouts`: Route 53 normally propagates a change
 /// in about a minute, but documents no bound; 30 minutes matches
@@ -32,11 +35,15 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 /// Record types a failover pair may have.
 pub const TYPES: &[&str] = &[
-    "A", "AAAA", "CAA", "CNAME", "MX", "NAPTR", "PTR", "SPF", "SRV", "TXT",
+    "A", "AAAA", "CAA", "CNAME", "DS", "HTTPS", "MX", "NAPTR", "PTR", "SPF", "SRV", "SVCB", "TXT",
 ];
 
-/// Route 53 limit on set identifiers.
+/// Route 53 limit on set identifiers, in characters.
 const MAX_SET_IDENTIFIER: usize = 128;
+/// Largest TTL Route 53 accepts (a signed 32-bit number of seconds).
+const MAX_TTL: i64 = 2_147_483_647;
+/// Route 53's limit on health check and hosted zone IDs.
+const MAX_ID_LEN: usize = 64;
 
 /// The two halves of the pair, by block name.
 const ROLES: [Role; 2] = [Role::Primary, Role::Secondary];
@@ -119,6 +126,34 @@ pub fn parse_record_id(id: &str) -> Result<(String, String, String), Route53Erro
 /// The failover record pair resource type.
 pub struct FailoverRecordResource;
 
+// ---------------------------------------------------------------- schema
+
+fn zone_id(v: &str) -> Result<(), String> {
+    let z = names::zone_id(v);
+    if !z.is_empty() && z.len() <= MAX_ID_LEN && z.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err("letters and digits only, as in Z123EXAMPLE".into())
+    }
+}
+
+fn health_check_id(v: &str) -> Result<(), String> {
+    if !v.is_empty()
+        && v.len() <= MAX_ID_LEN
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        Ok(())
+    } else {
+        Err("use the `id` of a tandem_route53_health_check".into())
+    }
+}
+
+fn duration(v: &str) -> Result<(), String> {
+    super::parse_duration(v)
+        .map(|_| ())
+        .ok_or_else(|| "use hours, minutes and seconds such as `30m`, `1h30m` or `90s`".into())
+}
+
 fn target_block(role: Role) -> Block {
     let what = match role {
         Role::Primary => {
@@ -127,31 +162,45 @@ fn target_block(role: Role) -> Block {
         Role::Secondary => "The SECONDARY record set: answers when the primary is unhealthy.",
     };
     Block::new(what)
-        .attr(Attribute::optional_computed(
-            "set_identifier",
-            Type::String,
-            &format!(
-                "Identifier distinguishing this record set from the other one of the same name and type (at most 128 \
-                 characters). Default `<name>-{}`. Changing it is an in-place update (delete and create in one batch).",
-                role.block()
-            ),
-        ))
-        .attr(Attribute::optional(
-            "records",
-            Type::set(Type::String),
-            "The record values, e.g. IP addresses for `A`. Set this or `alias`, not both; needs `ttl`.",
-        ))
-        .attr(Attribute::optional(
-            "health_check_id",
-            Type::String,
-            "ID of the health check (e.g. `tandem_route53_health_check.x.id`) deciding whether this record set is \
-             healthy. Without it, the primary is always considered healthy unless its alias evaluates target health.",
-        ))
+        .attr(
+            Attribute::optional_computed(
+                "set_identifier",
+                Type::String,
+                &format!(
+                    "Identifier distinguishing this record set from the other one of the same name and type. \
+                     Default `<name>-{}`. Changing it is an in-place update (delete and create in one batch).",
+                    role.block()
+                ),
+            )
+            .validate(Validator::length(1, MAX_SET_IDENTIFIER)),
+        )
+        .attr(
+            Attribute::optional(
+                "records",
+                Type::set(Type::String),
+                "The record values, e.g. IP addresses for `A`; TXT and SPF values as plain text (quoted, escaped \
+                 and split into strings of at most 255 bytes for Route 53). Needs `ttl`.",
+            )
+            .validate(Validator::size_at_least(1))
+            .validate(Validator::exactly_one_of(&["alias"])),
+        )
+        .attr(
+            Attribute::optional(
+                "health_check_id",
+                Type::String,
+                "ID of the health check (e.g. `tandem_route53_health_check.x.id`) deciding whether this record set is \
+                 healthy. Without it, the primary is always considered healthy unless its alias evaluates target health.",
+            )
+            .validate(Validator::format("a health check ID", health_check_id)),
+        )
         .block(NestedBlock::single(
             "alias",
             Block::new("Answer with the records of an AWS resource (load balancer, CloudFront, S3 website, another record) instead of `records`.")
                 .attr(Attribute::required("name", Type::String, "DNS name of the alias target, e.g. the load balancer's DNS name."))
-                .attr(Attribute::required("zone_id", Type::String, "Hosted zone ID of the alias target (the load balancer's canonical zone ID, for instance)."))
+                .attr(
+                    Attribute::required("zone_id", Type::String, "Hosted zone ID of the alias target (the load balancer's canonical zone ID, for instance).")
+                        .validate(Validator::format("a hosted zone ID", zone_id)),
+                )
                 .attr(
                     Attribute::optional(
                         "evaluate_target_health",
@@ -163,79 +212,201 @@ fn target_block(role: Role) -> Block {
         ))
 }
 
-/// The typed model of a planned or prior state, for building requests.
-/// Planning and validation keep working on [`Value`], where unknown and
-/// null must stay apart.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+fn schema() -> Schema {
+    let timeout = |op: &str| {
+        Attribute::optional(
+            op,
+            Type::String,
+            &format!("Timeout of a {op}. Default `30m`."),
+        )
+        .validate(Validator::format(
+            "a duration such as `30m`, `1h` or `90s`",
+            duration,
+        ))
+    };
+    Schema::new(
+        Block::new(
+            "A failover pair: a PRIMARY and a SECONDARY record set for one name and type, created, changed and \
+             deleted together in one atomic Route 53 change batch, then awaited until INSYNC. Changing set \
+             identifiers, TTL or targets never leaves a half state. Import with `ZONEID/name/TYPE`, e.g. \
+             `terraform import tandem_route53_failover_record.api Z123EXAMPLE/api.example.com/A`.",
+        )
+        .attr(Attribute::computed("id", Type::String, "`ZONEID/name/TYPE`, with the name normalised."))
+        .attr(
+            Attribute::required(
+                "zone_id",
+                Type::String,
+                "ID of the hosted zone holding the records. Changing it replaces the pair.",
+            )
+            .validate(Validator::format("a hosted zone ID", zone_id)),
+        )
+        .attr(
+            Attribute::required(
+                "name",
+                Type::String,
+                "Fully qualified record name, e.g. `api.example.com`. Case, a trailing dot and the `\\052` escape of a \
+                 leading `*` are ignored. Changing it replaces the pair.",
+            )
+            .validate(Validator::format(names::NAME, names::valid_name)),
+        )
+        .attr(
+            Attribute::required(
+                "type",
+                Type::String,
+                "Record type, uppercase. Changing it replaces the pair.",
+            )
+            .validate(Validator::one_of(TYPES)),
+        )
+        .attr(
+            Attribute::optional(
+                "ttl",
+                Type::Number,
+                "TTL in seconds of the record sets that use `records`. Required when either block uses `records`; \
+                 not allowed when both use `alias`.",
+            )
+            .validate(Validator::between(0, MAX_TTL)),
+        )
+        .attr(
+            Attribute::optional(
+                "allow_overwrite",
+                Type::Bool,
+                "Adopt record sets that already exist with this name and type instead of failing: the create \
+                 then UPSERTs both halves and deletes any other record set of this name and type in the same \
+                 batch. The plan warns when this will happen. Default `false`.",
+            )
+            .default(false),
+        )
+        .block(NestedBlock::single("primary", target_block(Role::Primary)))
+        .block(NestedBlock::single("secondary", target_block(Role::Secondary)))
+        .block(NestedBlock::single(
+            "timeouts",
+            Block::new("How long to wait for the change to be INSYNC, as `30m`, `1h` or `90s`.")
+                .attr(timeout("create"))
+                .attr(timeout("update"))
+                .attr(timeout("delete")),
+        )),
+    )
+}
+
+// ---------------------------------------------------------------- model
+
+/// The resource's configuration, plan and state.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 struct FailoverRecord {
-    zone_id: String,
-    name: String,
-    r#type: String,
-    ttl: Option<i64>,
-    allow_overwrite: Option<bool>,
-    primary: Option<Target>,
-    secondary: Option<Target>,
-    timeouts: Option<Timeouts>,
+    id: Field<String>,
+    zone_id: Field<String>,
+    name: Field<String>,
+    r#type: Field<String>,
+    ttl: Field<i64>,
+    allow_overwrite: Field<bool>,
+    primary: Field<Target>,
+    secondary: Field<Target>,
+    timeouts: Field<Timeouts>,
 }
 
 /// One half of the pair.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 struct Target {
-    set_identifier: Option<String>,
-    records: Option<Vec<String>>,
-    health_check_id: Option<String>,
-    alias: Option<Alias>,
+    set_identifier: Field<String>,
+    records: Field<Vec<String>>,
+    health_check_id: Field<String>,
+    alias: Field<Alias>,
 }
 
 /// An alias target.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 struct Alias {
-    name: String,
-    zone_id: String,
-    evaluate_target_health: Option<bool>,
+    name: Field<String>,
+    zone_id: Field<String>,
+    evaluate_target_health: Field<bool>,
 }
 
 /// The `timeouts` block.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 struct Timeouts {
-    create: Option<String>,
-    update: Option<String>,
-    delete: Option<String>,
+    create: Field<String>,
+    update: Field<String>,
+    delete: Field<String>,
+}
+
+/// The resource identity: what `import { identity = ... }` gives.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct Identity {
+    zone_id: String,
+    name: String,
+    r#type: String,
+}
+
+/// Which operation a timeout bounds.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Create,
+    Update,
+    Delete,
+}
+
+fn known_str(f: &Field<String>) -> Option<&str> {
+    f.known().map(String::as_str)
 }
 
 impl FailoverRecord {
-    /// Reads the model from a planned or prior state; computed values still
-    /// unknown at apply (`id`) read as absent.
-    fn from_value(v: &Value, doing: &str) -> Result<FailoverRecord, Route53Error> {
-        v.to_model_lossy().map_err(|e| Route53Error::Request {
-            doing: doing.to_string(),
-            message: format!("reading the planned values: {e}"),
-        })
+    fn read(v: &Value, what: &'static str) -> Result<FailoverRecord, ModelError> {
+        model::read(v, &schema(), TYPE_NAME, what)
+    }
+
+    /// A prior state or plan that may be null (create, destroy).
+    fn read_opt(v: &Value, what: &'static str) -> Result<Option<FailoverRecord>, ModelError> {
+        Ok(
+            model::read::<Field<FailoverRecord>>(v, &schema(), TYPE_NAME, what)?
+                .known()
+                .cloned(),
+        )
+    }
+
+    fn write(&self) -> Result<Value, ModelError> {
+        model::write(self, &schema(), TYPE_NAME)
+    }
+
+    /// `v`, read as `read`, with this model's changes written in.
+    fn apply_to(&self, v: &Value, read: &FailoverRecord) -> Result<Value, ModelError> {
+        model::apply_changes(v, read, self, &schema(), TYPE_NAME)
     }
 
     fn key(&self) -> Key {
         Key {
-            zone: names::zone_id(&self.zone_id),
-            name: names::normalize(&self.name),
-            ty: self.r#type.clone(),
+            zone: names::zone_id(known_str(&self.zone_id).unwrap_or_default()),
+            name: names::normalize(known_str(&self.name).unwrap_or_default()),
+            ty: known_str(&self.r#type).unwrap_or_default().to_string(),
         }
     }
 
-    fn target(&self, role: Role) -> Option<&Target> {
+    fn target(&self, role: Role) -> &Field<Target> {
         match role {
-            Role::Primary => self.primary.as_ref(),
-            Role::Secondary => self.secondary.as_ref(),
+            Role::Primary => &self.primary,
+            Role::Secondary => &self.secondary,
+        }
+    }
+
+    fn target_mut(&mut self, role: Role) -> &mut Field<Target> {
+        match role {
+            Role::Primary => &mut self.primary,
+            Role::Secondary => &mut self.secondary,
         }
     }
 
     /// The wait bound of an operation, from `timeouts` or the default.
-    fn timeout(&self, op: &str) -> Duration {
-        let t = self.timeouts.as_ref();
-        let s = match op {
-            "create" => t.and_then(|t| t.create.as_deref()),
-            "update" => t.and_then(|t| t.update.as_deref()),
-            _ => t.and_then(|t| t.delete.as_deref()),
-        };
+    fn timeout(&self, op: Op) -> Duration {
+        let t = self.timeouts.known();
+        let s = t.and_then(|t| match op {
+            Op::Create => known_str(&t.create),
+            Op::Update => known_str(&t.update),
+            Op::Delete => known_str(&t.delete),
+        });
         s.and_then(super::parse_duration).unwrap_or(DEFAULT_TIMEOUT)
     }
 
@@ -244,23 +415,25 @@ impl FailoverRecord {
         let key = self.key();
         let mut out = Vec::new();
         for role in ROLES {
-            let t = self.target(role).cloned().unwrap_or_default();
+            let t = self.target(role).known().cloned().unwrap_or_default();
             let mut b = ResourceRecordSet::builder()
                 .name(names::fqdn(&key.name))
                 .r#type(RrType::from(key.ty.as_str()))
                 .failover(role.failover())
                 .set_identifier(
                     t.set_identifier
+                        .known()
+                        .cloned()
                         .unwrap_or_else(|| default_set_identifier(&key.name, role)),
                 )
-                .set_health_check_id(t.health_check_id);
-            match t.alias {
+                .set_health_check_id(t.health_check_id.known().cloned());
+            match t.alias.known() {
                 None => {
-                    b = b.set_ttl(self.ttl);
-                    for v in t.records.unwrap_or_default() {
+                    b = b.set_ttl(self.ttl.known().copied());
+                    for v in t.records.known().into_iter().flatten() {
                         b = b.resource_records(
                             ResourceRecord::builder()
-                                .value(wire_value(&key.ty, &v))
+                                .value(wire_value(&key.ty, v))
                                 .build()
                                 .map_err(|e| e.to_string())?,
                         );
@@ -269,9 +442,13 @@ impl FailoverRecord {
                 Some(a) => {
                     b = b.alias_target(
                         AliasTarget::builder()
-                            .dns_name(names::fqdn(&a.name))
-                            .hosted_zone_id(names::zone_id(&a.zone_id))
-                            .evaluate_target_health(a.evaluate_target_health.unwrap_or(false))
+                            .dns_name(names::fqdn(known_str(&a.name).unwrap_or_default()))
+                            .hosted_zone_id(names::zone_id(
+                                known_str(&a.zone_id).unwrap_or_default(),
+                            ))
+                            .evaluate_target_health(
+                                a.evaluate_target_health.known().copied().unwrap_or(false),
+                            )
                             .build()
                             .map_err(|e| e.to_string())?,
                     );
@@ -283,10 +460,20 @@ impl FailoverRecord {
     }
 }
 
+/// A request that could not be built from the plan, as the error of `doing`.
+fn request_error(doing: &str) -> impl Fn(String) -> Route53Error + '_ {
+    move |message| Route53Error::Request {
+        doing: doing.to_string(),
+        message,
+    }
+}
+
+// ---------------------------------------------------------------- resource
+
 #[async_trait]
 impl Resource<Aws> for FailoverRecordResource {
     fn type_name(&self) -> &'static str {
-        "tandem_route53_failover_record"
+        TYPE_NAME
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
@@ -301,110 +488,64 @@ impl Resource<Aws> for FailoverRecordResource {
     }
 
     fn identity(&self, state: &Value) -> Option<Value> {
-        let zone = state.get("zone_id").as_str()?;
-        let name = state.get("name").as_str()?;
-        let ty = state.get("type").as_str()?;
-        Some(Value::object([
-            ("zone_id", Value::string(names::zone_id(zone))),
-            ("name", Value::string(names::normalize(name))),
-            ("type", Value::string(ty)),
-        ]))
+        let m = FailoverRecord::read(state, "state").ok()?;
+        let identity = Identity {
+            zone_id: names::zone_id(m.zone_id.known()?),
+            name: names::normalize(m.name.known()?),
+            r#type: m.r#type.known()?.clone(),
+        };
+        Value::from_model(&identity, &self.identity_schema()?.value_type()).ok()
     }
 
     fn import_id_from_identity(&self, identity: &Value) -> Option<String> {
-        Some(record_id(
-            identity.get("zone_id").as_str()?,
-            identity.get("name").as_str()?,
-            identity.get("type").as_str()?,
-        ))
+        let i: Identity = identity.to_model().ok()?;
+        Some(record_id(&i.zone_id, &i.name, &i.r#type))
     }
 
     fn schema(&self) -> Schema {
-        Schema::new(
-            Block::new(
-                "A failover pair: a PRIMARY and a SECONDARY record set for one name and type, created, changed and \
-                 deleted together in one atomic Route 53 change batch, then awaited until INSYNC. Changing set \
-                 identifiers, TTL or targets never leaves a half state. Import with `ZONEID/name/TYPE`, e.g. \
-                 `terraform import tandem_route53_failover_record.api Z123EXAMPLE/api.example.com/A`.",
-            )
-            .attr(Attribute::computed("id", Type::String, "`ZONEID/name/TYPE`, with the name normalised."))
-            .attr(Attribute::required(
-                "zone_id",
-                Type::String,
-                "ID of the hosted zone holding the records. Changing it replaces the pair.",
-            ))
-            .attr(Attribute::required(
-                "name",
-                Type::String,
-                "Fully qualified record name, e.g. `api.example.com`. Case, a trailing dot and the `\\052` escape of a \
-                 leading `*` are ignored. Changing it replaces the pair.",
-            ))
-            .attr(Attribute::required(
-                "type",
-                Type::String,
-                "Record type, uppercase: `A`, `AAAA`, `CAA`, `CNAME`, `MX`, `NAPTR`, `PTR`, `SPF`, `SRV` or `TXT`. \
-                 Changing it replaces the pair.",
-            ))
-            .attr(Attribute::optional(
-                "ttl",
-                Type::Number,
-                "TTL in seconds of the record sets that use `records`. Required when either block uses `records`; \
-                 not allowed when both use `alias`.",
-            ))
-            .attr(
-                Attribute::optional(
-                    "allow_overwrite",
-                    Type::Bool,
-                    "Adopt record sets that already exist with this name and type instead of failing: the create \
-                     then UPSERTs both halves and deletes any other record set of this name and type in the same \
-                     batch. The plan warns when this will happen. Default `false`.",
-                )
-                .default(false),
-            )
-            .block(NestedBlock::single("primary", target_block(Role::Primary)))
-            .block(NestedBlock::single("secondary", target_block(Role::Secondary)))
-            .block(NestedBlock::single(
-                "timeouts",
-                Block::new("How long to wait for the change to be INSYNC, as `30m`, `1h` or `90s`.")
-                    .attr(Attribute::optional("create", Type::String, "Timeout of a create. Default `30m`."))
-                    .attr(Attribute::optional("update", Type::String, "Timeout of an update. Default `30m`."))
-                    .attr(Attribute::optional("delete", Type::String, "Timeout of a delete. Default `30m`.")),
-            )),
-        )
+        schema()
     }
 
     fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        check_config(config, diags);
+        match FailoverRecord::read(config, "configuration") {
+            Ok(m) => check_config(&m, diags),
+            Err(e) => diags.extend(e.into()),
+        }
     }
 
     async fn modify_plan(&self, ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
-        super::keep_prior_spelling(plan, &["name"]);
-        if let (Some(p), Some(c)) = (
-            plan.prior.get("zone_id").as_str(),
-            plan.config.get("zone_id").as_str(),
-        ) {
-            if p != c && names::zone_id(p) == names::zone_id(c) {
-                plan.planned.set("zone_id", Value::string(p));
-            }
+        if plan.planned.is_null() {
+            return Ok(());
         }
+        super::keep_prior_spelling(plan, &["name"]);
         for role in ROLES {
             super::keep_prior_spelling(plan, &[role.block(), "alias", "name"]);
-            keep_equivalent_records(plan, role);
         }
+        let config = FailoverRecord::read(&plan.config, "configuration")?;
+        let prior = FailoverRecord::read_opt(&plan.prior, "prior state")?;
+        let read = FailoverRecord::read(&plan.planned, "plan")?;
+        let mut planned = read.clone();
+        if let Some(prior) = &prior {
+            keep_equivalent_spelling(prior, &config, &mut planned);
+        }
+        plan.planned = planned.apply_to(&plan.planned, &read)?;
         super::replace_if_changed(plan, &["zone_id", "name", "type"], &["id"]);
         let replacing = !plan.requires_replace.is_empty();
+        let read = FailoverRecord::read(&plan.planned, "plan")?;
+        let mut planned = read.clone();
         for role in ROLES {
-            plan_set_identifier(plan, role, replacing);
+            plan_set_identifier(&config, prior.as_ref(), &mut planned, role, replacing);
         }
         if let (Some(z), Some(n), Some(t)) = (
-            plan.planned.get("zone_id").as_str(),
-            plan.planned.get("name").as_str(),
-            plan.planned.get("type").as_str(),
+            planned.zone_id.known(),
+            planned.name.known(),
+            planned.r#type.known(),
         ) {
-            plan.planned.set("id", Value::string(record_id(z, n, t)));
+            planned.id = Field::Known(record_id(z, n, t));
         }
-        if plan.is_create() && plan.config.get("allow_overwrite").as_bool() == Some(true) {
-            warn_if_adopting(ctx, plan).await;
+        plan.planned = planned.apply_to(&plan.planned, &read)?;
+        if prior.is_none() && config.allow_overwrite.known() == Some(&true) {
+            warn_if_adopting(ctx, &planned).await;
         }
         Ok(())
     }
@@ -417,19 +558,14 @@ impl Resource<Aws> for FailoverRecordResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
-        let key = Key::from_value(planned);
+        let model = FailoverRecord::read(planned, "plan")?;
+        let key = model.key();
         let doing = format!("creating Route 53 failover record set ({key})");
-        let model = FailoverRecord::from_value(planned, &doing)?;
         let existing = existing_sets(client, ctx.cancel_token(), &key)
             .await
             .map_err(|e| Route53Error::retry(&doing, e))?;
-        let overwrite = model.allow_overwrite == Some(true);
-        let new_sets = model
-            .desired_sets()
-            .map_err(|message| Route53Error::Request {
-                doing: doing.clone(),
-                message,
-            })?;
+        let overwrite = model.allow_overwrite.known() == Some(&true);
+        let news = model.desired_sets().map_err(request_error(&doing))?;
         let mut deletes = Vec::new();
         if !existing.is_empty() {
             if !overwrite {
@@ -440,7 +576,7 @@ impl Resource<Aws> for FailoverRecordResource {
                 .into());
             }
             // Adopt: whatever else holds this name and type goes in the same batch.
-            let ours: Vec<Option<&str>> = new_sets.iter().map(|s| s.set_identifier()).collect();
+            let ours: Vec<Option<&str>> = news.iter().map(|s| s.set_identifier()).collect();
             deletes.extend(
                 existing
                     .iter()
@@ -448,25 +584,19 @@ impl Resource<Aws> for FailoverRecordResource {
                     .cloned(),
             );
         }
-        let action = if overwrite {
-            ChangeAction::Upsert
-        } else {
-            ChangeAction::Create
-        };
-        let timeout = model.timeout("create");
-        let written = new_sets.clone();
-        write_pair(
-            aws,
-            ctx.cancel_token(),
-            &key,
+        let batch = Batch {
+            key,
             deletes,
-            new_sets,
-            action,
-            timeout,
-            &doing,
-        )
-        .await?;
-        Ok(written_state(&written, planned, &doing)?.into())
+            writes: news,
+            action: if overwrite {
+                ChangeAction::Upsert
+            } else {
+                ChangeAction::Create
+            },
+            timeout: model.timeout(Op::Create),
+        };
+        write_pair(aws, ctx.cancel_token(), &batch, &doing).await?;
+        Ok(written_state(&batch.writes, &model, &doing)?.into())
     }
 
     async fn read(
@@ -476,7 +606,8 @@ impl Resource<Aws> for FailoverRecordResource {
         _private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
-        Ok(refresh(aws.route53(), ctx.cancel_token(), state)
+        let prior = FailoverRecord::read(state, "state")?;
+        Ok(refresh(aws.route53(), ctx.cancel_token(), &prior)
             .await?
             .into())
     }
@@ -491,58 +622,50 @@ impl Resource<Aws> for FailoverRecordResource {
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
-        let key = Key::from_value(planned);
+        let old = FailoverRecord::read(prior, "prior state")?;
+        let model = FailoverRecord::read(planned, "plan")?;
+        let key = model.key();
         let doing = format!("updating Route 53 failover record set ({key})");
-        let records_changed = ["ttl", "primary", "secondary"]
-            .iter()
-            .any(|a| prior.get(a) != planned.get(a));
-        if records_changed {
-            let existing =
-                find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
-                    .await
-                    .map_err(|e| Route53Error::aws(&doing, e))?
-                    .unwrap_or_default();
-            let model = FailoverRecord::from_value(planned, &doing)?;
-            let new_sets = model
-                .desired_sets()
-                .map_err(|message| Route53Error::Request {
-                    doing: doing.clone(),
-                    message,
-                })?;
-            let new_ids: Vec<Option<&str>> = new_sets.iter().map(|s| s.set_identifier()).collect();
-            let prior_ids: Vec<&str> = ROLES
-                .iter()
-                .filter_map(|r| prior.get(r.block()).get("set_identifier").as_str())
-                .collect();
-            // DELETE exactly what exists now (not what the prior state says,
-            // which may have drifted), then CREATE the new pair: one batch.
-            let deletes: Vec<ResourceRecordSet> = existing
-                .iter()
-                .filter(|o| {
-                    o.failover().is_some()
-                        || o.set_identifier().is_some_and(|i| prior_ids.contains(&i))
-                        || new_ids.contains(&o.set_identifier())
-                })
-                .cloned()
-                .collect();
-            let timeout = model.timeout("update");
-            let written = new_sets.clone();
-            write_pair(
-                aws,
-                ctx.cancel_token(),
-                &key,
-                deletes,
-                new_sets,
-                ChangeAction::Create,
-                timeout,
-                &doing,
-            )
-            .await?;
-            return Ok(written_state(&written, planned, &doing)?.into());
+        let records_changed = old.ttl != model.ttl
+            || old.primary != model.primary
+            || old.secondary != model.secondary;
+        if !records_changed {
+            // Only arguments Route 53 does not hold (timeouts,
+            // allow_overwrite) changed: nothing to send.
+            return Ok(planned.clone().into());
         }
-        // Only arguments Route 53 does not hold (timeouts, allow_overwrite)
-        // changed: nothing to send.
-        Ok(planned.clone().into())
+        let existing =
+            find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
+                .await
+                .map_err(|e| Route53Error::aws(&doing, e))?
+                .unwrap_or_default();
+        let news = model.desired_sets().map_err(request_error(&doing))?;
+        let new_ids: Vec<Option<&str>> = news.iter().map(|s| s.set_identifier()).collect();
+        let prior_ids: Vec<&str> = ROLES
+            .iter()
+            .filter_map(|r| old.target(*r).known())
+            .filter_map(|t| known_str(&t.set_identifier))
+            .collect();
+        // DELETE exactly what exists now (not what the prior state says,
+        // which may have drifted), then CREATE the new pair: one batch.
+        let deletes: Vec<ResourceRecordSet> = existing
+            .iter()
+            .filter(|o| {
+                o.failover().is_some()
+                    || o.set_identifier().is_some_and(|i| prior_ids.contains(&i))
+                    || new_ids.contains(&o.set_identifier())
+            })
+            .cloned()
+            .collect();
+        let batch = Batch {
+            key,
+            deletes,
+            writes: news,
+            action: ChangeAction::Create,
+            timeout: model.timeout(Op::Update),
+        };
+        write_pair(aws, ctx.cancel_token(), &batch, &doing).await?;
+        Ok(written_state(&batch.writes, &model, &doing)?.into())
     }
 
     async fn delete(
@@ -553,7 +676,8 @@ impl Resource<Aws> for FailoverRecordResource {
     ) -> Result<(), Diagnostics> {
         let aws = ctx.meta()?;
         let client = aws.route53();
-        let key = Key::from_value(prior);
+        let old = FailoverRecord::read(prior, "prior state")?;
+        let key = old.key();
         let doing = format!("deleting Route 53 failover record set ({key})");
         let Some(existing) =
             find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
@@ -565,41 +689,38 @@ impl Resource<Aws> for FailoverRecordResource {
         };
         let deletes: Vec<ResourceRecordSet> = ROLES
             .iter()
-            .filter_map(|r| owned(&existing, prior.get(r.block()), *r))
+            .filter_map(|r| owned(&existing, old.target(*r), *r))
             .cloned()
             .collect();
         if deletes.is_empty() {
             return Ok(());
         }
-        // A state too odd to model must not block deletion: use the default.
-        let timeout = FailoverRecord::from_value(prior, &doing)
-            .map(|m| m.timeout("delete"))
-            .unwrap_or(DEFAULT_TIMEOUT);
-        write_pair(
-            aws,
-            ctx.cancel_token(),
-            &key,
+        let batch = Batch {
+            key,
             deletes,
-            Vec::new(),
-            ChangeAction::Create,
-            timeout,
-            &doing,
-        )
-        .await?;
+            writes: Vec::new(),
+            action: ChangeAction::Create,
+            timeout: old.timeout(Op::Delete),
+        };
+        write_pair(aws, ctx.cancel_token(), &batch, &doing).await?;
         Ok(())
     }
 
     async fn import(&self, _ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
         let (zone, name, ty) = parse_record_id(id)?;
-        Ok(Value::object([
-            ("id", Value::string(record_id(&zone, &name, &ty))),
-            ("zone_id", Value::string(zone)),
-            ("name", Value::string(name)),
-            ("type", Value::string(ty)),
-            ("allow_overwrite", Value::Bool(false)),
-        ]))
+        let m = FailoverRecord {
+            id: Field::Known(record_id(&zone, &name, &ty)),
+            zone_id: Field::Known(zone),
+            name: Field::Known(name),
+            r#type: Field::Known(ty),
+            allow_overwrite: Field::Known(false),
+            ..FailoverRecord::default()
+        };
+        Ok(m.write()?)
     }
 }
+
+// ---------------------------------------------------------------- writing
 
 /// Zone, name and type: what identifies the pair.
 #[derive(Debug, Clone)]
@@ -609,19 +730,34 @@ struct Key {
     ty: String,
 }
 
-impl Key {
-    fn from_value(v: &Value) -> Key {
-        Key {
-            zone: names::zone_id(v.get("zone_id").as_str().unwrap_or_default()),
-            name: names::normalize(v.get("name").as_str().unwrap_or_default()),
-            ty: v.get("type").as_str().unwrap_or_default().to_string(),
-        }
-    }
-}
-
 impl std::fmt::Display for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}/{}", self.zone, self.name, self.ty)
+    }
+}
+
+/// One atomic change of the pair: DELETE `deletes`, then `action` (CREATE
+/// or UPSERT) each of `writes`, then wait up to `timeout` for INSYNC.
+#[derive(Debug, Clone)]
+struct Batch {
+    key: Key,
+    deletes: Vec<ResourceRecordSet>,
+    writes: Vec<ResourceRecordSet>,
+    action: ChangeAction,
+    timeout: Duration,
+}
+
+impl Batch {
+    /// The changes to send; a refused CREATE may be sent again as `action`.
+    fn changes(&self, action: &ChangeAction, doing: &str) -> Result<Vec<Change>, Route53Error> {
+        let mut out = Vec::new();
+        for d in &self.deletes {
+            out.push(change(ChangeAction::Delete, d.clone(), doing)?);
+        }
+        for w in &self.writes {
+            out.push(change(action.clone(), w.clone(), doing)?);
+        }
+        Ok(out)
     }
 }
 
@@ -674,8 +810,7 @@ async fn existing_sets(
     .await
 }
 
-/// Writes one atomic batch: DELETE `deletes`, then `action` (CREATE or
-/// UPSERT) `news`; then waits for INSYNC.
+/// Writes one atomic batch and waits for INSYNC.
 ///
 /// A refused CREATE is reported, naming what now holds the names when a
 /// listing finds it: someone else wrote them meanwhile, and only
@@ -686,37 +821,26 @@ async fn existing_sets(
 /// (e.g. re-creating a pair after an out-of-band deletion); if nothing but
 /// what this batch deletes holds the names, the batch is sent again with
 /// UPSERTs, which is equivalent there.
-#[allow(clippy::too_many_arguments)]
 async fn write_pair(
     aws: &Aws,
     cancel: &CancellationToken,
-    key: &Key,
-    deletes: Vec<ResourceRecordSet>,
-    news: Vec<ResourceRecordSet>,
-    action: ChangeAction,
-    timeout: Duration,
+    batch: &Batch,
     doing: &str,
 ) -> Result<(), Route53Error> {
     let client = aws.route53();
-    let mut changes = Vec::new();
-    for d in &deletes {
-        changes.push(change(ChangeAction::Delete, d.clone(), doing)?);
-    }
-    for n in &news {
-        changes.push(change(action.clone(), n.clone(), doing)?);
-    }
-    let first = send_batch(client, cancel, key, changes).await;
+    let key = &batch.key;
+    let first = send_batch(client, cancel, key, batch.changes(&batch.action, doing)?).await;
     let info = match first {
         Ok(info) => info,
         Err(RetryError::Aws(e))
-            if action == ChangeAction::Create && e.is(&["InvalidChangeBatch"]) =>
+            if batch.action == ChangeAction::Create && e.is(&["InvalidChangeBatch"]) =>
         {
             let now = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
                 .await
                 .map_err(|e| Route53Error::aws(doing, e))?
                 .unwrap_or_default();
-            let deleting: Vec<Option<&str>> = deletes.iter().map(|d| d.set_identifier()).collect();
-            let new_ids: Vec<Option<&str>> = news.iter().map(|n| n.set_identifier()).collect();
+            let deleting: Vec<Option<&str>> =
+                batch.deletes.iter().map(|d| d.set_identifier()).collect();
             let intruders: Vec<ResourceRecordSet> = now
                 .iter()
                 .filter(|s| !deleting.contains(&s.set_identifier()))
@@ -732,25 +856,32 @@ async fn write_pair(
                 return Err(Route53Error::aws(doing, e));
             }
             tracing::debug!(error = %e, "CREATE refused although the records are absent; retrying as UPSERT");
-            let mut changes = Vec::new();
-            for d in deletes
-                .iter()
-                .filter(|d| !new_ids.contains(&d.set_identifier()))
-            {
-                changes.push(change(ChangeAction::Delete, d.clone(), doing)?);
-            }
-            for n in news {
-                changes.push(change(ChangeAction::Upsert, n, doing)?);
-            }
-            send_batch(client, cancel, key, changes)
-                .await
-                .map_err(|e| Route53Error::retry(doing, e))?
+            // An UPSERT replaces in place: what it writes need not be deleted first.
+            let written: Vec<Option<&str>> =
+                batch.writes.iter().map(|w| w.set_identifier()).collect();
+            let again = Batch {
+                deletes: batch
+                    .deletes
+                    .iter()
+                    .filter(|d| !written.contains(&d.set_identifier()))
+                    .cloned()
+                    .collect(),
+                ..batch.clone()
+            };
+            send_batch(
+                client,
+                cancel,
+                key,
+                again.changes(&ChangeAction::Upsert, doing)?,
+            )
+            .await
+            .map_err(|e| Route53Error::retry(doing, e))?
         }
         Err(e) => return Err(Route53Error::retry(doing, e)),
     };
     if let Some((id, insync)) = info {
         if !insync {
-            wait::wait_change_insync(client, cancel, &id, timeout)
+            wait::wait_change_insync(client, cancel, &id, batch.timeout)
                 .await
                 .map_err(|e| Route53Error::retry(format!("{doing}: waiting for INSYNC"), e))?;
         }
@@ -768,7 +899,7 @@ async fn send_batch(
 ) -> Result<Option<(String, bool)>, RetryError> {
     let n = changes.len();
     let batch = ChangeBatch::builder()
-        .comment(format!("tandem_route53_failover_record {key}"))
+        .comment(format!("{TYPE_NAME} {key}"))
         .set_changes(Some(changes))
         .build()
         .map_err(|e| AwsError::local(format!("invalid change batch: {e}")))?;
@@ -791,14 +922,16 @@ async fn send_batch(
     }))
 }
 
+// ---------------------------------------------------------------- reading
+
 /// The record set this resource owns for `role`: by the set identifier in
 /// state, or, when state does not know it (just imported), by failover role.
 fn owned<'a>(
     existing: &'a [ResourceRecordSet],
-    block: &Value,
+    target: &Field<Target>,
     role: Role,
 ) -> Option<&'a ResourceRecordSet> {
-    match block.get("set_identifier").as_str() {
+    match target.known().and_then(|t| known_str(&t.set_identifier)) {
         Some(id) => existing.iter().find(|s| s.set_identifier() == Some(id)),
         None => existing
             .iter()
@@ -813,22 +946,23 @@ fn owned<'a>(
 /// refresh still compares with what is really there.
 fn written_state(
     written: &[ResourceRecordSet],
-    planned: &Value,
+    planned: &FailoverRecord,
     doing: &str,
-) -> Result<Value, Route53Error> {
-    pair_value(written, planned).ok_or_else(|| Route53Error::Request {
+) -> Result<Value, Diagnostics> {
+    let m = pair_model(written, planned).ok_or_else(|| Route53Error::Request {
         doing: doing.to_string(),
         message: "the change batch held neither half of the pair".into(),
-    })
+    })?;
+    Ok(m.write()?)
 }
 
 /// The current state of the pair; `None` when both halves (or the zone) are gone.
 async fn refresh(
     client: &Client,
     cancel: &CancellationToken,
-    state: &Value,
-) -> Result<Option<Value>, Route53Error> {
-    let key = Key::from_value(state);
+    prior: &FailoverRecord,
+) -> Result<Option<Value>, Diagnostics> {
+    let key = prior.key();
     let Some(existing) = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
         .await
         .map_err(|e| {
@@ -837,17 +971,19 @@ async fn refresh(
     else {
         return Ok(None);
     };
-    Ok(pair_value(&existing, state))
+    match pair_model(&existing, prior) {
+        Some(m) => Ok(Some(m.write()?)),
+        None => Ok(None),
+    }
 }
 
-/// Builds the state from the record sets found; a half that is missing or
-/// has lost its failover role becomes null, which the next plan shows.
-fn pair_value(existing: &[ResourceRecordSet], prior: &Value) -> Option<Value> {
+/// The state from the record sets found; a half that is missing or has
+/// lost its failover role becomes null, which the next plan shows.
+fn pair_model(existing: &[ResourceRecordSet], prior: &FailoverRecord) -> Option<FailoverRecord> {
     let found: Vec<Option<&ResourceRecordSet>> = ROLES
         .iter()
         .map(|r| {
-            owned(existing, prior.get(r.block()), *r)
-                .filter(|s| s.failover() == Some(&r.failover()))
+            owned(existing, prior.target(*r), *r).filter(|s| s.failover() == Some(&r.failover()))
         })
         .collect();
     if found.iter().all(Option::is_none) {
@@ -862,88 +998,72 @@ fn pair_value(existing: &[ResourceRecordSet], prior: &Value) -> Option<Value> {
         .filter(|s| s.alias_target().is_none())
         .filter_map(|s| s.ttl())
         .collect();
-    let prior_ttl = prior.get("ttl").as_i64();
+    let prior_ttl = prior.ttl.known().copied();
     let ttl = ttls
         .iter()
         .copied()
         .find(|t| Some(*t) != prior_ttl)
         .or(ttls.first().copied());
-    let mut v = prior.clone();
-    if v.as_map().is_none() {
-        v = Value::object::<_, &str>([]);
-    }
-    let key = Key::from_value(prior);
-    v.set(
-        "id",
-        Value::string(record_id(&key.zone, &key.name, &key.ty)),
-    );
-    v.set("ttl", ttl.map(Value::int).unwrap_or(Value::Null));
-    if v.get("allow_overwrite").is_null() {
-        v.set("allow_overwrite", Value::Bool(false));
-    }
+    let key = prior.key();
+    let mut m = FailoverRecord {
+        id: Field::Known(record_id(&key.zone, &key.name, &key.ty)),
+        ttl: ttl.into(),
+        allow_overwrite: match prior.allow_overwrite {
+            Field::Known(b) => Field::Known(b),
+            _ => Field::Known(false),
+        },
+        ..prior.clone()
+    };
     for (role, set) in ROLES.iter().zip(found) {
-        let block = set
-            .map(|s| target_value(s, prior.get(role.block())))
-            .unwrap_or(Value::Null);
-        v.set(role.block(), block);
+        *m.target_mut(*role) = match (set, prior.target(*role).known()) {
+            (Some(s), p) => Field::Known(target_model(s, p)),
+            (None, _) => Field::Null,
+        };
     }
-    Some(v)
+    Some(m)
 }
 
-fn target_value(s: &ResourceRecordSet, prior: &Value) -> Value {
-    let alias = match s.alias_target() {
-        Some(a) => Value::object([
-            (
-                "name",
-                Value::string(names::keep_spelling(
-                    prior.get("alias").get("name").as_str(),
-                    a.dns_name(),
-                )),
-            ),
-            (
-                "zone_id",
-                match prior.get("alias").get("zone_id").as_str() {
-                    Some(z) if names::zone_id(z) == names::zone_id(a.hosted_zone_id()) => {
-                        Value::string(z)
-                    }
-                    _ => Value::string(a.hosted_zone_id()),
-                },
-            ),
-            (
-                "evaluate_target_health",
-                Value::Bool(a.evaluate_target_health()),
-            ),
-        ]),
-        None => Value::Null,
-    };
-    let records = if s.alias_target().is_some() {
-        Value::Null
+fn target_model(s: &ResourceRecordSet, prior: Option<&Target>) -> Target {
+    let prior_alias = prior.and_then(|p| p.alias.known());
+    let alias = s.alias_target().map(|a| Alias {
+        name: Field::Known(names::keep_spelling(
+            prior_alias.and_then(|p| known_str(&p.name)),
+            a.dns_name(),
+        )),
+        zone_id: Field::Known(
+            match prior_alias.and_then(|p| known_str(&p.zone_id)) {
+                Some(z) if names::zone_id(z) == names::zone_id(a.hosted_zone_id()) => z,
+                _ => a.hosted_zone_id(),
+            }
+            .to_string(),
+        ),
+        evaluate_target_health: Field::Known(a.evaluate_target_health()),
+    });
+    let records = if alias.is_some() {
+        Field::Null
     } else {
         let actual: Vec<String> = s
             .resource_records()
             .iter()
             .map(|r| r.value().to_string())
             .collect();
-        same_records(prior.get("records"), &actual, s.r#type().as_str())
+        Field::Known(same_records(
+            prior.and_then(|p| p.records.known()),
+            &actual,
+            s.r#type().as_str(),
+        ))
     };
-    Value::object([
-        (
-            "set_identifier",
-            s.set_identifier().map(Value::string).unwrap_or(Value::Null),
-        ),
-        ("records", records),
-        (
-            "health_check_id",
-            s.health_check_id()
-                .map(Value::string)
-                .unwrap_or(Value::Null),
-        ),
-        ("alias", alias),
-    ])
+    Target {
+        set_identifier: s.set_identifier().map(str::to_string).into(),
+        records,
+        health_check_id: s.health_check_id().map(str::to_string).into(),
+        alias: alias.into(),
+    }
 }
 
 /// A record value in canonical form: IP addresses parsed, names without
-/// case or trailing dot, so `2001:DB8::1` and `2001:db8::1` are one value.
+/// case or trailing dot, TXT as its text, so `2001:DB8::1` and
+/// `2001:db8::1` are one value.
 fn normalize_value(ty: &str, v: &str) -> String {
     match ty {
         "A" => v
@@ -955,145 +1075,120 @@ fn normalize_value(ty: &str, v: &str) -> String {
             .map(|a| a.to_string())
             .unwrap_or_else(|_| v.to_string()),
         "CNAME" | "PTR" => names::normalize(v),
-        "TXT" | "SPF" => txt_text(v),
+        "TXT" | "SPF" => txt::decode(v),
+        // Digests are hexadecimal: case is not part of the value.
+        "DS" => v
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase(),
+        "HTTPS" | "SVCB" => {
+            let mut parts: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+            if let Some(target) = parts.get_mut(1) {
+                if target != "." {
+                    *target = names::normalize(target);
+                }
+            }
+            parts.join(" ")
+        }
         _ => v.trim().to_string(),
     }
 }
 
-/// Longest character-string in a TXT record (RFC 1035).
-const TXT_CHUNK: usize = 255;
-
-/// A record value as Route 53 wants it. TXT and SPF values must be quoted
-/// character-strings of at most 255 characters; users write plain text
-/// (as with terraform-provider-aws), so unquoted text is escaped, quoted
-/// and split. Values that already start with a quote are sent as written.
+/// A record value as Route 53 wants it: TXT and SPF as quoted strings of
+/// at most 255 bytes; other types as written.
 fn wire_value(ty: &str, v: &str) -> String {
-    if !matches!(ty, "TXT" | "SPF") || v.starts_with('"') {
-        return v.to_string();
+    if matches!(ty, "TXT" | "SPF") {
+        txt::encode(v)
+    } else {
+        v.to_string()
     }
-    let chars: Vec<char> = v.chars().collect();
-    chars
-        .chunks(TXT_CHUNK)
-        .map(|c| {
-            let text: String = c.iter().collect();
-            format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The text of a TXT value: quoted character-strings unescaped and
-/// concatenated; an unquoted value is its own text.
-fn txt_text(v: &str) -> String {
-    let v = v.trim();
-    if !v.starts_with('"') {
-        return v.to_string();
-    }
-    let mut out = String::new();
-    let mut quoted = false;
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', _) => quoted = !quoted,
-            ('\\', true) => {
-                if let Some(n) = chars.next() {
-                    out.push(n);
-                }
-            }
-            (c, true) => out.push(c),
-            // Whitespace between character-strings is not part of the text.
-            (_, false) => {}
-        }
-    }
-    out
 }
 
 /// The prior list when it holds the same values as `actual` up to
 /// normalisation; else `actual`.
-fn same_records(prior: &Value, actual: &[String], ty: &str) -> Value {
-    let mut a: Vec<String> = actual.iter().map(|v| normalize_value(ty, v)).collect();
-    a.sort();
-    if let Some(p) = prior.as_list() {
-        let mut pn: Vec<String> = p
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|v| normalize_value(ty, v))
-            .collect();
-        pn.sort();
-        if pn == a {
-            return prior.clone();
-        }
-    }
-    Value::List(actual.iter().map(Value::string).collect())
-}
-
-/// Plans the prior spelling of records that equal the configured ones up to
-/// normalisation (e.g. a trailing dot on a CNAME target).
-fn keep_equivalent_records(plan: &mut Plan, role: Role) {
-    let ty = plan
-        .config
-        .get("type")
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let prior = plan.prior.get(role.block()).get("records").clone();
-    let config = plan.config.get(role.block()).get("records");
-    let (Some(p), Some(c)) = (prior.as_list(), config.as_list()) else {
-        return;
-    };
-    if !config.is_wholly_known() || p == c {
-        return;
-    }
-    let norm = |l: &[Value]| {
-        let mut v: Vec<String> = l
-            .iter()
-            .filter_map(Value::as_str)
-            .map(|x| normalize_value(&ty, x))
-            .collect();
+fn same_records(prior: Option<&Vec<String>>, actual: &[String], ty: &str) -> Vec<String> {
+    let canonical = |l: &[String]| {
+        let mut v: Vec<String> = l.iter().map(|x| normalize_value(ty, x)).collect();
         v.sort();
         v
     };
-    if norm(p) == norm(c) {
-        super::set_path(&mut plan.planned, &[role.block(), "records"], prior);
+    match prior {
+        Some(p) if canonical(p) == canonical(actual) => p.clone(),
+        _ => actual.to_vec(),
+    }
+}
+
+// ---------------------------------------------------------------- planning
+
+/// Plans the prior spelling of a zone ID and of records that equal the
+/// configured ones up to normalisation (`/hostedzone/Z1` and `Z1`, a
+/// trailing dot on a CNAME target): Terraform accepts a planned value equal
+/// to the prior state as "functionally equal".
+fn keep_equivalent_spelling(
+    prior: &FailoverRecord,
+    config: &FailoverRecord,
+    planned: &mut FailoverRecord,
+) {
+    if let (Some(p), Some(c)) = (known_str(&prior.zone_id), known_str(&config.zone_id)) {
+        if p != c && names::zone_id(p) == names::zone_id(c) {
+            planned.zone_id = Field::Known(p.to_string());
+        }
+    }
+    let ty = known_str(&config.r#type).unwrap_or_default().to_string();
+    for role in ROLES {
+        let prior_records = prior.target(role).known().and_then(|t| t.records.known());
+        let config_records = config.target(role).known().and_then(|t| t.records.known());
+        let (Some(p), Some(c)) = (prior_records, config_records) else {
+            continue;
+        };
+        if p != c && same_records(Some(p), c, &ty) == *p {
+            if let Field::Known(t) = planned.target_mut(role) {
+                t.records = Field::Known(p.clone());
+            }
+        }
     }
 }
 
 /// Plans `set_identifier` when the configuration leaves it out: the prior
 /// value (e.g. adopted by import) unless the pair is being replaced, else
 /// the derived default.
-fn plan_set_identifier(plan: &mut Plan, role: Role, replacing: bool) {
-    if plan.planned.get(role.block()).as_map().is_none()
-        || !plan
-            .config
-            .get(role.block())
-            .get("set_identifier")
-            .is_null()
-    {
+fn plan_set_identifier(
+    config: &FailoverRecord,
+    prior: Option<&FailoverRecord>,
+    planned: &mut FailoverRecord,
+    role: Role,
+    replacing: bool,
+) {
+    let configured = config
+        .target(role)
+        .known()
+        .is_some_and(|t| !t.set_identifier.is_null());
+    let name = planned.name.known().cloned();
+    let prior_id = prior
+        .and_then(|p| p.target(role).known())
+        .and_then(|t| t.set_identifier.known().cloned());
+    let Field::Known(target) = planned.target_mut(role) else {
+        return;
+    };
+    if configured {
         return;
     }
-    let prior = plan.prior.get(role.block()).get("set_identifier");
-    let v = if !replacing && prior.as_str().is_some() {
-        prior.clone()
-    } else {
-        match plan.planned.get("name").as_str() {
-            Some(n) => Value::string(default_set_identifier(n, role)),
-            None => Value::Unknown,
-        }
+    target.set_identifier = match (prior_id, name) {
+        (Some(p), _) if !replacing => Field::Known(p),
+        (_, Some(n)) => Field::Known(default_set_identifier(&n, role)),
+        (_, None) => Field::Unknown,
     };
-    super::set_path(&mut plan.planned, &[role.block(), "set_identifier"], v);
 }
 
 /// With `allow_overwrite`, tells at plan time that existing records will be
 /// adopted. Best effort: a failed lookup only loses the warning.
-async fn warn_if_adopting(ctx: &Ctx<Aws>, plan: &Plan) {
+async fn warn_if_adopting(ctx: &Ctx<Aws>, planned: &FailoverRecord) {
     let Some(aws) = ctx.meta_opt() else { return };
-    if !plan.planned.get("zone_id").is_wholly_known()
-        || plan.planned.get("name").as_str().is_none()
-        || plan.planned.get("type").as_str().is_none()
-    {
+    if !(planned.zone_id.is_known() && planned.name.is_known() && planned.r#type.is_known()) {
         return;
     }
-    let key = Key::from_value(&plan.planned);
+    let key = planned.key();
     if let Ok(Some(existing)) = find::find_record_sets(
         aws.route53(),
         ctx.cancel_token(),
@@ -1119,101 +1214,75 @@ async fn warn_if_adopting(ctx: &Ctx<Aws>, plan: &Plan) {
     }
 }
 
-/// Every mistake in a failover pair's configuration, each at its attribute.
+// ---------------------------------------------------------------- validation
+
+/// What is wrong with one record value of type `ty`, if anything.
+fn value_problem(ty: &str, v: &str) -> Option<String> {
+    let fields: Vec<&str> = v.split_whitespace().collect();
+    let number = |s: &str, max: u32| s.parse::<u32>().is_ok_and(|n| n <= max);
+    match ty {
+        "A" if v.parse::<Ipv4Addr>().is_err() => Some(format!("{v:?} is not an IPv4 address.")),
+        "AAAA" if v.parse::<Ipv6Addr>().is_err() => Some(format!("{v:?} is not an IPv6 address.")),
+        // RFC 4034 §5.3: key tag, algorithm, digest type, digest in hex.
+        "DS" => {
+            let ok = matches!(fields.as_slice(), [tag, alg, digest_type, digest]
+                if number(tag, 65_535) && number(alg, 255) && number(digest_type, 255)
+                    && digest.len() % 2 == 0 && digest.bytes().all(|b| b.is_ascii_hexdigit()));
+            (!ok).then(|| format!(
+                "{v:?} is not a DS value: `KEYTAG ALGORITHM DIGESTTYPE DIGEST`, e.g. `12345 13 2 1F2E...` (digest in hexadecimal)."
+            ))
+        }
+        // RFC 9460 §2.1: priority, target name (`.` for the owner), parameters.
+        "HTTPS" | "SVCB" => {
+            let ok = matches!(fields.as_slice(), [priority, target, ..]
+                if number(priority, 65_535) && (*target == "." || names::check(target).is_none()));
+            (!ok).then(|| {
+                format!(
+                "{v:?} is not an {ty} value: `PRIORITY TARGET [PARAMS]`, e.g. `1 . alpn=\"h2,h3\"`."
+            )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The rules that span attributes or depend on `type` (the schema's
+/// validators have checked each value on its own), each at its attribute.
 /// Unknown values are not judged.
-pub fn check_config(c: &Value, d: &mut Diagnostics) {
-    let ty = c.get("type").as_str();
-    if let Some(t) = ty {
-        if !TYPES.contains(&t) {
-            let hint = if TYPES.contains(&t.to_ascii_uppercase().as_str()) {
-                format!(" Write it in uppercase: {:?}.", t.to_ascii_uppercase())
-            } else {
-                String::new()
-            };
-            d.error_at(
-                AttrPath::root("type"),
-                "Unsupported record type",
-                format!("{t:?} is not one of {}.{hint}", TYPES.join(", ")),
-            );
-        }
-    }
-    if let Some(n) = c.get("name").as_str() {
-        if let Some(problem) = names::check(n) {
-            d.error_at(AttrPath::root("name"), "Invalid record name", problem);
-        }
-    }
-    if let Some(z) = c.get("zone_id").as_str() {
-        let z = names::zone_id(z);
-        if z.is_empty() || !z.chars().all(|ch| ch.is_ascii_alphanumeric()) {
-            d.error_at(
-                AttrPath::root("zone_id"),
-                "Invalid zone_id",
-                format!("{z:?} is not a hosted zone ID such as Z123EXAMPLE."),
-            );
-        }
-    }
-    let ttl = c.get("ttl");
-    if let Some(t) = ttl.as_i64() {
-        if !(0..=2_147_483_647).contains(&t) {
-            d.error_at(
-                AttrPath::root("ttl"),
-                "Invalid ttl",
-                format!("TTL must be 0-2147483647 seconds, got {t}."),
-            );
-        }
-    }
+fn check_config(c: &FailoverRecord, d: &mut Diagnostics) {
+    let ty = known_str(&c.r#type).filter(|t| TYPES.contains(t));
     let mut uses_records = false;
     let mut all_known = true;
-    let mut ids: Vec<(Role, String)> = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for role in ROLES {
         let path = || AttrPath::root(role.block());
-        let t = c.get(role.block());
-        if t.is_unknown() {
+        let t = match c.target(role) {
+            Field::Unknown => {
+                all_known = false;
+                continue;
+            }
+            Field::Null => {
+                d.error_at(
+                    path(),
+                    format!("Missing {} block", role.block()),
+                    format!(
+                        "A failover pair needs both a `primary` and a `secondary` block; `{}` is missing.",
+                        role.block()
+                    ),
+                );
+                continue;
+            }
+            Field::Known(t) => t,
+        };
+        // Which target a half answers with decides whether `ttl` is needed;
+        // unknown (a dynamic block not yet known, say) is judged later.
+        if t.records.is_unknown() || t.alias.is_unknown() {
             all_known = false;
-            continue;
         }
-        if t.is_null() {
-            d.error_at(
-                path(),
-                format!("Missing {} block", role.block()),
-                format!("A failover pair needs both a `primary` and a `secondary` block; `{}` is missing.", role.block()),
-            );
-            continue;
-        }
-        let records = t.get("records");
-        let alias = t.get("alias");
-        // Unknown values (e.g. a module variable during validate, or a
-        // dynamic block over one) may turn out null or not: judge later.
-        let undecided = records.is_unknown() || alias.is_unknown();
-        match (records.is_null(), alias.is_null()) {
-            _ if undecided => {}
-            (false, false) => d.error_at(
-                path().attr("alias"),
-                "Both records and alias",
-                format!("`{}` sets both `records` and `alias`; a record set answers with one or the other.", role.block()),
-            ),
-            (true, true) => d.error_at(
-                path().attr("records"),
-                "No target",
-                format!("`{}` needs `records` or an `alias` block to answer with.", role.block()),
-            ),
-            _ => {}
-        }
-        if !records.is_null() {
+        if !t.records.is_null() {
             uses_records = true;
         }
-        // Whether `ttl` is needed depends on which target each half uses.
-        if records.is_unknown() || alias.is_unknown() {
-            all_known = false;
-        }
-        if let Some(list) = records.as_list() {
-            if list.is_empty() {
-                d.error_at(
-                    path().attr("records"),
-                    "Empty records",
-                    "Give at least one record value, or use `alias`.",
-                );
-            }
+        if let Some(list) = t.records.known() {
             if ty == Some("CNAME") && list.len() > 1 {
                 d.error_at(
                     path().attr("records"),
@@ -1221,84 +1290,45 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
                     "A CNAME record set has exactly one value.",
                 );
             }
-            for v in list.iter().filter_map(Value::as_str) {
-                let bad = match ty {
-                    Some("A") => v.parse::<Ipv4Addr>().is_err(),
-                    Some("AAAA") => v.parse::<Ipv6Addr>().is_err(),
-                    _ => false,
-                };
-                if bad {
-                    d.error_at(
-                        path().attr("records"),
-                        "Invalid record value",
-                        format!(
-                            "{v:?} is not an {} address.",
-                            if ty == Some("A") { "IPv4" } else { "IPv6" }
-                        ),
-                    );
+            for problem in list
+                .iter()
+                .filter_map(|v| value_problem(ty.unwrap_or(""), v))
+            {
+                d.error_at(path().attr("records"), "Invalid record value", problem);
+            }
+        }
+        match &t.set_identifier {
+            Field::Known(sid) => ids.push(sid.clone()),
+            Field::Null => {
+                if let Some(n) = known_str(&c.name) {
+                    ids.push(default_set_identifier(n, role));
                 }
             }
+            Field::Unknown => {}
         }
-        if let Some(sid) = t.get("set_identifier").as_str() {
-            if sid.is_empty() || sid.len() > MAX_SET_IDENTIFIER {
-                d.error_at(
-                    path().attr("set_identifier"),
-                    "Invalid set_identifier",
-                    format!(
-                        "A set identifier has 1-{MAX_SET_IDENTIFIER} characters, got {}.",
-                        sid.len()
-                    ),
-                );
-            }
-            ids.push((role, sid.to_string()));
-        } else if t.get("set_identifier").is_null() {
-            if let Some(n) = c.get("name").as_str() {
-                ids.push((role, default_set_identifier(n, role)));
-            }
-        }
-        if let Some(h) = t.get("health_check_id").as_str() {
-            if h.is_empty()
-                || h.len() > 64
-                || !h.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
-            {
-                d.error_at(
-                    path().attr("health_check_id"),
-                    "Invalid health_check_id",
-                    format!("{h:?} is not a health check ID; use the `id` of a tandem_route53_health_check."),
-                );
-            }
-        }
-        if let Some(z) = alias.get("zone_id").as_str() {
-            if names::zone_id(z).is_empty() {
-                d.error_at(
-                    path().attr("alias").attr("zone_id"),
-                    "Invalid alias zone_id",
-                    "The alias target's hosted zone ID is empty.",
-                );
-            }
-        }
-        if role == Role::Primary && t.get("health_check_id").is_null() {
-            if alias.is_null() && !undecided {
+        if role == Role::Primary && t.health_check_id.is_null() {
+            let undecided = t.records.is_unknown() || t.alias.is_unknown();
+            match t.alias.known() {
                 // Route 53 refuses this at apply ("A non-alias primary
                 // ResourceRecordSet must have an associated health check").
-                d.error_at(
+                None if !undecided => d.error_at(
                     path().attr("health_check_id"),
                     "Primary without a health check",
                     "Route 53 refuses a non-alias PRIMARY record set without a health check: it could never tell \
                      when to fail over to the secondary. Set `health_check_id` (e.g. a tandem_route53_health_check's \
                      `id`), or answer with an `alias` that evaluates its target's health.",
-                );
-            } else if alias.get("evaluate_target_health").as_bool() == Some(false) {
-                d.warn_at(
+                ),
+                Some(a) if a.evaluate_target_health.known() == Some(&false) => d.warn_at(
                     path().attr("health_check_id"),
                     "Primary without a health check",
                     "With neither `health_check_id` nor `alias.evaluate_target_health`, Route 53 always considers the \
                      primary healthy, so traffic never fails over to the secondary.",
-                );
+                ),
+                _ => {}
             }
         }
     }
-    if let [(_, a), (_, b)] = ids.as_slice() {
+    if let [a, b] = ids.as_slice() {
         if a == b {
             d.error_at(
                 AttrPath::root("secondary").attr("set_identifier"),
@@ -1307,21 +1337,20 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
             );
         }
     }
-    if all_known && !ttl.is_unknown() {
-        if uses_records && ttl.is_null() {
+    if all_known && !c.ttl.is_unknown() {
+        if uses_records && c.ttl.is_null() {
             d.error_at(
                 AttrPath::root("ttl"),
                 "Missing ttl",
                 "Record sets with `records` need a `ttl`.",
             );
         }
-        if !uses_records
-            && !ttl.is_null()
-            && d.0.iter().all(|x| {
-                x.path != Some(AttrPath::root("primary"))
-                    && x.path != Some(AttrPath::root("secondary"))
-            })
-        {
+        let only_aliases = ROLES.iter().all(|r| {
+            c.target(*r)
+                .known()
+                .is_some_and(|t| t.alias.is_known() && t.records.is_null())
+        });
+        if only_aliases && c.ttl.is_known() {
             d.error_at(
                 AttrPath::root("ttl"),
                 "ttl with alias targets",
@@ -1329,42 +1358,50 @@ pub fn check_config(c: &Value, d: &mut Diagnostics) {
             );
         }
     }
-    for op in ["create", "update", "delete"] {
-        if let Some(s) = c.get("timeouts").get(op).as_str() {
-            if super::parse_duration(s).is_none() {
-                d.error_at(
-                    AttrPath::root("timeouts").attr(op),
-                    "Invalid timeout",
-                    format!("{s:?} is not a duration such as \"30m\", \"1h\" or \"90s\"."),
-                );
-            }
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{error_paths, validate_resource};
     use tfplugin6::Severity;
 
     fn s(x: &str) -> Value {
         Value::string(x)
     }
 
+    fn strings(xs: &[&str]) -> Value {
+        Value::List(xs.iter().map(|x| s(x)).collect())
+    }
+
     fn target(records: &[&str], hc: Option<&str>) -> Value {
         Value::object([
-            (
-                "records",
-                Value::List(records.iter().map(|r| s(r)).collect()),
-            ),
+            ("records", strings(records)),
             ("health_check_id", hc.map(s).unwrap_or(Value::Null)),
             ("set_identifier", Value::Null),
             ("alias", Value::Null),
         ])
     }
 
-    fn good() -> Value {
+    fn alias(evaluate: bool) -> Value {
         Value::object([
+            ("name", s("lb.example.com")),
+            ("zone_id", s("Z2")),
+            ("evaluate_target_health", Value::Bool(evaluate)),
+        ])
+    }
+
+    /// A configuration of the schema's type: every attribute null but those given.
+    fn cfg(pairs: &[(&str, Value)]) -> Value {
+        let mut v = Value::from_json(&serde_json::json!({}), &schema().value_type()).unwrap();
+        for (k, x) in pairs {
+            v.set(k, x.clone());
+        }
+        v
+    }
+
+    fn good() -> Value {
+        cfg(&[
             ("zone_id", s("Z123")),
             ("name", s("api.example.com")),
             ("type", s("A")),
@@ -1375,17 +1412,32 @@ mod tests {
     }
 
     fn errors(c: &Value) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        FailoverRecordResource.validate(c, &mut d);
-        d.0.iter()
-            .filter(|x| x.severity == Severity::Error)
-            .map(|x| x.path.as_ref().map(|p| p.to_string()).unwrap_or_default())
-            .collect()
+        error_paths(&validate_resource(&FailoverRecordResource, c))
     }
 
     fn with(mut c: Value, path: &[&str], v: Value) -> Value {
         super::super::set_path(&mut c, path, v);
         c
+    }
+
+    #[test]
+    fn the_model_has_exactly_the_schema_attributes() {
+        let m = FailoverRecord::read(&good(), "configuration").unwrap();
+        assert_eq!(m.write().unwrap(), good());
+        let timeouts = Value::object([
+            ("create", s("5m")),
+            ("update", Value::Null),
+            ("delete", Value::Null),
+        ]);
+        let c = with(
+            with(good(), &["primary", "alias"], alias(true)),
+            &["timeouts"],
+            timeouts,
+        );
+        let m = FailoverRecord::read(&c, "configuration").unwrap();
+        assert_eq!(m.write().unwrap(), c);
+        assert_eq!(m.timeout(Op::Create), Duration::from_secs(300));
+        assert_eq!(m.timeout(Op::Delete), DEFAULT_TIMEOUT);
     }
 
     #[test]
@@ -1403,14 +1455,9 @@ mod tests {
 
     #[test]
     fn records_and_alias_together_are_refused() {
-        let alias = Value::object([
-            ("name", s("lb.example.com")),
-            ("zone_id", s("Z2")),
-            ("evaluate_target_health", Value::Bool(true)),
-        ]);
         assert_eq!(
-            errors(&with(good(), &["primary", "alias"], alias)),
-            vec!["primary.alias"]
+            errors(&with(good(), &["primary", "alias"], alias(true))),
+            vec!["primary.records"]
         );
     }
 
@@ -1438,6 +1485,10 @@ mod tests {
             errors(&with(good(), &["secondary", "records"], Value::Null)),
             vec!["secondary.records"]
         );
+        assert_eq!(
+            errors(&with(good(), &["secondary", "records"], strings(&[]))),
+            vec!["secondary.records"]
+        );
     }
 
     #[test]
@@ -1447,20 +1498,15 @@ mod tests {
 
     #[test]
     fn ttl_refused_with_only_aliases() {
-        let alias = Value::object([
-            ("name", s("lb.example.com")),
-            ("zone_id", s("Z2")),
-            ("evaluate_target_health", Value::Bool(true)),
-        ]);
         let c = with(
             with(good(), &["primary", "records"], Value::Null),
             &["primary", "alias"],
-            alias.clone(),
+            alias(true),
         );
         let c = with(
             with(c, &["secondary", "records"], Value::Null),
             &["secondary", "alias"],
-            alias,
+            alias(true),
         );
         assert_eq!(errors(&c), vec!["ttl"]);
     }
@@ -1472,10 +1518,13 @@ mod tests {
 
     #[test]
     fn lowercase_type_is_refused_with_a_hint() {
-        let mut d = Diagnostics::new();
-        check_config(&with(good(), &["type"], s("a")), &mut d);
-        assert!(d.0[0].detail.contains("uppercase"), "{}", d.0[0].detail);
-        assert_eq!(errors(&with(good(), &["type"], s("a"))), vec!["type"]);
+        let d = validate_resource(&FailoverRecordResource, &with(good(), &["type"], s("a")));
+        assert_eq!(error_paths(&d), vec!["type"]);
+        assert!(
+            d.0[0].detail.contains("Did you mean \"A\"?"),
+            "{}",
+            d.0[0].detail
+        );
     }
 
     #[test]
@@ -1484,10 +1533,50 @@ mod tests {
             errors(&with(
                 good(),
                 &["primary", "records"],
-                Value::List(vec![s("2001:db8::1")])
+                strings(&["2001:db8::1"])
             )),
             vec!["primary.records"]
         );
+    }
+
+    #[test]
+    fn https_svcb_and_ds_values_are_checked() {
+        let of = |ty: &str, v: &str| {
+            errors(&with(
+                with(good(), &["type"], s(ty)),
+                &["primary", "records"],
+                strings(&[v]),
+            ))
+        };
+        let good_ones = [
+            ("HTTPS", "1 . alpn=\"h2,h3\""),
+            ("HTTPS", "0 lb.example.net."),
+            ("SVCB", "16 svc.example.net. port=8443"),
+            (
+                "DS",
+                "12345 13 2 1F2E3D4C5B6A79880123456789ABCDEF0123456789ABCDEF0123456789ABCDEF",
+            ),
+        ];
+        for (ty, v) in good_ones {
+            // The secondary still holds an A value; only the primary is judged here.
+            assert!(
+                !of(ty, v).contains(&"primary.records".to_string()),
+                "{ty} {v}: {:?}",
+                of(ty, v)
+            );
+        }
+        for (ty, v) in [
+            ("HTTPS", "high . alpn=h2"),
+            ("SVCB", "1"),
+            ("DS", "12345 13 2 XYZ"),
+            ("DS", "12345 13 2"),
+            ("DS", "70000 13 2 1F2E"),
+        ] {
+            assert!(
+                of(ty, v).contains(&"primary.records".to_string()),
+                "{ty} {v}"
+            );
+        }
     }
 
     #[test]
@@ -1517,7 +1606,11 @@ mod tests {
         let c = with(
             good(),
             &["timeouts"],
-            Value::object([("create", s("soon"))]),
+            Value::object([
+                ("create", s("soon")),
+                ("update", Value::Null),
+                ("delete", Value::Null),
+            ]),
         );
         assert_eq!(errors(&c), vec!["timeouts.create"]);
     }
@@ -1541,7 +1634,7 @@ mod tests {
         let c = with(
             with(good(), &["type"], s("CNAME")),
             &["primary", "records"],
-            Value::List(vec![s("a.example.net"), s("b.example.net")]),
+            strings(&["a.example.net", "b.example.net"]),
         );
         assert_eq!(errors(&c), vec!["primary.records"]);
     }
@@ -1563,29 +1656,23 @@ mod tests {
 
     #[test]
     fn alias_primary_without_health_check_only_warns_when_it_ignores_target_health() {
-        let alias = |eth: bool| {
-            Value::object([
-                ("name", s("lb.example.com")),
-                ("zone_id", s("Z2")),
-                ("evaluate_target_health", Value::Bool(eth)),
-            ])
-        };
         let c = with(
             with(good(), &["primary", "health_check_id"], Value::Null),
             &["primary", "records"],
             Value::Null,
         );
-        let mut d = Diagnostics::new();
-        check_config(
+        let d = validate_resource(
+            &FailoverRecordResource,
             &with(c.clone(), &["primary", "alias"], alias(false)),
-            &mut d,
         );
         assert_eq!(
             d.0.iter().map(|x| x.severity).collect::<Vec<_>>(),
             vec![Severity::Warning]
         );
-        let mut d = Diagnostics::new();
-        check_config(&with(c, &["primary", "alias"], alias(true)), &mut d);
+        let d = validate_resource(
+            &FailoverRecordResource,
+            &with(c, &["primary", "alias"], alias(true)),
+        );
         assert!(d.0.is_empty(), "{:?}", d.0);
     }
 
@@ -1641,7 +1728,7 @@ mod tests {
 
     #[test]
     fn identity_is_normalised_and_gives_the_import_id() {
-        let state = Value::object([
+        let state = cfg(&[
             ("zone_id", s("/hostedzone/Z1")),
             ("name", s("API.Example.com.")),
             ("type", s("A")),
@@ -1664,14 +1751,13 @@ mod tests {
             ("zone_id", s("/hostedzone/Z2")),
             ("evaluate_target_health", Value::Bool(true)),
         ]);
-        let planned = Value::object([
+        let planned = cfg(&[
             ("id", s("Z1/txt.example.com/TXT")),
             ("zone_id", s("Z1")),
             ("name", s("TXT.example.com.")),
             ("type", s("TXT")),
             ("ttl", Value::int(60)),
             ("allow_overwrite", Value::Bool(false)),
-            ("timeouts", Value::Null),
             (
                 "primary",
                 Value::object([
@@ -1685,16 +1771,41 @@ mod tests {
                 "secondary",
                 Value::object([
                     ("set_identifier", s("b")),
-                    ("records", Value::List(vec![s("v=spf1 -all")])),
+                    ("records", strings(&["v=spf1 -all"])),
                     ("health_check_id", Value::Null),
                     ("alias", Value::Null),
                 ]),
             ),
         ]);
-        let model: FailoverRecord = planned.to_model_lossy().unwrap();
+        let model = FailoverRecord::read(&planned, "plan").unwrap();
         let sets = model.desired_sets().unwrap();
         assert_eq!(sets[1].resource_records()[0].value(), "\"v=spf1 -all\"");
-        assert_eq!(written_state(&sets, &planned, "x").unwrap(), planned);
+        assert_eq!(written_state(&sets, &model, "x").unwrap(), planned);
+    }
+
+    #[test]
+    fn partly_unknown_records_are_planned_exactly_as_configured() {
+        let records = Value::List(vec![s("192.0.2.1"), Value::Unknown]);
+        let config = with(good(), &["primary", "records"], records.clone());
+        let mut plan = Plan {
+            prior: Value::Null,
+            config: config.clone(),
+            planned: config,
+            requires_replace: vec![],
+            private: vec![],
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let ctx: Ctx<Aws> = Ctx::new(None, Default::default());
+        rt.block_on(FailoverRecordResource.modify_plan(&ctx, &mut plan))
+            .unwrap();
+        assert_eq!(plan.planned.get("primary").get("records"), &records);
+        assert_eq!(
+            plan.planned.get("primary").get("set_identifier"),
+            &s("api.example.com-primary")
+        );
+        assert_eq!(plan.planned.get("id"), &s("Z123/api.example.com/A"));
     }
 
     #[test]
@@ -1708,6 +1819,10 @@ mod tests {
                 .unwrap()
                 .1,
             "*.example.com"
+        );
+        assert_eq!(
+            parse_record_id("Z1/_443._tcp.example.com/https").unwrap().2,
+            "HTTPS"
         );
         assert!(parse_record_id("Z123_api.example.com_A").is_err());
         assert!(parse_record_id("Z123/api.example.com/BOGUS").is_err());
@@ -1727,54 +1842,41 @@ mod tests {
     }
 
     #[test]
-    fn txt_values_are_quoted_split_and_compared_as_text() {
+    fn txt_values_go_out_split_by_bytes_and_compare_as_text() {
         assert_eq!(wire_value("TXT", "v=spf1 -all"), "\"v=spf1 -all\"");
-        assert_eq!(wire_value("TXT", "say \"hi\""), "\"say \\\"hi\\\"\"");
-        assert_eq!(wire_value("TXT", "\"already\""), "\"already\"");
         assert_eq!(wire_value("A", "192.0.2.1"), "192.0.2.1");
-        let long = "k".repeat(300);
-        let wire = wire_value("TXT", &long);
-        assert_eq!(
-            wire,
-            format!("\"{}\" \"{}\"", "k".repeat(255), "k".repeat(45))
-        );
-        assert_eq!(txt_text(&wire), long);
-        assert_eq!(txt_text("\"say \\\"hi\\\"\""), "say \"hi\"");
-        assert_eq!(
-            same_records(
-                &Value::List(vec![s("v=spf1 -all")]),
-                &["\"v=spf1 -all\"".into()],
-                "TXT"
-            ),
-            Value::List(vec![s("v=spf1 -all")])
-        );
+        let text = "é".repeat(200);
+        let wire = wire_value("TXT", &text);
+        assert!(wire.contains("\" \""), "split in two strings: {wire}");
+        let written = vec![text.clone()];
+        assert_eq!(same_records(Some(&written), &[wire], "TXT"), written);
     }
 
     #[test]
     fn equivalent_record_values_keep_prior_spelling() {
+        let keep = |prior: &str, actual: &str, ty: &str| {
+            same_records(Some(&vec![prior.to_string()]), &[actual.to_string()], ty)
+        };
         assert_eq!(
-            same_records(
-                &Value::List(vec![s("2001:DB8::1")]),
-                &["2001:db8::1".into()],
-                "AAAA"
-            ),
-            Value::List(vec![s("2001:DB8::1")])
+            keep("2001:DB8::1", "2001:db8::1", "AAAA"),
+            vec!["2001:DB8::1"]
         );
         assert_eq!(
-            same_records(
-                &Value::List(vec![s("a.example.net")]),
-                &["a.example.net.".into()],
-                "CNAME"
+            keep("a.example.net", "a.example.net.", "CNAME"),
+            vec!["a.example.net"]
+        );
+        assert_eq!(keep("192.0.2.1", "192.0.2.9", "A"), vec!["192.0.2.9"]);
+        assert_eq!(
+            keep(
+                "1 lb.example.net alpn=h2",
+                "1 lb.example.net. alpn=h2",
+                "HTTPS"
             ),
-            Value::List(vec![s("a.example.net")])
+            vec!["1 lb.example.net alpn=h2"]
         );
         assert_eq!(
-            same_records(
-                &Value::List(vec![s("192.0.2.1")]),
-                &["192.0.2.9".into()],
-                "A"
-            ),
-            Value::List(vec![s("192.0.2.9")])
+            keep("1 13 2 ABCD", "1 13 2 abcd", "DS"),
+            vec!["1 13 2 ABCD"]
         );
     }
 
@@ -1792,17 +1894,16 @@ mod tests {
 
     #[test]
     fn read_reports_drift_and_missing_halves() {
-        let mut prior = good();
-        prior = with(
-            prior,
-            &["primary", "set_identifier"],
-            s("api.example.com-primary"),
-        );
-        prior = with(
-            prior,
+        let prior = with(
+            with(
+                good(),
+                &["primary", "set_identifier"],
+                s("api.example.com-primary"),
+            ),
             &["secondary", "set_identifier"],
             s("api.example.com-secondary"),
         );
+        let prior = FailoverRecord::read(&prior, "state").unwrap();
         let existing = vec![
             rrs(
                 "api.example.com.",
@@ -1819,24 +1920,25 @@ mod tests {
                 300,
             ),
         ];
-        let v = pair_value(&existing, &prior).unwrap();
+        let m = pair_model(&existing, &prior).unwrap();
         assert_eq!(
-            v.get("primary").get("records"),
-            &Value::List(vec![s("192.0.2.7")])
+            m.primary.known().unwrap().records,
+            Field::Known(vec!["192.0.2.7".to_string()])
         );
-        assert_eq!(v.get("ttl"), &Value::int(300));
-        let v = pair_value(&existing[1..], &prior).unwrap();
-        assert!(v.get("primary").is_null());
-        assert!(pair_value(&[], &prior).is_none());
+        assert_eq!(m.ttl, Field::Known(300));
+        let m = pair_model(&existing[1..], &prior).unwrap();
+        assert!(m.primary.is_null());
+        assert!(pair_model(&[], &prior).is_none());
     }
 
     #[test]
     fn import_state_finds_halves_by_role() {
-        let prior = Value::object([
+        let prior = cfg(&[
             ("zone_id", s("Z1")),
             ("name", s("api.example.com")),
             ("type", s("A")),
         ]);
+        let prior = FailoverRecord::read(&prior, "state").unwrap();
         let existing = vec![
             rrs("api.example.com.", "blue", Role::Primary, "192.0.2.1", 60),
             rrs(
@@ -1847,9 +1949,45 @@ mod tests {
                 60,
             ),
         ];
-        let v = pair_value(&existing, &prior).unwrap();
-        assert_eq!(v.get("primary").get("set_identifier"), &s("blue"));
-        assert_eq!(v.get("secondary").get("set_identifier"), &s("green"));
-        assert_eq!(v.get("id"), &s("Z1/api.example.com/A"));
+        let m = pair_model(&existing, &prior).unwrap();
+        let sid = |t: &Field<Target>| t.known().unwrap().set_identifier.clone();
+        assert_eq!(sid(&m.primary), Field::Known("blue".into()));
+        assert_eq!(sid(&m.secondary), Field::Known("green".into()));
+        assert_eq!(m.id, Field::Known("Z1/api.example.com/A".into()));
+    }
+
+    #[test]
+    fn a_batch_deletes_before_it_writes() {
+        let key = Key {
+            zone: "Z1".into(),
+            name: "api.example.com".into(),
+            ty: "A".into(),
+        };
+        let batch = Batch {
+            key,
+            deletes: vec![rrs(
+                "api.example.com.",
+                "old",
+                Role::Primary,
+                "192.0.2.1",
+                60,
+            )],
+            writes: vec![rrs(
+                "api.example.com.",
+                "new",
+                Role::Primary,
+                "192.0.2.2",
+                60,
+            )],
+            action: ChangeAction::Create,
+            timeout: DEFAULT_TIMEOUT,
+        };
+        let actions: Vec<ChangeAction> = batch
+            .changes(&ChangeAction::Upsert, "x")
+            .unwrap()
+            .iter()
+            .map(|c| c.action().clone())
+            .collect();
+        assert_eq!(actions, vec![ChangeAction::Delete, ChangeAction::Upsert]);
     }
 }

@@ -9,6 +9,7 @@ pub mod failover_record;
 pub mod find;
 pub mod health_check;
 pub mod names;
+pub mod txt;
 pub mod wait;
 pub mod zone;
 

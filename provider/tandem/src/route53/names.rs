@@ -67,6 +67,27 @@ fn octal3(b: &[u8]) -> Option<u8> {
     u8::try_from(v).ok()
 }
 
+/// What [`valid_name`] accepts, for the schema's docs.
+pub const NAME: &str =
+    "a DNS name (labels of 1-63 characters, at most 253 in all, `*` only as the whole first label)";
+
+/// [`check`] as a schema format rule.
+pub fn valid_name(name: &str) -> Result<(), String> {
+    check(name).map_or(Ok(()), Err)
+}
+
+/// What [`valid_zone_name`] accepts, for the schema's docs.
+pub const ZONE_NAME: &str = "a DNS name without wildcards";
+
+/// A hosted zone's name: a DNS name, and no wildcard anywhere.
+pub fn valid_zone_name(name: &str) -> Result<(), String> {
+    valid_name(name)?;
+    if name.contains('*') {
+        return Err("a hosted zone name cannot contain a wildcard `*`".into());
+    }
+    Ok(())
+}
+
 /// Checks a DNS name's length and labels; returns the problem, if any.
 pub fn check(name: &str) -> Option<String> {
     let n = normalize(name);

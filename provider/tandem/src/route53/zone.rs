@@ -8,11 +8,12 @@ use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, TagResourceType,
 };
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostics, IdentitySchema,
-    Plan, ReadResult, Resource, Schema, Type, Value,
+    Applied, ApplyError, Attribute, Block, Ctx, DataSource, Diagnostics, IdentitySchema, Plan,
+    ReadResult, Resource, Schema, Type, Validator, Value,
 };
 use tracing::Instrument;
 
+use crate::aws::partition::Partition;
 use crate::aws::{ok_if_gone, Aws, Stoppable};
 
 use super::error::Route53Error;
@@ -27,6 +28,8 @@ const ZONE_CHANGE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Comment given to zones whose configuration sets none, as
 /// terraform-provider-aws does, so zones created by Terraform are recognisable.
 const DEFAULT_COMMENT: &str = "Managed by Terraform";
+/// Route 53's limit on a hosted zone comment, in characters.
+const MAX_COMMENT: usize = 256;
 
 /// Route 53 accepts at most 1000 changes per batch.
 const MAX_CHANGES_PER_BATCH: usize = 1000;
@@ -41,8 +44,8 @@ pub struct ZoneResource;
 /// The hosted zone lookup.
 pub struct ZoneDataSource;
 
-fn zone_arn(id: &str) -> String {
-    format!("arn:aws:route53:::hostedzone/{id}")
+fn zone_arn(partition: Partition, id: &str) -> String {
+    partition.route53_arn(&format!("hostedzone/{id}"))
 }
 
 #[async_trait]
@@ -66,14 +69,18 @@ impl Resource<Aws> for ZoneResource {
             )
             .attr(Attribute::computed("id", Type::String, "The hosted zone ID, e.g. `Z123EXAMPLE` (no `/hostedzone/` prefix)."))
             .attr(Attribute::computed("zone_id", Type::String, "The hosted zone ID; the same as `id`, for symmetry with record resources."))
-            .attr(Attribute::required(
-                "name",
-                Type::String,
-                "The domain name of the zone, e.g. `example.com`. Case and a trailing dot are ignored. Changing it replaces the zone.",
-            ))
+            .attr(
+                Attribute::required(
+                    "name",
+                    Type::String,
+                    "The domain name of the zone, e.g. `example.com`. Case and a trailing dot are ignored. Changing it replaces the zone.",
+                )
+                .validate(Validator::format(names::ZONE_NAME, names::valid_zone_name)),
+            )
             .attr(
                 Attribute::optional("comment", Type::String, "A comment for the zone. Default `Managed by Terraform`.")
-                    .default(DEFAULT_COMMENT),
+                    .default(DEFAULT_COMMENT)
+                    .validate(Validator::length(0, MAX_COMMENT)),
             )
             .attr(
                 Attribute::optional(
@@ -93,33 +100,6 @@ impl Resource<Aws> for ZoneResource {
             ))
             .attr(Attribute::computed("arn", Type::String, "The ARN of the hosted zone.")),
         )
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        if let Some(name) = config.get("name").as_str() {
-            if let Some(problem) = names::check(name) {
-                diags.error_at(AttrPath::root("name"), "Invalid zone name", problem);
-            } else if name.contains('*') {
-                diags.error_at(
-                    AttrPath::root("name"),
-                    "Invalid zone name",
-                    "A hosted zone name cannot contain a wildcard `*`.",
-                );
-            }
-        }
-        if let Some(c) = config.get("comment").as_str() {
-            if c.len() > 256 {
-                diags.error_at(
-                    AttrPath::root("comment"),
-                    "Comment too long",
-                    format!(
-                        "Route 53 allows at most 256 characters; this one has {}.",
-                        c.len()
-                    ),
-                );
-            }
-        }
-        check_tags(config, diags);
     }
 
     async fn modify_plan(&self, ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
@@ -327,21 +307,6 @@ impl Resource<Aws> for ZoneResource {
     }
 }
 
-/// Refuses tag keys AWS reserves; shared with the health check.
-pub(crate) fn check_tags(config: &Value, diags: &mut Diagnostics) {
-    if let Some(tags) = config.get("tags").as_map() {
-        for k in tags.keys() {
-            if k.starts_with("aws:") {
-                diags.error_at(
-                    AttrPath::root("tags").key(k),
-                    "Reserved tag key",
-                    "Tag keys starting with \"aws:\" are reserved by AWS.",
-                );
-            }
-        }
-    }
-}
-
 /// A caller reference unique per request, as CreateHostedZone requires.
 fn caller_reference(name: &str) -> String {
     let nanos = SystemTime::now()
@@ -383,10 +348,22 @@ async fn refresh(ctx: &Ctx<Aws>, aws: &Aws, state: &Value) -> Result<Option<Valu
             Route53Error::aws(format!("reading tags of Route 53 hosted zone ({id})"), e)
         })?;
     let (tags, tags_all) = super::tags_state(ctx, state.get("tags"), &actual);
-    Ok(Some(zone_value(&zone, state, tags, tags_all)))
+    Ok(Some(zone_value(
+        aws.partition(),
+        &zone,
+        state,
+        tags,
+        tags_all,
+    )))
 }
 
-fn zone_value(zone: &ZoneInfo, prior: &Value, tags: Value, tags_all: Value) -> Value {
+fn zone_value(
+    partition: Partition,
+    zone: &ZoneInfo,
+    prior: &Value,
+    tags: Value,
+    tags_all: Value,
+) -> Value {
     let force_destroy = prior.get("force_destroy").as_bool().unwrap_or(false);
     Value::object([
         ("id", Value::string(&zone.id)),
@@ -407,7 +384,7 @@ fn zone_value(zone: &ZoneInfo, prior: &Value, tags: Value, tags_all: Value) -> V
             "name_servers",
             Value::List(zone.name_servers.iter().map(Value::string).collect()),
         ),
-        ("arn", Value::string(zone_arn(&zone.id))),
+        ("arn", Value::string(zone_arn(partition, &zone.id))),
     ])
 }
 
@@ -518,16 +495,19 @@ impl DataSource<Aws> for ZoneDataSource {
         Schema::new(
             Block::new("Looks up a public hosted zone by `name` or `zone_id` (exactly one).")
                 .attr(Attribute::computed("id", Type::String, "The hosted zone ID."))
-                .attr(Attribute::optional_computed(
-                    "zone_id",
-                    Type::String,
-                    "The hosted zone ID to look up; set this or `name`.",
-                ))
+                .attr(
+                    Attribute::optional_computed(
+                        "zone_id",
+                        Type::String,
+                        "The hosted zone ID to look up.",
+                    )
+                    .validate(Validator::exactly_one_of(&["name"])),
+                )
                 .attr(Attribute::optional_computed(
                     "name",
                     Type::String,
-                    "The zone's domain name to look up (case and trailing dot ignored); set this or `zone_id`. \
-                     Fails when several zones share the name.",
+                    "The zone's domain name to look up (case and trailing dot ignored). Fails when several zones \
+                     share the name.",
                 ))
                 .attr(Attribute::computed("comment", Type::String, "The zone's comment."))
                 .attr(Attribute::computed("name_servers", Type::list(Type::String), "The zone's name servers."))
@@ -536,27 +516,6 @@ impl DataSource<Aws> for ZoneDataSource {
                 .attr(Attribute::computed("resource_record_set_count", Type::Number, "Number of record sets in the zone."))
                 .attr(Attribute::computed("tags", Type::map(Type::String), "The zone's tags.")),
         )
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        let name = config.get("name");
-        let zid = config.get("zone_id");
-        if name.is_unknown() || zid.is_unknown() {
-            return;
-        }
-        match (name.is_null(), zid.is_null()) {
-            (true, true) => diags.error_at(
-                AttrPath::root("name"),
-                "Missing zone lookup key",
-                "Set `name` or `zone_id` to say which hosted zone to look up.",
-            ),
-            (false, false) => diags.error_at(
-                AttrPath::root("zone_id"),
-                "Conflicting zone lookup keys",
-                "Set only one of `name` and `zone_id`.",
-            ),
-            _ => {}
-        }
     }
 
     async fn read(&self, ctx: &Ctx<Aws>, config: &Value) -> Result<Value, Diagnostics> {
@@ -631,7 +590,7 @@ impl DataSource<Aws> for ZoneDataSource {
                 "name_servers",
                 Value::List(zone.name_servers.iter().map(Value::string).collect()),
             ),
-            ("arn", Value::string(zone_arn(&zone.id))),
+            ("arn", Value::string(zone_arn(aws.partition(), &zone.id))),
             ("private_zone", Value::Bool(zone.private)),
             ("resource_record_set_count", Value::int(zone.record_count)),
             (
@@ -649,6 +608,8 @@ impl DataSource<Aws> for ZoneDataSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::aws::partition::{AWS, AWS_CN};
+    use crate::testing::{error_paths, validate_data_source, validate_resource};
 
     #[test]
     fn identity_round_trips_to_the_import_id() {
@@ -668,40 +629,38 @@ mod tests {
     }
 
     #[test]
-    fn zone_names_are_validated() {
-        let mut d = Diagnostics::new();
-        ZoneResource.validate(&Value::object([("name", Value::string("a..com"))]), &mut d);
-        ZoneResource.validate(
-            &Value::object([("name", Value::string("*.example.com"))]),
-            &mut d,
+    fn zone_names_comments_and_tags_are_validated() {
+        let errors = |c: Value| error_paths(&validate_resource(&ZoneResource, &c));
+        assert_eq!(
+            errors(Value::object([("name", Value::string("a..com"))])),
+            vec!["name"]
         );
-        ZoneResource.validate(
-            &Value::object([
+        assert_eq!(
+            errors(Value::object([("name", Value::string("*.example.com"))])),
+            vec!["name"]
+        );
+        assert_eq!(
+            errors(Value::object([
                 ("name", Value::string("ok.com")),
+                ("comment", Value::string("c".repeat(257))),
                 ("tags", Value::object([("aws:x", Value::string("1"))])),
-            ]),
-            &mut d,
+            ])),
+            vec!["comment", "tags[\"aws:x\"]"]
         );
-        let paths: Vec<String> =
-            d.0.iter()
-                .filter_map(|x| x.path.as_ref().map(|p| p.to_string()))
-                .collect();
-        assert_eq!(paths, vec!["name", "name", "tags[\"aws:x\"]"]);
     }
 
     #[test]
     fn data_source_needs_exactly_one_key() {
-        let mut d = Diagnostics::new();
-        ZoneDataSource.validate(&Value::object::<_, &str>([]), &mut d);
-        ZoneDataSource.validate(
-            &Value::object([
+        let errors = |c: Value| error_paths(&validate_data_source(&ZoneDataSource, &c));
+        assert_eq!(errors(Value::object::<_, &str>([])), vec!["zone_id"]);
+        assert_eq!(
+            errors(Value::object([
                 ("name", Value::string("a.com")),
                 ("zone_id", Value::string("Z1")),
-            ]),
-            &mut d,
+            ])),
+            vec!["zone_id"]
         );
-        ZoneDataSource.validate(&Value::object([("name", Value::Unknown)]), &mut d);
-        assert_eq!(d.0.len(), 2);
+        assert!(errors(Value::object([("name", Value::Unknown)])).is_empty());
     }
 
     #[test]
@@ -718,13 +677,18 @@ mod tests {
             ("name", Value::string("Example.com")),
             ("force_destroy", Value::Bool(true)),
         ]);
-        let v = zone_value(&zone, &prior, Value::Null, Value::Null);
+        let v = zone_value(AWS, &zone, &prior, Value::Null, Value::Null);
         assert_eq!(v.get("name"), &Value::string("Example.com"));
         assert_eq!(v.get("comment"), &Value::string(""));
         assert_eq!(v.get("force_destroy"), &Value::Bool(true));
         assert_eq!(
             v.get("arn"),
             &Value::string("arn:aws:route53:::hostedzone/Z1")
+        );
+        let v = zone_value(AWS_CN, &zone, &prior, Value::Null, Value::Null);
+        assert_eq!(
+            v.get("arn"),
+            &Value::string("arn:aws-cn:route53:::hostedzone/Z1")
         );
     }
 

@@ -12,12 +12,15 @@ use async_trait::async_trait;
 use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration, Tag, Tagging};
 use tfplugin6::{
     Applied, ApplyError, AttrPath, Attribute, Block, Ctx, DataSource, Diagnostic, Diagnostics,
-    Plan, ReadResult, Resource, Schema, Type, Value,
+    Plan, ReadResult, Resource, Schema, Type, Validator, Value,
 };
 use tokio_util::sync::CancellationToken;
 
 use super::empty::{empty_bucket, EmptyError};
-use super::{check_bucket_name, home, import_target, plan_region, region_attribute, S3Error};
+use super::{
+    home, import_target, plan_region, region_attribute, valid_bucket_name, S3Error, BUCKET_NAME,
+};
+use crate::aws::partition::partition_of;
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_region::{find_bucket_home, find_bucket_region, BucketHome};
 use crate::aws::tags::{plan_tags_all, tags_all_attribute, tags_attribute, tags_state};
@@ -34,21 +37,23 @@ fn computed_attrs(b: Block) -> Block {
         .attr(Attribute::computed(
             "arn",
             Type::String,
-            "The bucket ARN, `arn:aws:s3:::NAME`, as replication destinations need it.",
+            "The bucket ARN, `arn:PARTITION:s3:::NAME` (`aws`, `aws-cn` or `aws-us-gov` after the bucket's region), as \
+             replication destinations need it.",
         ))
         .attr(Attribute::computed(
             "bucket_regional_domain_name",
             Type::String,
-            "The regional endpoint name, `NAME.s3.REGION.amazonaws.com`, for origins and proxies.",
+            "The regional endpoint name, `NAME.s3.REGION.amazonaws.com` (`.amazonaws.com.cn` in China), for origins \
+             and proxies.",
         ))
 }
 
-fn arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+fn arn(bucket: &str, region: &str) -> String {
+    partition_of(region).s3_bucket_arn(bucket)
 }
 
 fn domain(bucket: &str, region: &str) -> String {
-    format!("{bucket}.s3.{region}.amazonaws.com")
+    partition_of(region).s3_regional_domain(bucket, region)
 }
 
 fn call(action: &'static str, bucket: &str, region: &str, source: AwsError) -> S3Error {
@@ -191,12 +196,11 @@ impl Resource<Aws> for BucketResource {
                 "An S3 bucket, in the region its `region` names, so one provider block manages buckets in every \
                  region. Import with `bucket` or `bucket@region`.",
             )
-            .attr(Attribute::required(
-                "bucket",
-                Type::String,
-                "Bucket name, checked against S3's naming rules at plan time. Changing it replaces the bucket.",
+            .attr(
+                Attribute::required("bucket", Type::String, "Bucket name. Changing it replaces the bucket.")
+                    .force_new()
+                    .validate(Validator::format(BUCKET_NAME, valid_bucket_name)),
             )
-            .force_new())
             .attr(region_attribute())
             .attr(
                 Attribute::optional(
@@ -233,10 +237,6 @@ impl Resource<Aws> for BucketResource {
         ))
     }
 
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        check_bucket_name(config.get("bucket"), AttrPath::root("bucket"), diags);
-    }
-
     async fn modify_plan(&self, ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
         if plan.planned.is_null() {
             return Ok(());
@@ -249,7 +249,7 @@ impl Resource<Aws> for BucketResource {
             plan.planned.get("region").as_str().map(str::to_string),
         ) {
             plan.planned.set("id", Value::string(&b));
-            plan.planned.set("arn", Value::string(arn(&b)));
+            plan.planned.set("arn", Value::string(arn(&b, &r)));
             plan.planned
                 .set("bucket_regional_domain_name", Value::string(domain(&b, &r)));
         }
@@ -348,7 +348,7 @@ impl Resource<Aws> for BucketResource {
         st.set("tags", own);
         st.set("tags_all", all);
         st.set("id", Value::string(&bucket));
-        st.set("arn", Value::string(arn(&bucket)));
+        st.set("arn", Value::string(arn(&bucket, &region)));
         // A bucket found elsewhere than state says shows as drift (replacement).
         st.set("region", Value::string(&region));
         st.set(
@@ -479,17 +479,16 @@ impl DataSource<Aws> for BucketDataSource {
     fn schema(&self) -> Schema {
         Schema::new(computed_attrs(
             Block::new("Looks up an existing S3 bucket: its region, ARN and regional domain name.")
-                .attr(Attribute::required("bucket", Type::String, "Bucket name."))
+                .attr(
+                    Attribute::required("bucket", Type::String, "Bucket name.")
+                        .validate(Validator::format(BUCKET_NAME, valid_bucket_name)),
+                )
                 .attr(Attribute::optional_computed(
                     "region",
                     Type::String,
                     "Region of the bucket; found with GetBucketLocation when unset.",
                 )),
         ))
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        check_bucket_name(config.get("bucket"), AttrPath::root("bucket"), diags);
     }
 
     async fn read(&self, ctx: &Ctx<Aws>, config: &Value) -> Result<Value, Diagnostics> {
@@ -526,7 +525,7 @@ impl DataSource<Aws> for BucketDataSource {
         let mut st = config.clone();
         st.set("region", Value::string(&region));
         st.set("id", Value::string(&bucket));
-        st.set("arn", Value::string(arn(&bucket)));
+        st.set("arn", Value::string(arn(&bucket, &region)));
         st.set(
             "bucket_regional_domain_name",
             Value::string(domain(&bucket, &region)),
@@ -539,40 +538,26 @@ impl DataSource<Aws> for BucketDataSource {
 mod tests {
     use super::*;
 
-    fn errors(bucket: &str) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        BucketResource.validate(&Value::object([("bucket", Value::string(bucket))]), &mut d);
-        d.0.iter().map(|x| x.detail.clone()).collect()
+    #[test]
+    fn bucket_names_are_validated_through_the_schema() {
+        let paths = |bucket: Value| {
+            let c = Value::object([("bucket", bucket)]);
+            crate::testing::error_paths(&crate::testing::validate_resource(&BucketResource, &c))
+        };
+        assert!(paths(Value::string("assets-eu-1")).is_empty());
+        assert_eq!(paths(Value::string("Assets")), vec!["bucket"]);
+        assert!(paths(Value::Unknown).is_empty());
     }
 
     #[test]
-    fn bucket_names_follow_s3_rules() {
-        assert!(errors("assets-eu-1").is_empty());
-        for bad in [
-            "ab",
-            "Assets",
-            "assets_eu",
-            "-assets",
-            "assets..eu",
-            "192.168.1.1",
-            "xn--assets",
-            "assets-s3alias",
-        ] {
-            assert_eq!(errors(bad).len(), 1, "{bad} should be refused");
-        }
-        assert!(errors(&"a".repeat(64))[0].contains("3 to 63"));
-    }
-
-    #[test]
-    fn unknown_names_are_not_judged() {
-        let mut d = Diagnostics::new();
-        BucketResource.validate(&Value::object([("bucket", Value::Unknown)]), &mut d);
-        assert!(d.is_empty());
-    }
-
-    #[test]
-    fn computed_names() {
-        assert_eq!(arn("a-b"), "arn:aws:s3:::a-b");
+    fn computed_names_follow_the_partition_of_the_region() {
+        assert_eq!(arn("a-b", "eu-west-1"), "arn:aws:s3:::a-b");
         assert_eq!(domain("a-b", "eu-west-1"), "a-b.s3.eu-west-1.amazonaws.com");
+        assert_eq!(arn("a-b", "cn-north-1"), "arn:aws-cn:s3:::a-b");
+        assert_eq!(
+            domain("a-b", "cn-north-1"),
+            "a-b.s3.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(arn("a-b", "us-gov-west-1"), "arn:aws-us-gov:s3:::a-b");
     }
 }

@@ -285,24 +285,45 @@ pub(crate) async fn import_target(
     }
 }
 
-/// Checks a bucket name at plan time (shared with the proxy's config check).
-pub(crate) fn check_bucket_name(v: &Value, path: AttrPath, diags: &mut Diagnostics) {
-    if let Some(b) = v.as_str() {
-        if let Some(p) = tandem_fleet_config::bucket_name_problem(b) {
-            diags.error_at(path, "Invalid bucket name", format!("{p}."));
-        } else if b.starts_with("xn--") || b.ends_with("-s3alias") || b.ends_with("--ol-s3") {
-            diags.error_at(
-                path,
-                "Invalid bucket name",
-                format!("{b:?} uses a prefix or suffix S3 reserves."),
-            );
-        }
+/// What [`valid_bucket_name`] accepts, for the schema's docs.
+pub(crate) const BUCKET_NAME: &str =
+    "an S3 bucket name (3-63 lowercase letters, digits, `.` and `-`)";
+
+/// A bucket name S3 accepts: the proxy's rules (shared through
+/// fleet-config), and none of the prefixes and suffixes S3 reserves.
+pub(crate) fn valid_bucket_name(b: &str) -> Result<(), String> {
+    if let Some(p) = tandem_fleet_config::bucket_name_problem(b) {
+        return Err(p);
     }
+    if b.starts_with("xn--") || b.ends_with("-s3alias") || b.ends_with("--ol-s3") {
+        return Err("it uses a prefix or suffix S3 reserves".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        assert!(valid_bucket_name("assets-eu-1").is_ok());
+        for bad in [
+            "ab",
+            "Assets",
+            "assets_eu",
+            "-assets",
+            "assets..eu",
+            "192.168.1.1",
+            "xn--assets",
+            "assets-s3alias",
+        ] {
+            assert!(valid_bucket_name(bad).is_err(), "{bad} should be refused");
+        }
+        assert!(valid_bucket_name(&"a".repeat(64))
+            .unwrap_err()
+            .contains("3 to 63"));
+    }
 
     #[test]
     fn import_ids() {

@@ -6,13 +6,13 @@
 use async_trait::async_trait;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use tfplugin6::{
-    Applied, ApplyError, AttrPath, Attribute, Block, Ctx, Diagnostics, Plan, ReadResult, Resource,
-    Schema, Type, Value,
+    Applied, ApplyError, Attribute, Block, Ctx, Diagnostics, Plan, ReadResult, Resource, Schema,
+    Type, Validator, Value,
 };
 
 use super::{
-    check_bucket_name, home, home_for_create, home_region_attribute, import_target,
-    plan_home_region, S3Error,
+    home, home_for_create, home_region_attribute, import_target, plan_home_region,
+    valid_bucket_name, S3Error, BUCKET_NAME,
 };
 use crate::aws::retry::{retry_while, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::s3_versioning::{versioning_status, wait_versioning_status};
@@ -24,6 +24,18 @@ pub struct VersioningResource;
 /// Status reported for a bucket whose versioning was never enabled; never
 /// accepted in configuration.
 const NEVER_ENABLED: &str = "Disabled";
+
+fn status(v: &str) -> Result<(), String> {
+    match v {
+        "Enabled" | "Suspended" => Ok(()),
+        NEVER_ENABLED => Err(
+            "once enabled, S3 versioning can only be Suspended (existing object versions are kept either way); \
+             use `Suspended`"
+                .into(),
+        ),
+        _ => Err("S3 knows only `Enabled` and `Suspended`".into()),
+    }
+}
 
 async fn put_status(
     ctx: &Ctx<Aws>,
@@ -90,28 +102,22 @@ impl Resource<Aws> for VersioningResource {
                 "Versioning of an S3 bucket. Replication needs it Enabled on both sides. Destroying this resource \
                  suspends versioning (S3 cannot turn it off). Import with `bucket` or `bucket@region`.",
             )
-            .attr(Attribute::required("bucket", Type::String, "Name of the bucket. Changing it replaces the resource.").force_new())
+            .attr(
+                Attribute::required("bucket", Type::String, "Name of the bucket. Changing it replaces the resource.")
+                    .force_new()
+                    .validate(Validator::format(BUCKET_NAME, valid_bucket_name)),
+            )
             .attr(home_region_attribute())
-            .attr(Attribute::required(
-                "status",
-                Type::String,
-                "`Enabled` or `Suspended`. A bucket can never go back to unversioned, so `Disabled` is refused.",
-            ))
+            .attr(
+                Attribute::required(
+                    "status",
+                    Type::String,
+                    "Versioning status. A bucket can never go back to unversioned, so `Disabled` is refused.",
+                )
+                .validate(Validator::format("`Enabled` or `Suspended`", status)),
+            )
             .attr(Attribute::computed("id", Type::String, "The bucket name.")),
         )
-    }
-
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        check_bucket_name(config.get("bucket"), AttrPath::root("bucket"), diags);
-        match config.get("status").as_str() {
-            None | Some("Enabled" | "Suspended") => {}
-            Some(NEVER_ENABLED) => diags.error_at(
-                AttrPath::root("status"),
-                "Versioning cannot be disabled",
-                "Once enabled, S3 versioning can only be Suspended: existing object versions are kept either way. Use `Suspended`.",
-            ),
-            Some(other) => diags.error_at(AttrPath::root("status"), "Invalid versioning status", format!("{other:?} must be `Enabled` or `Suspended`.")),
-        }
     }
 
     async fn modify_plan(&self, ctx: &Ctx<Aws>, plan: &mut Plan) -> Result<(), Diagnostics> {
@@ -242,21 +248,21 @@ mod tests {
     use super::*;
 
     fn errors(status: &str) -> Vec<String> {
-        let mut d = Diagnostics::new();
-        VersioningResource.validate(
-            &Value::object([
-                ("bucket", Value::string("assets")),
-                ("status", Value::string(status)),
-            ]),
-            &mut d,
-        );
-        d.0.iter().map(|x| x.summary.clone()).collect()
+        let c = Value::object([
+            ("bucket", Value::string("assets")),
+            ("status", Value::string(status)),
+        ]);
+        crate::testing::validate_resource(&VersioningResource, &c)
+            .0
+            .into_iter()
+            .map(|x| x.detail)
+            .collect()
     }
 
     #[test]
     fn disabled_is_refused_with_an_explanation() {
-        assert_eq!(errors("Disabled"), vec!["Versioning cannot be disabled"]);
-        assert_eq!(errors("enabled"), vec!["Invalid versioning status"]);
+        assert!(errors("Disabled")[0].contains("can only be Suspended"));
+        assert_eq!(errors("enabled").len(), 1);
         assert!(errors("Enabled").is_empty());
         assert!(errors("Suspended").is_empty());
     }
