@@ -198,15 +198,17 @@ fn evidence(f: &Finding) -> String {
         f.address,
         f.rule
     );
-    let _ = write!(s, "{} `{}`", f.action.verb(), f.address);
-    if let Some(r) = &f.reason {
-        let _ = write!(s, ", because {r}");
+    if f.reason.is_some() || !f.replace_paths.is_empty() {
+        let _ = write!(s, "Terraform plans to {} it", f.action.verb());
+        if let Some(r) = &f.reason {
+            let _ = write!(s, " because {r}");
+        }
+        if !f.replace_paths.is_empty() {
+            let paths: Vec<String> = f.replace_paths.iter().map(|p| format!("`{p}`")).collect();
+            let _ = write!(s, "; forced by {}", paths.join(", "));
+        }
+        s.push_str(".\n\n");
     }
-    if !f.replace_paths.is_empty() {
-        let paths: Vec<String> = f.replace_paths.iter().map(|p| format!("`{p}`")).collect();
-        let _ = write!(s, "; forced by {}", paths.join(", "));
-    }
-    s.push_str(".\n\n");
     if f.changes.is_empty() {
         s.push_str("No attribute of it changes: the finding is about the action itself.\n");
     } else {
