@@ -716,6 +716,31 @@ mod tests {
     }
 
     #[test]
+    fn the_guide_lists_exactly_these_rules_at_their_risk() {
+        // The guide is what users read; a rule it promises must exist, and
+        // a rule that exists must be in it.
+        let guide = include_str!("../../../docs/guides/ci-plan-review.md");
+        let mut listed = Vec::new();
+        for row in guide.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            let id = cells[1].trim_matches('`');
+            if let Some(rule) = Rule::ALL.iter().find(|r| r.id() == id) {
+                assert!(
+                    cells[2].starts_with(rule.risk().name()),
+                    "{id}: the guide says {:?}, the rule {}",
+                    cells[2],
+                    rule.risk()
+                );
+                listed.push(id);
+            } else if !id.starts_with('-') && id.contains('-') && !id.contains(' ') {
+                panic!("the guide promises {id}, which is no rule");
+            }
+        }
+        let all: Vec<&str> = Rule::ALL.iter().map(|r| r.id()).collect();
+        assert_eq!(listed, all, "the guide's table, in order");
+    }
+
+    #[test]
     fn a_replaced_health_check_is_not_a_removed_one() {
         // The health check is replaced; the record's health_check_id is
         // then unknown, not null: only low, never "removed".
