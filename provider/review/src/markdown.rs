@@ -169,17 +169,11 @@ fn findings(report: &Report, b: &mut Budget) {
         ));
         // Row by row, so a long table is cut between rows, not dropped.
         for f in items {
-            let local = f
-                .module
-                .as_deref()
-                .and_then(|m| f.address.strip_prefix(m))
-                .map(|a| a.trim_start_matches('.'))
-                .unwrap_or(&f.address);
             b.push(&format!(
                 "| {} {} | `{}` | {} <sub>`{}`</sub> |\n",
                 icon(f.risk),
                 f.risk,
-                cell(local),
+                cell(f.local_address()),
                 cell(&f.message),
                 f.rule
             ));

@@ -122,18 +122,6 @@ impl ResourceChange {
         self.module_address.as_deref().filter(|m| !m.is_empty())
     }
 
-    /// The address within its module: the address without the module part.
-    pub fn local_address(&self) -> &str {
-        match self.module() {
-            Some(m) => self
-                .address
-                .strip_prefix(m)
-                .and_then(|a| a.strip_prefix('.'))
-                .unwrap_or(&self.address),
-            None => &self.address,
-        }
-    }
-
     /// True when a `moved` block gave it a new address.
     pub fn moved(&self) -> bool {
         self.previous_address
@@ -469,7 +457,6 @@ mod tests {
         r.index = Some(json!(2));
         r.action_reason = Some("delete_because_count_index".into());
         assert_eq!(r.reason().unwrap(), "index [2] is out of range for `count`");
-        assert_eq!(r.local_address(), "t.n[2]");
         r.action_reason = Some("delete_because_no_module".into());
         assert_eq!(
             r.reason().unwrap(),

@@ -216,6 +216,18 @@ pub struct Finding {
     pub changes: Vec<AttrChange>,
 }
 
+impl Finding {
+    /// The address within its module, e.g. `tandem_s3_bucket.this[0]` for
+    /// `module.eu.tandem_s3_bucket.this[0]`.
+    pub fn local_address(&self) -> &str {
+        self.module
+            .as_deref()
+            .and_then(|m| self.address.strip_prefix(m))
+            .map(|a| a.trim_start_matches('.'))
+            .unwrap_or(&self.address)
+    }
+}
+
 fn serialize_action<S: serde::Serializer>(a: &Action, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(a.verb())
 }

@@ -26,12 +26,7 @@ impl Locator {
     /// root directory itself.
     pub fn locate(&self, f: &Finding) -> (String, usize) {
         let dir = self.module_dir(f.module.as_deref());
-        let local = f
-            .module
-            .as_deref()
-            .and_then(|m| f.address.strip_prefix(m))
-            .map(|a| a.trim_start_matches('.'))
-            .unwrap_or(&f.address);
+        let local = f.local_address();
         // `type.name[index]`: the block is declared once for all instances.
         let local = local.split('[').next().unwrap_or(local);
         if let (Some(dir), Some((ty, name))) = (dir, local.split_once('.')) {
