@@ -1,5 +1,6 @@
-# The two commands a newcomer needs are `make demo` and `make test`.
-# Everything they need is installed by scripts/bootstrap.
+# The two commands a newcomer needs are `make demo` and `make test`. Each
+# installs what it uses, and only that (scripts/bootstrap demo|test|bench);
+# `cargo build` alone needs nothing but Rust.
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 CARGO ?= cargo
@@ -7,14 +8,18 @@ export TANDEM_TERRAFORM ?= $(CURDIR)/scripts/terraform
 # Rust backtraces never belong in Terraform diagnostics or test logs.
 export RUST_LIB_BACKTRACE := 0
 
-.PHONY: all bootstrap build test unit acceptance lint fmt docs docs-check demo bench fuzz release clean
+# `make demo KEEP=1` leaves the stack running; `make demo-down` stops it.
+KEEP ?=
+
+.PHONY: all bootstrap build test lint fmt docs demo demo-down bench fuzz release clean
 
 all: build
 
+# Everything `make test` installs.
 bootstrap:
-	@scripts/bootstrap
+	@scripts/bootstrap test
 
-build: bootstrap
+build:
 	$(CARGO) build --workspace --all-targets
 
 lint:
@@ -25,24 +30,30 @@ fmt:
 	$(CARGO) fmt --all
 
 # Everything CI runs: lint, then every test (unit, integration against real
-# SeaweedFS/Redis/nginx, acceptance through real Terraform against moto) from
-# one shared debug build, in parallel.
+# SeaweedFS and Redis, acceptance through real Terraform against moto, the
+# demo report in headless Chromium) from one shared debug build, in parallel.
 test: bootstrap lint
 	$(CARGO) build --workspace --all-targets
 	TF_ACC=1 scripts/run-tests
 	@scripts/docs check
 
-docs: bootstrap
+docs:
+	@scripts/bootstrap demo
 	$(CARGO) build -p terraform-provider-tandem -p tandem-docgen
 	scripts/docs write
 
-demo: bootstrap
+demo:
+	@scripts/bootstrap demo
 	$(CARGO) build -p terraform-provider-tandem -p tandem-review -p tandem-proxy
-	scripts/demo
+	KEEP=$(KEEP) scripts/demo
+
+demo-down:
+	scripts/demo down
 
 # Not part of `make test`: measurements need a quiet machine. Results and
 # their method go to docs/benchmarks.md by hand, from the scripts' output.
-bench: bootstrap
+bench:
+	@scripts/bootstrap bench
 	$(CARGO) build --release --workspace
 	scripts/bench-plan
 	scripts/bench-proxy
@@ -50,10 +61,11 @@ bench: bootstrap
 # Long property-test runs of request parsing, key validation, range
 # arithmetic, the breaker, cache keys and the rate limiter (make test runs
 # the same properties with proptest's default 256 cases each).
-fuzz: bootstrap
+fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release -p tandem-proxy --lib
 
-release: bootstrap
+release:
+	@scripts/bootstrap demo
 	scripts/release
 
 clean:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What a CI job runs on a pull request: plan to a file, render it as JSON,
-# and post tandem-review's Markdown as the PR comment. The job fails (exit 2)
-# when a finding reaches --fail-on, so a risky plan needs a human approval.
+# review it. Writes review.md (the comment, with its hidden marker),
+# review.sarif and review.json next to the plan, and exits 2 when a finding
+# reaches FAIL_ON, so a risky plan needs a human approval.
 #
-# Usage: review.sh [TERRAFORM_DIR] [FAIL_ON]   (FAIL_ON: low, medium, high)
+# Usage: review.sh [TERRAFORM_DIR] [FAIL_ON]   (FAIL_ON: low, medium, high, none)
 set -euo pipefail
 dir=${1:-.}
 fail_on=${2:-high}
@@ -15,10 +16,11 @@ cd "$dir"
 "$terraform" plan -input=false -no-color -lock-timeout=5m -out=tfplan
 "$terraform" show -json tfplan > tfplan.json
 
-set +e
-"$review" tfplan.json --fail-on "$fail_on" --out review.md
-status=$?
-set -e
+"$review" tfplan.json --format=sarif --fail-on=none --out=review.sarif
+"$review" tfplan.json --format=json --fail-on=none --out=review.json
+status=0
+"$review" tfplan.json --fail-on="$fail_on" --out=review.md || status=$?
 cat review.md
-# e.g. with the GitHub CLI:  gh pr comment "$PR_NUMBER" --body-file review.md
-exit $status
+# Post review.md as the pull request's comment, editing the earlier one
+# whose first line is the same marker (github-actions.yml shows how).
+exit "$status"

@@ -1,6 +1,7 @@
-//! Generates the gRPC server code from our protocol definitions with the
-//! system `protoc` (Debian's protobuf-compiler), so no compiler binary is
-//! downloaded at build time.
+//! Generates the gRPC server code from our protocol definitions. `protox`,
+//! a protobuf compiler written in Rust, parses them, so building needs no
+//! `protoc` on the machine (nor a compiler binary downloaded at build time);
+//! the generated code stays out of the repository, so it can never be stale.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protos = [
@@ -11,9 +12,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in &protos {
         println!("cargo:rerun-if-changed={p}");
     }
+    let descriptors = protox::compile(protos, ["proto"])?;
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_protos(&protos, &["proto"])?;
+        .compile_fds(descriptors)?;
     Ok(())
 }
