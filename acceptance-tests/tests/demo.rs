@@ -160,8 +160,11 @@ fn a_failing_step_stops_with_its_own_error_and_keeps_the_logs() {
         text.contains("demo: FAILED at step: terraform apply"),
         "{text}"
     );
-    assert!(text.contains("Error: Invalid zone name"), "{text}");
-    assert!(text.contains("has an empty label"), "{text}");
+    assert!(text.contains("Error: Invalid name"), "{text}");
+    assert!(text.contains("tandem_route53_zone.main"), "{text}");
+    // Terraform wraps diagnostics at 80 columns.
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("has an empty label"), "{text}");
     let logs = demo_dir.join("run/logs");
     assert!(
         text.contains(&format!("kept in {}", demo_dir.join("run").display())),
