@@ -105,6 +105,26 @@ buckets:
     }
 
     #[test]
+    fn a_jwks_needs_an_audience() {
+        let mut c = good();
+        let auth = |audience: Option<&str>| JwtAuth {
+            algorithm: JwtAlgorithm::ES256,
+            secret_env: None,
+            public_key_file: None,
+            jwks_file: Some("/etc/tandem/jwks.json".into()),
+            issuer: None,
+            audience: audience.map(Into::into),
+            claim_rules: vec![],
+        };
+        c.buckets[0].auth = Some(auth(None));
+        assert_eq!(paths(&c), ["buckets[0].auth.audience"]);
+        c.buckets[0].auth = Some(auth(Some("")));
+        assert_eq!(paths(&c), ["buckets[0].auth.audience"]);
+        c.buckets[0].auth = Some(auth(Some("assets")));
+        assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+    }
+
+    #[test]
     fn auth_redis_source_and_limits_are_checked_together() {
         let mut c = good();
         c.buckets[0].auth = Some(JwtAuth {

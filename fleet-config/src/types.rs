@@ -624,6 +624,12 @@ pub struct Replica {
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+    /// PEM file (absolute path on the proxies' hosts) of the CA
+    /// certificates an https `endpoint` must chain to, for an origin with
+    /// a private CA (MinIO, Ceph RGW). It replaces the Mozilla roots for
+    /// this replica only; re-read on every reload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
 }
 
 /// Credentials referenced by environment variable names, so the published
@@ -734,7 +740,8 @@ pub struct JwtAuth {
     /// Required `iss`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    /// Required `aud`.
+    /// Required `aud`. Required itself with `jwks_file`: an identity
+    /// provider's keys sign tokens for all its applications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
     /// Key prefixes allowed per claim value; none means any key.

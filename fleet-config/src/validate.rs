@@ -528,6 +528,15 @@ fn validate_route(c: &mut Collector, p: &ConfigPath, b: &BucketRoute) {
                 if a.secret_env.is_some() {
                     c.add(ap.field("secret_env"), "only HS256 uses a shared secret");
                 }
+                // A JWKS is an identity provider's, which signs tokens for
+                // every application it serves: without an audience, a
+                // token issued for another application would open this one.
+                if a.jwks_file.is_some() && a.audience.as_deref().is_none_or(str::is_empty) {
+                    c.add(
+                        ap.field("audience"),
+                        "is required with jwks_file: an identity provider's keys sign tokens for all its applications, so the audience says which are for this route",
+                    );
+                }
             }
         }
         if let Some(e) = &a.secret_env {
@@ -577,6 +586,26 @@ fn validate_replica(c: &mut Collector, p: &ConfigPath, r: &Replica) {
     }
     if let Some(m) = r.endpoint.as_deref().and_then(url_problem) {
         c.add(p.field("endpoint"), m);
+    }
+    if let Some(f) = &r.tls_ca_file {
+        // The file lives on the proxies' hosts: only its shape is checked
+        // here; the proxy reads it when it loads.
+        if !f.starts_with('/') {
+            c.add(
+                p.field("tls_ca_file"),
+                format!("{f:?} is not an absolute path"),
+            );
+        }
+        if !r
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("https://"))
+        {
+            c.add(
+                p.field("tls_ca_file"),
+                "applies to an https:// endpoint (AWS's own endpoints chain to public roots)",
+            );
+        }
     }
     if r.timeout.0.is_zero() {
         c.add(p.field("timeout"), "must be more than 0s");

@@ -89,13 +89,14 @@ resource "tandem_proxy_fleet" "this" {
         # List order is priority order: 1 for the first, 2 for the next...
         for_each = bucket.value.replicas
         content {
-          name       = replica.value.name
-          bucket     = replica.value.bucket
-          region     = replica.value.region
-          endpoint   = replica.value.endpoint
-          path_style = replica.value.path_style
-          timeout    = replica.value.timeout
-          priority   = replica.key + 1
+          name        = replica.value.name
+          bucket      = replica.value.bucket
+          region      = replica.value.region
+          endpoint    = replica.value.endpoint
+          path_style  = replica.value.path_style
+          tls_ca_file = replica.value.tls_ca_file
+          timeout     = replica.value.timeout
+          priority    = replica.key + 1
         }
       }
     }

@@ -26,17 +26,18 @@ variable "config_region" {
 }
 
 variable "routes" {
-  description = "Bucket routes: path prefix and the replica buckets to read from, in priority order (first = preferred); optional `cors` for browser clients."
+  description = "Bucket routes: path prefix and the replica buckets to read from, in priority order (first = preferred; a replica's optional `tls_ca_file` is the PEM CA bundle, on the proxies' hosts, of an https endpoint with a private CA); optional `cors` for browser clients."
   type = list(object({
     name        = string
     path_prefix = string
     replicas = list(object({
-      name       = string
-      bucket     = string
-      region     = string
-      endpoint   = optional(string)
-      path_style = optional(bool, false)
-      timeout    = optional(string, "2s")
+      name        = string
+      bucket      = string
+      region      = string
+      endpoint    = optional(string)
+      path_style  = optional(bool, false)
+      tls_ca_file = optional(string)
+      timeout     = optional(string, "2s")
     }))
     fallback_on_404 = optional(bool, false)
     cors = optional(object({

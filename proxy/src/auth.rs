@@ -32,11 +32,16 @@ enum Keys {
     Set(Vec<(Option<String>, DecodingKey)>),
 }
 
-/// A route's verifier, built once per config.
+/// A route's verifier, built once per config (and again on every reload,
+/// since the key files are read each time).
 pub struct Verifier {
     keys: Keys,
     validation: Validation,
     rules: Vec<(String, String, String)>,
+    /// Digest of the key file read (public key or JWKS), so a reload can
+    /// tell a rotated key from an unchanged one when the document is the
+    /// same; empty for a shared secret, which comes from the environment.
+    pub material: String,
 }
 
 /// The claims a request was admitted with.
@@ -63,6 +68,7 @@ impl Verifier {
             JwtAlgorithm::RS256 => Algorithm::RS256,
             JwtAlgorithm::ES256 => Algorithm::ES256,
         };
+        let mut material = String::new();
         let keys = match (a.algorithm, &a.secret_env, &a.public_key_file, &a.jwks_file) {
             (JwtAlgorithm::HS256, Some(var), _, _) => {
                 let secret = env(var).filter(|s| !s.is_empty()).ok_or_else(|| {
@@ -76,6 +82,7 @@ impl Verifier {
             (_, _, Some(file), _) => {
                 let pem = std::fs::read(file)
                     .map_err(|e| format!("{}: reading {file}: {e}", path("public_key_file")))?;
+                material = tandem_fleet_config::version_of(&pem);
                 let k = match alg {
                     Algorithm::RS256 => DecodingKey::from_rsa_pem(&pem),
                     _ => DecodingKey::from_ec_pem(&pem),
@@ -91,6 +98,7 @@ impl Verifier {
             (_, _, _, Some(file)) => {
                 let text = std::fs::read_to_string(file)
                     .map_err(|e| format!("{}: reading {file}: {e}", path("jwks_file")))?;
+                material = tandem_fleet_config::version_of(text.as_bytes());
                 let set: JwkSet = serde_json::from_str(&text)
                     .map_err(|e| format!("{}: {file} is not a JWKS: {e}", path("jwks_file")))?;
                 let mut keys = Vec::new();
@@ -136,6 +144,7 @@ impl Verifier {
             keys,
             validation,
             rules,
+            material,
         })
     }
 
@@ -183,6 +192,15 @@ impl Verifier {
             Keys::One(k) => decode_with(k).map_err(invalid),
             Keys::Set(keys) => {
                 let kid = decode_header(token).map_err(invalid)?.kid;
+                // Trying every key would let a token signed by any key of
+                // the set pass as whichever it matches, and costs one
+                // signature check per key: with several, the token names
+                // its key.
+                if kid.is_none() && keys.len() > 1 {
+                    return Err(AuthError::Invalid(
+                        "the token has no kid and the JWKS holds several keys".into(),
+                    ));
+                }
                 let mut last =
                     AuthError::Invalid("no key in the JWKS matches the token's kid".into());
                 for (id, k) in keys {

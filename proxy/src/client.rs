@@ -106,6 +106,28 @@ impl OriginClient {
     pub fn new() -> Result<OriginClient, rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        OriginClient::with_roots(roots)
+    }
+
+    /// A client that trusts only the CA certificates in `pem`, for an
+    /// origin with a private CA; its connections are pooled apart from
+    /// every other client's. `Err` says what is wrong with the file.
+    pub fn with_ca(pem: &[u8]) -> Result<OriginClient, String> {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem) {
+            let cert = cert.map_err(|e| format!("not PEM: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("a certificate rustls refuses as a CA: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("holds no PEM certificate".into());
+        }
+        OriginClient::with_roots(roots).map_err(|e| e.to_string())
+    }
+
+    fn with_roots(roots: rustls::RootCertStore) -> Result<OriginClient, rustls::Error> {
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))

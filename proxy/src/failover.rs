@@ -197,7 +197,9 @@ impl Failover {
                 .await
             {
                 Err(e) => Err(Trouble::Failed(e, "signing")),
-                Ok(req) => match tokio::time::timeout(o.timeout, client.request(req)).await {
+                Ok(req) => match tokio::time::timeout(o.timeout, o.client(client).request(req))
+                    .await
+                {
                     Err(_) => Err(Trouble::Failed(
                         format!("no response within {:?} (replica timeout)", o.timeout),
                         "timeout",
@@ -451,7 +453,7 @@ pub async fn probe_due(client: &OriginClient, route: &Route, metrics: &Metrics) 
             .await
         {
             Ok(req) => matches!(
-                tokio::time::timeout(o.timeout, client.request(req)).await,
+                tokio::time::timeout(o.timeout, o.client(client).request(req)).await,
                 Ok(Ok(r)) if !r.status().is_server_error()
             ),
             Err(_) => false,

@@ -14,6 +14,7 @@ use tandem_fleet_config::{BucketRoute, Replica};
 use tokio::sync::OnceCell;
 
 use crate::breaker::CircuitBreaker;
+use crate::client::OriginClient;
 use crate::request::{encode_key, encode_query_value};
 use crate::sigv4::{Identity, Signable, Signer, UNSIGNED_PAYLOAD};
 
@@ -31,6 +32,18 @@ pub enum SetupError {
         replica: usize,
         /// The variable.
         var: String,
+    },
+    /// The private CA file cannot be used.
+    #[error("buckets[{route}].replicas[{replica}].tls_ca_file: {file}: {reason}")]
+    Ca {
+        /// Route index.
+        route: usize,
+        /// Replica index.
+        replica: usize,
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
     },
     /// The endpoint is not a usable URL.
     #[error("buckets[{route}].replicas[{replica}].endpoint: {reason}")]
@@ -122,9 +135,28 @@ pub struct Origin {
     /// The last failure and when, for /status (clients never see it: it
     /// may name endpoints, DNS or TLS errors, or credentials).
     last_failure: Mutex<Option<(SystemTime, String)>>,
+    /// The replica's own trust, with `tls_ca_file`.
+    pub private_ca: Option<PrivateCa>,
+}
+
+/// A client that trusts only a replica's private CA, and a digest of the
+/// file it came from: a reload that finds the same file keeps the client,
+/// and with it the pooled connections; a replaced file makes a new one.
+#[derive(Clone)]
+pub struct PrivateCa {
+    /// Digest of the PEM file.
+    pub digest: String,
+    /// The client for this replica's requests.
+    pub client: OriginClient,
 }
 
 impl Origin {
+    /// The client this replica's requests go through: its own, with a
+    /// private CA, or the shared one.
+    pub fn client<'a>(&'a self, shared: &'a OriginClient) -> &'a OriginClient {
+        self.private_ca.as_ref().map_or(shared, |c| &c.client)
+    }
+
     /// Builds a replica from config; `env` resolves credential variables.
     pub fn new(
         (ri, pi): (usize, usize),
@@ -163,6 +195,22 @@ impl Origin {
         let host = HeaderValue::from_str(&authority).map_err(|e| bad_host(&e))?;
         let scheme = Scheme::try_from(scheme).map_err(|e| bad_host(&e))?;
         let authority = Authority::try_from(authority.as_str()).map_err(|e| bad_host(&e))?;
+        let private_ca = match &r.tls_ca_file {
+            None => None,
+            Some(file) => {
+                let ca_error = |reason: String| SetupError::Ca {
+                    route: ri,
+                    replica: pi,
+                    file: file.clone(),
+                    reason,
+                };
+                let pem = std::fs::read(file).map_err(|e| ca_error(e.to_string()))?;
+                Some(PrivateCa {
+                    digest: tandem_fleet_config::version_of(&pem),
+                    client: OriginClient::with_ca(&pem).map_err(ca_error)?,
+                })
+            }
+        };
         let creds = match &r.credentials {
             None => Creds::Chain(Mutex::new(None)),
             Some(c) => {
@@ -201,6 +249,7 @@ impl Origin {
             breaker,
             endpoint,
             last_failure: Mutex::new(None),
+            private_ca,
         })
     }
 
@@ -318,6 +367,7 @@ mod tests {
                 secret_access_key_env: "S".into(),
                 session_token_env: None,
             }),
+            tls_ca_file: None,
         }
     }
 

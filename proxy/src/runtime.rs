@@ -61,6 +61,13 @@ impl Runtime {
                 }
             }
         }
+        let old_cas: HashMap<&str, &crate::client::OriginClient> = prev
+            .iter()
+            .flat_map(|p| &p.routes)
+            .flat_map(|r| &r.origins)
+            .filter_map(|o| o.private_ca.as_ref())
+            .map(|c| (c.digest.as_str(), &c.client))
+            .collect();
         let mut routes = Vec::with_capacity(config.buckets.len());
         for (ri, b) in config.buckets.iter().enumerate() {
             let mut order: Vec<usize> = (0..b.replicas.len()).collect();
@@ -74,7 +81,16 @@ impl Runtime {
                     _ => Arc::new(CircuitBreaker::new(&b.breaker)),
                 };
                 match Origin::new((ri, pi), r, breaker, env) {
-                    Ok(o) => origins.push(o),
+                    Ok(mut o) => {
+                        // The same CA file as before: keep its client and
+                        // the connections it pools.
+                        if let Some(ca) = o.private_ca.as_mut() {
+                            if let Some(c) = old_cas.get(ca.digest.as_str()) {
+                                ca.client = (*c).clone();
+                            }
+                        }
+                        origins.push(o)
+                    }
                     Err(e) => problems.push(e.to_string()),
                 }
             }
@@ -208,10 +224,31 @@ impl Runtime {
     }
 
     /// Whether swapping this in for `prev` (which it was built from)
-    /// changes anything: a new document, or the same document with a
-    /// rebuilt Redis tier because its CA file was replaced.
+    /// changes anything: a new document, or the same document with files
+    /// it names replaced (a rotated public key or JWKS, or a Redis CA file,
+    /// which rebuilt the tier).
     pub fn differs_from(&self, prev: &Runtime) -> bool {
+        // What the files named by the config held: keys and CAs.
+        let keys = |rt: &Runtime| -> Vec<String> {
+            rt.routes
+                .iter()
+                .flat_map(|r| {
+                    let ca = r.origins.iter().map(|o| {
+                        o.private_ca
+                            .as_ref()
+                            .map_or(String::new(), |c| c.digest.clone())
+                    });
+                    std::iter::once(
+                        r.auth
+                            .as_ref()
+                            .map_or(String::new(), |a| a.material.clone()),
+                    )
+                    .chain(ca)
+                })
+                .collect()
+        };
         self.version != prev.version
+            || keys(self) != keys(prev)
             || match (&self.tier, &prev.tier) {
                 (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
                 (a, b) => a.is_some() != b.is_some(),

@@ -156,22 +156,52 @@ async fn initial_s3(src: &mut S3Source, client: &OriginClient) -> Result<Runtime
     })
 }
 
-/// Drain settings may be overridden by the environment, so the Kubernetes
+/// Drain settings from the environment (`TANDEM_DRAIN_DELAY`,
+/// `TANDEM_DRAIN_GRACE`), which override the config's so the Kubernetes
 /// manifests can keep them equal to the pod's termination grace period.
-fn drain_overrides(d: &mut tandem_fleet_config::Drain) -> Result<(), ServeError> {
-    for (var, slot) in [
-        ("TANDEM_DRAIN_DELAY", &mut d.delay),
-        ("TANDEM_DRAIN_GRACE", &mut d.grace),
-    ] {
-        if let Ok(v) = std::env::var(var) {
-            let parsed = humantime::parse_duration(v.trim()).map_err(|e| ServeError::Config {
-                path: var.into(),
-                problems: vec![format!("{var}={v:?}: {e}")],
-            })?;
-            slot.0 = parsed;
+/// Read at start: a bad value refuses to start, where a rollout shows it,
+/// rather than turning every later SIGTERM into an exit without a drain.
+#[derive(Debug, Default, Clone, Copy)]
+struct DrainOverrides {
+    delay: Option<Duration>,
+    grace: Option<Duration>,
+}
+
+impl DrainOverrides {
+    fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<DrainOverrides, ServeError> {
+        let mut problems = Vec::new();
+        let mut parse = |var: &str| {
+            let v = env(var)?;
+            humantime::parse_duration(v.trim())
+                .map_err(|e| {
+                    problems.push(format!(
+                        "{var}={v:?}: {e} (a duration with its unit, e.g. 15s)"
+                    ))
+                })
+                .ok()
+        };
+        let o = DrainOverrides {
+            delay: parse("TANDEM_DRAIN_DELAY"),
+            grace: parse("TANDEM_DRAIN_GRACE"),
+        };
+        if problems.is_empty() {
+            Ok(o)
+        } else {
+            Err(ServeError::Config {
+                path: "environment".into(),
+                problems,
+            })
         }
     }
-    Ok(())
+
+    fn apply(self, d: &mut tandem_fleet_config::Drain) {
+        if let Some(v) = self.delay {
+            d.delay.0 = v;
+        }
+        if let Some(v) = self.grace {
+            d.grace.0 = v;
+        }
+    }
 }
 
 /// How often a Redis tier marked down is probed with PING.
@@ -264,6 +294,7 @@ pub struct ListenOverride {
 
 /// Runs the proxy until SIGTERM/SIGINT and the drain complete.
 pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError> {
+    let drain_env = DrainOverrides::from_env(|v| std::env::var(v).ok())?;
     let client = OriginClient::new()?;
     let (rt, source) = match source {
         Source::File(path) => {
@@ -357,7 +388,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
     // Drain: readiness fails first so load balancers stop sending, while
     // the workers keep accepting what they still send during `delay`.
     let mut drain = state.runtime.load().config.drain.clone();
-    drain_overrides(&mut drain)?;
+    drain_env.apply(&mut drain);
     state.draining.store(true, Ordering::SeqCst);
     tracing::info!(signal = signal_name, delay = ?drain.delay.0, grace = ?drain.grace.0, "draining: /ready now 503");
     tokio::time::sleep(drain.delay.0).await;
@@ -645,10 +676,17 @@ async fn poller(state: Arc<State>, mut src: S3Source, mut hup: tokio::signal::un
             .source
             .as_ref()
             .map_or(DEFAULT_POLL_INTERVAL.0, |s| s.poll_interval.0);
-        let why = tokio::select! {
-            _ = hup.recv() => "SIGHUP",
-            _ = tokio::time::sleep(every) => "poll",
+        let hangup = tokio::select! {
+            _ = hup.recv() => true,
+            _ = tokio::time::sleep(every) => false,
         };
+        let why = if hangup { "SIGHUP" } else { "poll" };
+        // SIGHUP asks for everything again: the object even if its ETag
+        // did not change, and with it every file the config names (a
+        // rotated JWKS or key is picked up by the rebuild).
+        if hangup {
+            src.forget_etag();
+        }
         match src.fetch(&state.client).await {
             Ok(Fetched::Unchanged) => {}
             Ok(Fetched::Changed(text)) => {

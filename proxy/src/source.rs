@@ -86,6 +86,7 @@ impl S3Source {
             priority: 0,
             timeout: Dur(SOURCE_TIMEOUT),
             credentials: None,
+            tls_ca_file: None,
         };
         let origin = Origin::new(
             (0, 0),

@@ -5,6 +5,8 @@
 mod common;
 
 use base64::Engine;
+use std::time::Duration;
+
 use common::*;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -79,7 +81,7 @@ fn jwt_accepts_valid_tokens_and_refuses_the_rest_with_s3_errors() {
                 "{algorithm: HS256, secret_env: JWT_SECRET, issuer: https://id.example, audience: assets, claim_rules: [{claim: tenant, value: acme, prefix: acme/}]}"
             ),
             route("pem", "/p/", &format!("{{algorithm: ES256, public_key_file: {}}}", pem.display())),
-            route("jwks", "/j/", &format!("{{algorithm: ES256, jwks_file: {}}}", jwks.display())),
+            route("jwks", "/j/", &format!("{{algorithm: ES256, jwks_file: {}, audience: assets}}", jwks.display())),
         ),
         &[("JWT_SECRET", HS_SECRET)],
     );
@@ -209,4 +211,102 @@ fn a_flood_of_bad_tokens_is_limited_before_any_signature_check() {
         .send()
         .unwrap();
     assert_eq!(r.headers()["cache-control"], "private");
+}
+
+#[test]
+fn a_jwks_rotated_in_place_is_used_after_sighup_and_its_rules_hold() {
+    let w = Seaweed::start();
+    w.bucket("private");
+    w.put("private", "doc.txt", b"doc".to_vec());
+    let (old, new, other) = (
+        EsKey::new("2026-10"),
+        EsKey::new("2026-11"),
+        EsKey::new("x"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("jwks.json");
+    std::fs::write(&file, jwks(&[&old])).unwrap();
+    let body = |auth: &str| {
+        format!(
+            "buckets:\n  - name: j\n    path_prefix: /j/\n    auth: {auth}\n    replicas:\n{}",
+            replica("sw", &w, "private", 1, "2s")
+        )
+    };
+    // An identity provider's JWKS without an audience is refused: a token
+    // it issued for any other application would open this route.
+    let p_cfg = dir.path().join("no-aud.yaml");
+    std::fs::write(
+        &p_cfg,
+        format!(
+            "listen:\n  data: 127.0.0.1:{}\n  admin: 127.0.0.1:{}\n{}",
+            free_port(),
+            free_port(),
+            body(&format!(
+                "{{algorithm: ES256, jwks_file: {}}}",
+                file.display()
+            ))
+        ),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
+        .args(["check", "--config"])
+        .arg(&p_cfg)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{out}");
+    assert!(out.contains("buckets[0].auth.audience"), "{out}");
+
+    let p = Proxy::start(&body(&format!(
+        "{{algorithm: ES256, jwks_file: {}, audience: assets}}",
+        file.display()
+    )));
+    let url = format!("{}/j/doc.txt", p.data);
+    assert_eq!(status_with_token(&url, &old.token("assets", true)), 200);
+    assert_eq!(status_with_token(&url, &old.token("billing", true)), 401);
+    assert_eq!(status_with_token(&url, &new.token("assets", true)), 401);
+
+    // The identity provider publishes the next key beside the old one; the
+    // file is replaced, the document is not. SIGHUP reads it again.
+    replace_file(&file, &jwks(&[&old, &new]));
+    signal(p.pid(), "HUP");
+    poll(
+        "the new key accepted after SIGHUP",
+        Duration::from_secs(5),
+        || (status_with_token(&url, &new.token("assets", true)) == 200).then_some(()),
+    );
+    assert_eq!(
+        p.metric("tandem_config_reloads_total", &["result=\"ok\""]),
+        1.0
+    );
+    // Two keys: a token must say which (trying each would accept a token
+    // of any key and cost a check per key).
+    let r = reqwest::blocking::Client::new()
+        .get(&url)
+        .bearer_auth(new.token("assets", false))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().unwrap().contains("no kid"));
+    assert_eq!(status_with_token(&url, &other.token("assets", true)), 401);
+
+    // The old key is retired: its tokens stop working at the next SIGHUP.
+    replace_file(&file, &jwks(&[&new]));
+    signal(p.pid(), "HUP");
+    poll(
+        "the old key refused after SIGHUP",
+        Duration::from_secs(5),
+        || (status_with_token(&url, &old.token("assets", true)) == 401).then_some(()),
+    );
+    assert_eq!(status_with_token(&url, &new.token("assets", true)), 200);
+    // One key left: a token without a kid is checked against it.
+    assert_eq!(status_with_token(&url, &new.token("assets", false)), 200);
+
+    // A broken file refuses the reload and the running keys keep working.
+    replace_file(&file, "{not json");
+    signal(p.pid(), "HUP");
+    poll("the refused reload", Duration::from_secs(5), || {
+        (p.metric("tandem_config_reloads_total", &["result=\"invalid\""]) == 1.0).then_some(())
+    });
+    assert_eq!(status_with_token(&url, &new.token("assets", true)), 200);
 }

@@ -173,3 +173,55 @@ fn requests_abandoned_by_their_client_leave_no_in_flight_count() {
     );
     assert_eq!(p.metric("tandem_requests_total", &["status=\"499\""]), 4.0);
 }
+
+#[test]
+fn a_drain_variable_without_its_unit_refuses_to_start_and_names_itself() {
+    let w = Seaweed::start();
+    w.bucket("site");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("proxy.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "listen:\n  data: 127.0.0.1:{}\n  admin: 127.0.0.1:{}\nbuckets:\n{}",
+            free_port(),
+            free_port(),
+            route("site", "/site/", &w, "site")
+        ),
+    )
+    .unwrap();
+    // `15` where `15s` was meant: found at start, where a rollout shows
+    // it, not at the SIGTERM that should have drained.
+    let log = dir.path().join("stderr");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tandem-proxy"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("T_KEY", KEY)
+        .env("T_SECRET", SECRET)
+        .env("TANDEM_DRAIN_DELAY", "5s")
+        .env("TANDEM_DRAIN_GRACE", "15")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running 10 s after start with TANDEM_DRAIN_GRACE=15");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let err = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("TANDEM_DRAIN_GRACE=\"15\""), "{err}");
+    assert!(
+        !err.contains("TANDEM_DRAIN_DELAY"),
+        "a good value is not a problem: {err}"
+    );
+}

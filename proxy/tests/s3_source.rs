@@ -118,3 +118,65 @@ fn polls_s3_swaps_valid_configs_and_survives_a_restart_without_s3() {
         p.log()
     );
 }
+
+#[test]
+fn sighup_fetches_the_document_again_and_rereads_the_key_files_it_names() {
+    let w = Seaweed::start();
+    w.bucket("cfg");
+    w.bucket("data");
+    w.put("data", "index.html", b"hello".to_vec());
+    let (old, new) = (EsKey::new("k-old"), EsKey::new("k-new"));
+    let files = tempfile::tempdir().unwrap();
+    let jwks_file = files.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks(&[&old])).unwrap();
+    let ports = (free_port(), free_port());
+    // A long poll interval: only SIGHUP can explain a reload here.
+    let text = doc(&w, ports, "5m")
+        .replace("poll_interval: 1s", "poll_interval: 1h")
+        .replace(
+            "    replicas:",
+            &format!(
+                "    auth: {{algorithm: ES256, jwks_file: {}, audience: site}}\n    replicas:",
+                jwks_file.display()
+            ),
+        );
+    w.put("cfg", "fleets/site.yaml", text.into_bytes());
+    let state = tempfile::tempdir().unwrap();
+    let args: Vec<String> = [
+        "--config",
+        "s3://cfg/fleets/site.yaml",
+        "--config-region",
+        "us-east-1",
+        "--config-endpoint",
+        &w.endpoint(),
+        "--state-dir",
+        &state.path().display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = dir.path().join("unused");
+    let p = Proxy::spawn(dir, cfg_path, ports, &args, &env);
+    let url = format!("{}/site/index.html", p.data);
+    assert_eq!(status_with_token(&url, &old.token("site", true)), 200);
+    assert_eq!(status_with_token(&url, &new.token("site", true)), 401);
+
+    // The key file changes; the document in S3 (and its ETag) does not.
+    replace_file(&jwks_file, &jwks(&[&new]));
+    signal(p.pid(), "HUP");
+    poll(
+        "the rotated key after SIGHUP",
+        Duration::from_secs(10),
+        || (status_with_token(&url, &new.token("site", true)) == 200).then_some(()),
+    );
+    assert_eq!(status_with_token(&url, &old.token("site", true)), 401);
+    assert_eq!(
+        p.metric("tandem_config_reloads_total", &["result=\"ok\""]),
+        1.0
+    );
+}

@@ -274,3 +274,60 @@ fn cors_preflights_are_answered_here_and_hits_and_misses_carry_the_headers() {
     assert!(!r.headers().contains_key("access-control-allow-origin"));
     assert_eq!(r.headers()["vary"], "Origin");
 }
+
+#[test]
+fn an_https_origin_with_a_private_ca_is_trusted_through_its_file_and_a_rotated_ca_after_sighup() {
+    let w = Seaweed::start();
+    w.bucket("site");
+    for k in ["a.txt", "b.txt", "c.txt"] {
+        w.put("site", k, k.as_bytes().to_vec());
+    }
+    let mut front = TlsFront::start(w.s3_port);
+    let ca = front.ca_file();
+    let with_ca = replica_at("minio", &front.endpoint(), "site", 1, "2s")
+        + &format!("        tls_ca_file: {}\n", ca.display());
+    let body = format!(
+        "buckets:\n  - name: private\n    path_prefix: /p/\n    replicas:\n{with_ca}  - name: public\n    path_prefix: /q/\n    replicas:\n{}",
+        replica_at("minio", &front.endpoint(), "site", 1, "2s")
+    );
+    let p = Proxy::start(&body);
+    let get = |path: &str| {
+        let r = reqwest::blocking::get(format!("{}{path}", p.data)).unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    assert_eq!(get("/p/a.txt"), (200, "a.txt".into()));
+    // The same origin without the CA file: the Mozilla roots do not know
+    // the private CA, so the handshake fails and the route has no replica.
+    assert_eq!(get("/q/a.txt").0, 503);
+    assert!(
+        p.status()["routes"].to_string().contains("UnknownIssuer"),
+        "why goes to /status: {}",
+        p.status()
+    );
+
+    // The origin's CA is rotated and the file replaced in place (its path,
+    // and so the config, unchanged). Connections made with the old CA are
+    // gone with the restart; SIGHUP reads the file again.
+    front.rotate();
+    signal(p.pid(), "HUP");
+    poll(
+        "a reload for the replaced CA file",
+        Duration::from_secs(5),
+        || (p.metric("tandem_config_reloads_total", &["result=\"ok\""]) == 1.0).then_some(()),
+    );
+    assert_eq!(get("/p/b.txt"), (200, "b.txt".into()));
+
+    // A CA file that is not one refuses the reload, naming the field, and
+    // the running config keeps serving.
+    std::fs::write(&ca, "not a certificate").unwrap();
+    signal(p.pid(), "HUP");
+    poll("the refused reload", Duration::from_secs(5), || {
+        (p.metric("tandem_config_reloads_total", &["result=\"invalid\""]) == 1.0).then_some(())
+    });
+    let last = p.status()["reloads"]["last_error"].to_string();
+    assert!(
+        last.contains("buckets[0].replicas[0].tls_ca_file"),
+        "{last}"
+    );
+    assert_eq!(get("/p/c.txt"), (200, "c.txt".into()));
+}

@@ -84,7 +84,7 @@ run "redis_tier_and_global_rate_limit_reach_the_document" {
     routes = [{
       name        = "assets"
       path_prefix = "/assets/"
-      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1", endpoint = "https://minio.internal:9000", path_style = true, tls_ca_file = "/etc/tandem/minio-ca.pem" }]
     }]
     redis      = { urls = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"], cluster = true, password_env = "REDIS_PASSWORD", signing_key_env = "FLEET_KEY" }
     rate_limit = { requests_per_second = 50, burst = 100, global = true }
@@ -98,6 +98,11 @@ run "redis_tier_and_global_rate_limit_reach_the_document" {
   assert {
     condition     = jsondecode(tandem_proxy_fleet.this.document).redis.signing_key_env == "FLEET_KEY"
     error_message = "the signing key variable is published"
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).buckets[0].replicas[0].tls_ca_file == "/etc/tandem/minio-ca.pem"
+    error_message = "a replica's private CA file is published"
   }
 
   assert {

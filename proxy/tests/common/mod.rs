@@ -865,3 +865,179 @@ impl RedisCluster {
         self.nodes.iter().map(Redis::url).collect()
     }
 }
+
+/// An ES256 signing key an identity provider would hold, and what the
+/// proxy is given to check its tokens.
+pub struct EsKey {
+    pub kid: String,
+    key: rcgen::KeyPair,
+}
+
+impl EsKey {
+    pub fn new(kid: &str) -> EsKey {
+        EsKey {
+            kid: kid.into(),
+            key: rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap(),
+        }
+    }
+
+    /// This key as a JWK.
+    pub fn jwk(&self) -> serde_json::Value {
+        use base64::Engine;
+        let raw = self.key.public_key_raw();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        serde_json::json!({"kty": "EC", "crv": "P-256", "kid": self.kid, "alg": "ES256", "use": "sig",
+            "x": b64(&raw[1..33]), "y": b64(&raw[33..65])})
+    }
+
+    /// A token for `aud`, valid for five minutes, naming this key's kid
+    /// (or no kid).
+    pub fn token(&self, aud: &str, with_kid: bool) -> String {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        h.kid = with_kid.then(|| self.kid.clone());
+        let exp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 300;
+        jsonwebtoken::encode(
+            &h,
+            &serde_json::json!({"sub": "alice", "aud": aud, "exp": exp}),
+            &jsonwebtoken::EncodingKey::from_ec_pem(self.key.serialize_pem().as_bytes()).unwrap(),
+        )
+        .unwrap()
+    }
+}
+
+/// A JWKS document holding `keys`.
+pub fn jwks(keys: &[&EsKey]) -> String {
+    serde_json::json!({"keys": keys.iter().map(|k| k.jwk()).collect::<Vec<_>>()}).to_string()
+}
+
+/// Writes `text` to `path` the way a deployment replaces a file: a new
+/// file renamed over the old one.
+pub fn replace_file(path: &Path, text: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Status of GET `url` with `token`, on a new connection.
+pub fn status_with_token(url: &str, token: &str) -> u16 {
+    reqwest::blocking::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// A TLS terminator on loopback in front of `target` (a SeaweedFS), with
+/// a certificate for 127.0.0.1 from a CA made for the test: what an https
+/// origin with a private CA (MinIO, Ceph RGW) looks like to the proxy.
+pub struct TlsFront {
+    pub port: u16,
+    target: u16,
+    pub dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TlsFront {
+    pub fn start(target: u16) -> TlsFront {
+        let dir = tempfile::tempdir().unwrap();
+        write_tls_files(dir.path());
+        let mut f = TlsFront {
+            port: free_port(),
+            target,
+            dir,
+            stop: None,
+            thread: None,
+        };
+        f.run();
+        f
+    }
+
+    /// The PEM file of the CA that signed the current certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// A new CA and certificate, and a restart that serves them and drops
+    /// every open connection: a server whose CA was rotated.
+    pub fn rotate(&mut self) {
+        self.halt();
+        write_tls_files(self.dir.path());
+        self.run();
+    }
+
+    fn run(&mut self) {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(self.dir.path().join("server.pem"))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+        let key = PrivateKeyDer::from_pem_file(self.dir.path().join("server.key")).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let target = self.target;
+        self.stop = Some(tx);
+        self.thread = Some(std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let l = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut rx => return,
+                        a = l.accept() => {
+                            let Ok((tcp, _)) = a else { continue };
+                            let acceptor = acceptor.clone();
+                            tokio::spawn(async move {
+                                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                                let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { return };
+                                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+                            });
+                        }
+                    }
+                }
+            });
+            // Dropping the runtime cancels every connection task: their
+            // sockets close, as a restarted server's would.
+        }));
+    }
+
+    fn halt(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}

@@ -85,6 +85,10 @@ fn schema() -> Schema {
         "AWS region of the bucket, also used for signing.",
     ))
     .attr(s("endpoint", "Custom S3 endpoint; real AWS when unset."))
+    .attr(s(
+        "tls_ca_file",
+        "Absolute path, on the proxies' hosts, of a PEM file with the CA certificates an `https://` `endpoint` must chain to, for an origin with a private CA (MinIO, Ceph RGW). Replaces the Mozilla roots for this replica only; re-read on every reload (SIGHUP).",
+    ))
     .attr(b(
         "path_style",
         "Address the bucket path-style (`endpoint/bucket/key`). Default `false`.",
@@ -133,7 +137,7 @@ fn schema() -> Schema {
             "RS256/ES256: path of a JWKS document on the proxy host.",
         ))
         .attr(s("issuer", "Required `iss` claim."))
-        .attr(s("audience", "Required `aud` claim."))
+        .attr(s("audience", "Required `aud` claim. Required itself with `jwks_file`: an identity provider's keys sign tokens for all its applications."))
         .block(NestedBlock::list(
             "claim_rule",
             Block::new("Allows keys under `prefix` to tokens whose `claim` equals `value`.")
