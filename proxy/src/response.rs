@@ -47,10 +47,32 @@ pub const PASSED_HEADERS: &[&str] = &[
     "x-amz-website-redirect-location",
 ];
 
-/// Whether an origin response header may reach clients.
+/// The standard headers of [`PASSED_HEADERS`]: http keeps these as an
+/// enum, so comparing with them costs no string comparison.
+const PASSED_STANDARD: [HeaderName; 10] = [
+    header::ACCEPT_RANGES,
+    header::CACHE_CONTROL,
+    header::CONTENT_DISPOSITION,
+    header::CONTENT_ENCODING,
+    header::CONTENT_LANGUAGE,
+    header::CONTENT_TYPE,
+    header::ETAG,
+    header::EXPIRES,
+    header::LAST_MODIFIED,
+    header::VARY,
+];
+
+/// Whether an origin response header may reach clients. Runs for every
+/// header of every miss (a binary search of the list by string was 1.5 %
+/// of the CPU of a 4 KiB miss), so the standard ones are compared as
+/// such and only `x-amz-*` names are looked up.
 pub fn passes(n: &HeaderName) -> bool {
-    let n = n.as_str();
-    n.starts_with("x-amz-meta-") || PASSED_HEADERS.binary_search(&n).is_ok()
+    if PASSED_STANDARD.contains(n) {
+        return true;
+    }
+    let s = n.as_str();
+    s.starts_with("x-amz-")
+        && (s.starts_with("x-amz-meta-") || PASSED_HEADERS.binary_search(&s).is_ok())
 }
 
 /// The object headers to keep from an origin response.
@@ -250,5 +272,28 @@ mod tests {
     #[test]
     fn the_allow_list_is_sorted_for_its_binary_search() {
         assert!(PASSED_HEADERS.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn the_fast_path_passes_exactly_the_allow_list() {
+        for n in PASSED_HEADERS {
+            assert!(passes(&HeaderName::from_static(n)), "{n}");
+        }
+        for n in &PASSED_STANDARD {
+            assert!(PASSED_HEADERS.contains(&n.as_str()), "{n} is not listed");
+        }
+        for n in [
+            "content-length",
+            "date",
+            "server",
+            "set-cookie",
+            "x-amz-id-2",
+            "x-amz-request-id",
+            "x-amz-server-side-encryption-aws-kms-key-id",
+            "x-amz-metadata",
+        ] {
+            assert!(!passes(&HeaderName::from_static(n)), "{n}");
+        }
+        assert!(passes(&HeaderName::from_static("x-amz-meta-owner")));
     }
 }
