@@ -112,6 +112,8 @@ buckets:
             secret_env: None,
             public_key_file: None,
             jwks_file: Some("/etc/tandem/jwks.json".into()),
+            jwks_url: None,
+            jwks_refresh: None,
             issuer: None,
             audience: audience.map(Into::into),
             claim_rules: vec![],
@@ -122,6 +124,43 @@ buckets:
         assert_eq!(paths(&c), ["buckets[0].auth.audience"]);
         c.buckets[0].auth = Some(auth(Some("assets")));
         assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+
+        // From a URL: over TLS or from this host, refreshed sanely, and
+        // one key source only.
+        let url = |u: &str, refresh: Option<Dur>| JwtAuth {
+            jwks_file: None,
+            jwks_url: Some(u.into()),
+            jwks_refresh: refresh,
+            ..auth(Some("assets"))
+        };
+        for good in [
+            "https://id.example.com/.well-known/jwks.json",
+            "http://127.0.0.1:8181/jwks",
+            "http://localhost/jwks",
+        ] {
+            c.buckets[0].auth = Some(url(good, None));
+            assert!(paths(&c).is_empty(), "{good}: {:?}", paths(&c));
+        }
+        for bad in [
+            "http://id.example.com/jwks",
+            "ftp://id.example.com/jwks",
+            "https://",
+        ] {
+            c.buckets[0].auth = Some(url(bad, None));
+            assert_eq!(paths(&c), ["buckets[0].auth.jwks_url"], "{bad}");
+        }
+        c.buckets[0].auth = Some(url("https://id.example.com/jwks", Some(Dur::millis(100))));
+        assert_eq!(paths(&c), ["buckets[0].auth.jwks_refresh"]);
+        c.buckets[0].auth = Some(JwtAuth {
+            jwks_file: Some("/etc/tandem/jwks.json".into()),
+            ..url("https://id.example.com/jwks", None)
+        });
+        assert_eq!(paths(&c), ["buckets[0].auth.public_key_file"]);
+        c.buckets[0].auth = Some(JwtAuth {
+            audience: None,
+            ..url("https://id.example.com/jwks", None)
+        });
+        assert_eq!(paths(&c), ["buckets[0].auth.audience"]);
     }
 
     #[test]
@@ -132,6 +171,8 @@ buckets:
             secret_env: Some("X".into()),
             public_key_file: None,
             jwks_file: None,
+            jwks_url: None,
+            jwks_refresh: None,
             issuer: None,
             audience: None,
             claim_rules: vec![ClaimRule {

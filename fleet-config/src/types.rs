@@ -46,6 +46,11 @@ pub const DEFAULT_BODY_TIMEOUT: Dur = Dur::secs(300);
 /// link with retransmits and frees a slow-loris socket six times sooner
 /// than nginx's 60 s `client_header_timeout`.
 pub const DEFAULT_HEADER_TIMEOUT: Dur = Dur::secs(10);
+/// A JWKS fetched from `jwks_url` is fetched again this often. Identity
+/// providers publish a new key well before they sign with it, so this only
+/// bounds how long a key they removed (a revocation) is still believed;
+/// ten minutes keeps that short at six requests an hour per proxy.
+pub const DEFAULT_JWKS_REFRESH: Dur = Dur::secs(600);
 /// An idle keep-alive connection is closed after this long without a new
 /// request. Longer than the 60 s idle timeout of AWS load balancers (and
 /// nginx's own 75 s default), so the proxy never closes a connection a
@@ -737,16 +742,33 @@ pub struct JwtAuth {
     /// Path of a JWKS document (RS256/ES256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks_file: Option<String>,
+    /// URL of the identity provider's JWKS (RS256/ES256): `https://`, or
+    /// `http://` to a loopback address (a local sidecar). Fetched at start,
+    /// every `jwks_refresh`, and early when a token names a key the proxy
+    /// does not know; the last good set is kept when a fetch fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_url: Option<String>,
+    /// How often `jwks_url` is fetched again. Absent:
+    /// [`DEFAULT_JWKS_REFRESH`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_refresh: Option<Dur>,
     /// Required `iss`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<String>,
-    /// Required `aud`. Required itself with `jwks_file`: an identity
+    /// Required `aud`. Required itself with a JWKS (file or URL): an identity
     /// provider's keys sign tokens for all its applications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
     /// Key prefixes allowed per claim value; none means any key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub claim_rules: Vec<ClaimRule>,
+}
+
+impl JwtAuth {
+    /// `jwks_refresh`, or its default.
+    pub fn jwks_refresh(&self) -> std::time::Duration {
+        self.jwks_refresh.unwrap_or(DEFAULT_JWKS_REFRESH).0
+    }
 }
 
 /// Allows keys under `prefix` to tokens whose `claim` equals `value`.

@@ -511,19 +511,39 @@ fn validate_route(c: &mut Collector, p: &ConfigPath, b: &BucketRoute) {
                         "HS256 needs the environment variable holding the shared secret",
                     );
                 }
-                if a.public_key_file.is_some() || a.jwks_file.is_some() {
+                if a.public_key_file.is_some() || a.jwks_file.is_some() || a.jwks_url.is_some() {
                     c.add(
                         ap.field("algorithm"),
-                        "HS256 uses secret_env, not public_key_file or jwks_file",
+                        "HS256 uses secret_env, not public_key_file, jwks_file or jwks_url",
                     );
                 }
             }
             JwtAlgorithm::RS256 | JwtAlgorithm::ES256 => {
-                if a.public_key_file.is_none() == a.jwks_file.is_none() {
+                let sources = [&a.public_key_file, &a.jwks_file, &a.jwks_url]
+                    .iter()
+                    .filter(|s| s.is_some())
+                    .count();
+                if sources != 1 {
                     c.add(
                         ap.field("public_key_file"),
-                        "RS256/ES256 need exactly one of public_key_file or jwks_file",
+                        "RS256/ES256 need exactly one of public_key_file, jwks_file or jwks_url",
                     );
+                }
+                if let Some(u) = &a.jwks_url {
+                    if let Some(m) = jwks_url_problem(u) {
+                        c.add(ap.field("jwks_url"), m);
+                    }
+                }
+                if let Some(r) = a.jwks_refresh {
+                    if r.0 < MIN_JWKS_REFRESH {
+                        c.add(
+                            ap.field("jwks_refresh"),
+                            format!(
+                                "{r} is shorter than {}s: every proxy would fetch the identity provider's keys that often",
+                                MIN_JWKS_REFRESH.as_secs()
+                            ),
+                        );
+                    }
                 }
                 if a.secret_env.is_some() {
                     c.add(ap.field("secret_env"), "only HS256 uses a shared secret");
@@ -531,10 +551,12 @@ fn validate_route(c: &mut Collector, p: &ConfigPath, b: &BucketRoute) {
                 // A JWKS is an identity provider's, which signs tokens for
                 // every application it serves: without an audience, a
                 // token issued for another application would open this one.
-                if a.jwks_file.is_some() && a.audience.as_deref().is_none_or(str::is_empty) {
+                if (a.jwks_file.is_some() || a.jwks_url.is_some())
+                    && a.audience.as_deref().is_none_or(str::is_empty)
+                {
                     c.add(
                         ap.field("audience"),
-                        "is required with jwks_file: an identity provider's keys sign tokens for all its applications, so the audience says which are for this route",
+                        "is required with a JWKS: an identity provider's keys sign tokens for all its applications, so the audience says which are for this route",
                     );
                 }
             }
@@ -564,6 +586,31 @@ fn validate_route(c: &mut Collector, p: &ConfigPath, b: &BucketRoute) {
             }
         }
     }
+}
+
+/// Shortest `jwks_refresh`: a second keeps tests quick; anything shorter
+/// is a load on the identity provider, not a freshness gain.
+const MIN_JWKS_REFRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why `u` cannot be a JWKS URL: keys decide who gets in, so they come
+/// over TLS, or from a sidecar on this host.
+fn jwks_url_problem(u: &str) -> Option<String> {
+    if let Some(rest) = u.strip_prefix("http://") {
+        let host = rest.split(['/', '?']).next().unwrap_or("");
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let loopback = matches!(host, "localhost" | "[::1]")
+            || host
+                .parse::<std::net::Ipv4Addr>()
+                .is_ok_and(|a| a.is_loopback());
+        if !loopback {
+            return Some(format!(
+                "{u:?} is plain http to another host: the keys that decide who gets in must come over https"
+            ));
+        }
+    } else if !u.starts_with("https://") {
+        return Some(format!("{u:?} is not an https:// URL"));
+    }
+    url_problem(u)
 }
 
 fn validate_replica(c: &mut Collector, p: &ConfigPath, r: &Replica) {

@@ -173,6 +173,10 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                         "cache_hits": m.cache_hits.get(&[&r.config.name]),
                         "cache_misses": m.cache_misses.get(&[&r.config.name]),
                         "coalesced": m.coalesced.get(&[&r.config.name]),
+                        "jwks": r.auth.as_ref().and_then(|a| a.remote()).map(|j| {
+                            let (keys, age, error) = j.status();
+                            json!({"url": j.url, "keys": keys, "age_seconds": age, "last_error": error})
+                        }),
                         "replicas": r.origins.iter().map(|o| json!({
                             "name": o.name,
                             "bucket": o.bucket,

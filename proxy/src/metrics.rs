@@ -155,6 +155,8 @@ pub struct Metrics {
     /// Redis values and purge notices not believed, by what and why
     /// (unsigned, bad_signature, stale, malformed).
     pub tier_rejected: CounterVec,
+    /// Fetches of a route's `jwks_url`, by route and result (ok, error).
+    pub jwks_fetches: CounterVec,
     /// Requests currently being served.
     pub in_flight: AtomicU64,
 }
@@ -338,6 +340,12 @@ impl Metrics {
             "tandem_cache_fills_unshared_total",
             "Fills streamed to one client instead of cached and shared, by reason (budget: cache.max_fill_bytes was in use; not_cacheable: too large or no-store).",
             &["route", "reason"],
+        );
+        self.jwks_fetches.render(
+            &mut o,
+            "tandem_jwks_fetches_total",
+            "Fetches of a route's jwks_url by result (ok, error); after an error the last good keys keep serving.",
+            &["route", "result"],
         );
         self.tier_rejected.render(
             &mut o,

@@ -68,6 +68,13 @@ impl Runtime {
             .filter_map(|o| o.private_ca.as_ref())
             .map(|c| (c.digest.as_str(), &c.client))
             .collect();
+        // Keys fetched from a jwks_url outlive the config that asked for
+        // them while the URL stays.
+        let old_jwks: Vec<&Arc<crate::auth::RemoteJwks>> = prev
+            .iter()
+            .flat_map(|p| &p.routes)
+            .filter_map(|r| r.auth.as_ref()?.remote())
+            .collect();
         let mut routes = Vec::with_capacity(config.buckets.len());
         for (ri, b) in config.buckets.iter().enumerate() {
             let mut order: Vec<usize> = (0..b.replicas.len()).collect();
@@ -114,7 +121,12 @@ impl Runtime {
                 tandem_fleet_config::version_of(identity.as_bytes())
             );
             let auth = match &b.auth {
-                Some(a) => match crate::auth::Verifier::new(ri, a, env) {
+                Some(a) => match crate::auth::Verifier::new(ri, a, env, &|url, refresh| {
+                    old_jwks
+                        .iter()
+                        .find(|j| j.url == url && j.refresh == refresh)
+                        .map(|j| Arc::clone(j))
+                }) {
                     Ok(v) => Some(v),
                     Err(p) => {
                         problems.push(p);

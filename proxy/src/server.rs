@@ -204,6 +204,46 @@ impl DrainOverrides {
     }
 }
 
+/// How often the JWKS refresher looks for a `jwks_url` that is due; a
+/// token naming an unknown key wakes it at once.
+const JWKS_TICK: Duration = Duration::from_secs(1);
+
+/// Fetches every route's `jwks_url` when due: at start, every
+/// `jwks_refresh`, again soon after a failure, and early (rate-limited)
+/// when a token names a key the set does not hold. A failed fetch keeps
+/// the last good keys.
+async fn jwks_refresher(state: Arc<State>) {
+    let mut tick = tokio::time::interval(JWKS_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = crate::auth::JWKS_WANTED.notified() => {}
+        }
+        let rt = state.runtime.load_full();
+        for r in &rt.routes {
+            let Some(j) = r.auth.as_ref().and_then(|a| a.remote()) else {
+                continue;
+            };
+            if !j.due(std::time::Instant::now()) {
+                continue;
+            }
+            let got = j.fetch(&state.client).await;
+            let route = r.config.name.as_str();
+            match j.update(std::time::Instant::now(), got) {
+                Ok(keys) => {
+                    state.metrics.jwks_fetches.inc(&[route, "ok"]);
+                    tracing::info!(route, url = %j.url, keys, "JWKS fetched");
+                }
+                Err(e) => {
+                    state.metrics.jwks_fetches.inc(&[route, "error"]);
+                    tracing::warn!(route, url = %j.url, error = %e, "JWKS fetch failed; the last good keys keep serving");
+                }
+            }
+        }
+    }
+}
+
 /// How often a Redis tier marked down is probed with PING.
 const TIER_PROBE: Duration = Duration::from_secs(1);
 
@@ -351,6 +391,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
     tokio::spawn(admin_loop(state.clone(), admin));
     tokio::spawn(prober(state.clone()));
     tokio::spawn(tier_prober(state.clone()));
+    tokio::spawn(jwks_refresher(state.clone()));
     tokio::spawn(purge_listener(state.clone()));
     match source {
         Source::File(path) => tokio::spawn(reloader(state.clone(), path, hup)),

@@ -310,3 +310,151 @@ fn a_jwks_rotated_in_place_is_used_after_sighup_and_its_rules_hold() {
     });
     assert_eq!(status_with_token(&url, &new.token("assets", true)), 200);
 }
+
+/// An identity provider's JWKS endpoint on loopback: serves what it is
+/// given per path, answers 503 when told to fail, and counts requests per
+/// path. Stops with the test process.
+struct Idp {
+    port: u16,
+    state: std::sync::Arc<std::sync::Mutex<IdpState>>,
+}
+
+#[derive(Default)]
+struct IdpState {
+    body: String,
+    failing: bool,
+    hits: std::collections::HashMap<String, usize>,
+}
+
+impl Idp {
+    fn start(body: String) -> Idp {
+        use std::io::{BufRead, BufReader, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let state = std::sync::Arc::new(std::sync::Mutex::new(IdpState {
+            body,
+            ..IdpState::default()
+        }));
+        let st = state.clone();
+        std::thread::spawn(move || {
+            for conn in l.incoming() {
+                let Ok(mut c) = conn else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                loop {
+                    let mut h = String::new();
+                    if r.read_line(&mut h).map_or(true, |n| n == 0) || h == "\r\n" {
+                        break;
+                    }
+                }
+                let (status, body) = {
+                    let mut s = st.lock().unwrap();
+                    *s.hits.entry(path).or_default() += 1;
+                    if s.failing {
+                        ("503 Service Unavailable", String::new())
+                    } else {
+                        ("200 OK", s.body.clone())
+                    }
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Idp { port, state }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn publish(&self, body: String) {
+        self.state.lock().unwrap().body = body;
+    }
+
+    fn fail(&self) {
+        self.state.lock().unwrap().failing = true;
+    }
+
+    fn hits(&self, path: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .hits
+            .get(path)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[test]
+fn a_jwks_url_is_fetched_again_for_a_new_key_not_for_a_flood_and_kept_when_the_provider_fails() {
+    let w = Seaweed::start();
+    w.bucket("private");
+    w.put("private", "doc.txt", b"doc".to_vec());
+    let (k1, k2, made_up) = (EsKey::new("k1"), EsKey::new("k2"), EsKey::new("made-up"));
+    let idp = Idp::start(jwks(&[&k1]));
+    let proxy = |path: &str, refresh: &str| {
+        Proxy::start(&format!(
+            "buckets:\n  - name: j\n    path_prefix: /j/\n    auth: {{algorithm: ES256, jwks_url: \"{}\", jwks_refresh: {refresh}, audience: assets}}\n    replicas:\n{}",
+            idp.url(path),
+            replica("sw", &w, "private", 1, "2s")
+        ))
+    };
+    // Refreshed hourly: only the start and early refreshes fetch.
+    let p = proxy("/slow/jwks", "1h");
+    let url = format!("{}/j/doc.txt", p.data);
+    poll("the first fetch", Duration::from_secs(5), || {
+        (status_with_token(&url, &k1.token("assets", true)) == 200).then_some(())
+    });
+    assert_eq!(idp.hits("/slow/jwks"), 1);
+    assert_eq!(p.status()["routes"][0]["jwks"]["keys"], 1);
+
+    // The provider publishes k2 and a client already has a token signed
+    // with it: the unknown kid asks for the set again at once.
+    idp.publish(jwks(&[&k1, &k2]));
+    poll(
+        "k2 accepted after an early fetch",
+        Duration::from_secs(5),
+        || (status_with_token(&url, &k2.token("assets", true)) == 200).then_some(()),
+    );
+    assert_eq!(idp.hits("/slow/jwks"), 2);
+
+    // A flood of made-up kids is refused without a fetch each: early
+    // fetches are at most one per 30 s.
+    for _ in 0..30 {
+        assert_eq!(status_with_token(&url, &made_up.token("assets", true)), 401);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(idp.hits("/slow/jwks"), 2, "a fetch per made-up kid");
+
+    // Refreshed every second, then the provider fails: the last good keys
+    // keep serving, and /status says why the set is getting old.
+    let q = proxy("/fast/jwks", "1s");
+    let qurl = format!("{}/j/doc.txt", q.data);
+    poll("the first fetch", Duration::from_secs(5), || {
+        (status_with_token(&qurl, &k2.token("assets", true)) == 200).then_some(())
+    });
+    idp.fail();
+    poll("a failed refresh", Duration::from_secs(5), || {
+        (q.metric("tandem_jwks_fetches_total", &["result=\"error\""]) >= 1.0).then_some(())
+    });
+    assert_eq!(status_with_token(&qurl, &k1.token("assets", true)), 200);
+    assert_eq!(status_with_token(&qurl, &k2.token("assets", true)), 200);
+    let s = q.status();
+    assert!(
+        s["routes"][0]["jwks"]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("HTTP 503"),
+        "{s}"
+    );
+    assert_eq!(s["routes"][0]["jwks"]["keys"], 2);
+}

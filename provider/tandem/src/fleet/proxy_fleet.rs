@@ -136,8 +136,16 @@ fn schema() -> Schema {
             "jwks_file",
             "RS256/ES256: path of a JWKS document on the proxy host.",
         ))
+        .attr(s(
+            "jwks_url",
+            "RS256/ES256: URL of the identity provider's JWKS (`https://`, or `http://` to a loopback address). Fetched at start, every `jwks_refresh`, and early (at most every 30 s) when a token names an unknown key; the last good set is kept when a fetch fails.",
+        ))
+        .attr(s(
+            "jwks_refresh",
+            "How often `jwks_url` is fetched again, e.g. `10m` (the default). It bounds how long a key the identity provider removed is still believed.",
+        ))
         .attr(s("issuer", "Required `iss` claim."))
-        .attr(s("audience", "Required `aud` claim. Required itself with `jwks_file`: an identity provider's keys sign tokens for all its applications."))
+        .attr(s("audience", "Required `aud` claim. Required itself with `jwks_file` or `jwks_url`: an identity provider's keys sign tokens for all its applications."))
         .block(NestedBlock::list(
             "claim_rule",
             Block::new("Allows keys under `prefix` to tokens whose `claim` equals `value`.")
