@@ -105,6 +105,19 @@ buckets:
     }
 
     #[test]
+    fn listener_tls_needs_both_files_as_absolute_paths() {
+        let mut c = good();
+        c.listen.tls_cert_file = Some("/etc/tandem/cert.pem".into());
+        assert_eq!(paths(&c), ["listen.tls_key_file"]);
+        c.listen.tls_key_file = Some("key.pem".into());
+        assert_eq!(paths(&c), ["listen.tls_key_file"]);
+        c.listen.tls_key_file = Some("/etc/tandem/key.pem".into());
+        assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+        c.listen.tls_cert_file = None;
+        assert_eq!(paths(&c), ["listen.tls_cert_file"]);
+    }
+
+    #[test]
     fn a_jwks_needs_an_audience() {
         let mut c = good();
         let auth = |audience: Option<&str>| JwtAuth {

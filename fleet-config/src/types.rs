@@ -164,6 +164,14 @@ pub struct Listen {
     /// address. Only for a listener reachable through that balancer alone.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub proxy_protocol: bool,
+    /// PEM certificate chain (absolute path on the proxies' hosts) the data
+    /// listener serves TLS with; with `tls_key_file`. Both are read again
+    /// on every reload (SIGHUP), so a renewed certificate needs no restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert_file: Option<String>,
+    /// PEM private key of `tls_cert_file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key_file: Option<String>,
 }
 
 impl Default for Listen {
@@ -173,6 +181,8 @@ impl Default for Listen {
             admin: default_admin_listen(),
             trusted_proxies: Vec::new(),
             proxy_protocol: false,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }

@@ -180,6 +180,32 @@ impl FleetConfig {
             }
         }
 
+        let l = &self.listen;
+        match (&l.tls_cert_file, &l.tls_key_file) {
+            (Some(_), None) => c.add(
+                root.field("listen").field("tls_key_file"),
+                "is required with tls_cert_file",
+            ),
+            (None, Some(_)) => c.add(
+                root.field("listen").field("tls_cert_file"),
+                "is required with tls_key_file",
+            ),
+            _ => {}
+        }
+        for (field, f) in [
+            ("tls_cert_file", &l.tls_cert_file),
+            ("tls_key_file", &l.tls_key_file),
+        ] {
+            // The files live on the proxies' hosts: only the shape is
+            // checked here; the proxy reads them when it loads.
+            if let Some(f) = f.as_ref().filter(|f| !f.starts_with('/')) {
+                c.add(
+                    root.field("listen").field(field),
+                    format!("{f:?} is not an absolute path"),
+                );
+            }
+        }
+
         let cache = root.field("cache");
         if self.cache.max_bytes.0 < 1 << 20 {
             c.add(

@@ -14,6 +14,8 @@ resource "tandem_proxy_fleet" "this" {
   listen {
     trusted_proxies = var.trusted_proxies
     proxy_protocol  = var.proxy_protocol
+    tls_cert_file   = var.tls_cert_file
+    tls_key_file    = var.tls_key_file
   }
 
   cache {

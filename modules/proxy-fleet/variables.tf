@@ -86,6 +86,18 @@ variable "proxy_protocol" {
   default     = false
 }
 
+variable "tls_cert_file" {
+  description = "Absolute path, on the proxies' hosts, of the PEM certificate chain the data listener serves TLS with (with `tls_key_file`); re-read on SIGHUP. Null: plain HTTP (TLS ends at the load balancer)."
+  type        = string
+  default     = null
+}
+
+variable "tls_key_file" {
+  description = "Absolute path, on the proxies' hosts, of the PEM private key of `tls_cert_file`."
+  type        = string
+  default     = null
+}
+
 variable "limits" {
   description = "Client bounds (the proxy's defaults when null): `max_header_bytes`, `body_timeout`, `header_timeout`, `keepalive_timeout` (keep it above your load balancer's idle timeout), `send_timeout`, `min_send_rate`, `max_connections`, `admin_max_connections`. See docs/proxy/configuration.md#limits."
   type = object({

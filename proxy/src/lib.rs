@@ -53,6 +53,7 @@ pub mod sigv4;
 pub mod source;
 pub mod state;
 pub mod tier;
+pub mod tls;
 
 use std::path::Path;
 

@@ -35,6 +35,8 @@ pub struct Runtime {
     /// flood of bad tokens cannot buy signature checks (with
     /// `limits.rate_limit`).
     pub auth_failures: Option<crate::ratelimit::Limiter>,
+    /// TLS of the data listener, with `listen.tls_cert_file`.
+    pub tls: Option<Arc<crate::tls::ListenerTls>>,
 }
 
 impl Runtime {
@@ -142,6 +144,16 @@ impl Runtime {
                 auth,
             });
         }
+        let tls = match (&config.listen.tls_cert_file, &config.listen.tls_key_file) {
+            (Some(cert), Some(key)) => match crate::tls::ListenerTls::load(cert, key) {
+                Ok(t) => Some(Arc::new(t)),
+                Err(p) => {
+                    problems.push(p);
+                    None
+                }
+            },
+            _ => None,
+        };
         let purge_token = config
             .admin
             .purge_token_env
@@ -225,6 +237,7 @@ impl Runtime {
         Ok(Runtime {
             limiter,
             auth_failures,
+            tls,
             trusted,
             tier,
             version: config.config_version(),
@@ -259,8 +272,10 @@ impl Runtime {
                 })
                 .collect()
         };
+        let tls = |rt: &Runtime| rt.tls.as_ref().map(|t| t.digest.clone());
         self.version != prev.version
             || keys(self) != keys(prev)
+            || tls(self) != tls(prev)
             || match (&self.tier, &prev.tier) {
                 (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
                 (a, b) => a.is_some() != b.is_some(),

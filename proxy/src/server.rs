@@ -587,10 +587,12 @@ fn accept<H, F>(
         return;
     };
     let _ = stream.set_nodelay(true);
-    let (limits, proxy_protocol) = {
+    let (limits, proxy_protocol, tls) = {
         let rt = state.runtime.load();
-        let pp = budget.listener == "data" && rt.config.listen.proxy_protocol;
-        (ConnLimits::of(&rt.config.limits), pp)
+        let data = budget.listener == "data";
+        let pp = data && rt.config.listen.proxy_protocol;
+        let tls = rt.tls.as_ref().filter(|_| data).map(|t| t.acceptor.clone());
+        (ConnLimits::of(&rt.config.limits), pp, tls)
     };
     let (state, builder, listener) = (state.clone(), builder.clone(), budget.listener);
     let watcher = graceful.map(GracefulShutdown::watcher);
@@ -607,15 +609,36 @@ fn accept<H, F>(
         let Some(io) = io.await else {
             return;
         };
+        let meta = (io.listener(), io.peer(), io.activity());
         // Boxed, so the task of a connection still waiting for its first
         // byte is only the wait above, not hyper's connection state.
-        Box::pin(serve_http(io, state, builder, watcher, handler)).await;
+        match tls {
+            None => Box::pin(serve_http(io, meta, state, builder, watcher, handler)).await,
+            Some(acceptor) => {
+                // The handshake reads through the guard, so the header
+                // deadline from accept bounds it too.
+                let io = match acceptor.accept(io).await {
+                    Ok(io) => io,
+                    Err(e) => {
+                        state
+                            .metrics
+                            .connections_closed
+                            .inc(&[listener, "tls_handshake"]);
+                        tracing::debug!(listener, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                };
+                Box::pin(serve_http(io, meta, state, builder, watcher, handler)).await
+            }
+        }
     });
 }
 
-/// Serves HTTP/1.1 on a connection that has sent its first byte.
-async fn serve_http<H, F>(
-    io: Guarded,
+/// Serves HTTP/1.1 on a connection that has sent its first byte (over
+/// TLS or not); `meta` is its guard's listener, peer and activity.
+async fn serve_http<I, H, F>(
+    io: I,
+    (listener, peer, act): (&'static str, std::net::IpAddr, Arc<crate::conn::Activity>),
     state: Arc<State>,
     builder: http1::Builder,
     watcher: Option<hyper_util::server::graceful::Watcher>,
@@ -626,9 +649,8 @@ async fn serve_http<H, F>(
         + Sync
         + 'static,
     F: std::future::Future<Output = hyper::Response<ProxyBody>> + Send + 'static,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (listener, peer) = (io.listener(), io.peer());
-    let act = io.activity();
     let handler = Arc::new(handler);
     let svc = service_fn(move |req| {
         act.start();

@@ -331,3 +331,64 @@ fn an_https_origin_with_a_private_ca_is_trusted_through_its_file_and_a_rotated_c
     );
     assert_eq!(get("/p/c.txt"), (200, "c.txt".into()));
 }
+
+/// A client that trusts only the CA in `ca` (PEM file), on a new
+/// connection every time.
+fn tls_client(ca: &std::path::Path) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(ca).unwrap()).unwrap())
+        .tls_built_in_root_certs(false)
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_data_listener_serves_tls_and_a_renewed_certificate_after_sighup() {
+    let w = Seaweed::start();
+    w.bucket("site");
+    w.put("site", "a.txt", b"over tls".to_vec());
+    let certs = tempfile::tempdir().unwrap();
+    let old_ca = std::fs::read(write_tls_files(certs.path())).unwrap();
+    let old_ca_file = certs.path().join("old-ca.pem");
+    std::fs::write(&old_ca_file, &old_ca).unwrap();
+    let p = Proxy::start(&format!(
+        "  tls_cert_file: {}\n  tls_key_file: {}\nbuckets:\n  - name: site\n    path_prefix: /site/\n    replicas:\n{}",
+        certs.path().join("server.pem").display(),
+        certs.path().join("server.key").display(),
+        replica("sw", &w, "site", 1, "2s")
+    ));
+    let url = p.data.replace("http://", "https://") + "/site/a.txt";
+    let r = tls_client(&old_ca_file).get(&url).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "over tls");
+    // Plain HTTP on the TLS port is not served.
+    assert!(reqwest::blocking::get(format!("{}/site/a.txt", p.data)).is_err());
+
+    // The certificate is renewed (by a new CA, so the client can tell) and
+    // the files replaced in place; SIGHUP serves it to new connections.
+    let new_ca_file = write_tls_files(certs.path());
+    signal(p.pid(), "HUP");
+    poll("the renewed certificate", Duration::from_secs(5), || {
+        tls_client(&new_ca_file)
+            .get(&url)
+            .send()
+            .ok()
+            .filter(|r| r.status() == 200)
+            .map(|_| ())
+    });
+    assert!(
+        tls_client(&old_ca_file).get(&url).send().is_err(),
+        "a new connection gets the new certificate"
+    );
+    assert_eq!(
+        p.metric("tandem_config_reloads_total", &["result=\"ok\""]),
+        1.0
+    );
+    assert!(
+        p.metric(
+            "tandem_connections_closed_total",
+            &["reason=\"tls_handshake\""]
+        ) >= 1.0
+    );
+}

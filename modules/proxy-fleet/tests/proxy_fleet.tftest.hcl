@@ -86,8 +86,15 @@ run "redis_tier_and_global_rate_limit_reach_the_document" {
       path_prefix = "/assets/"
       replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1", endpoint = "https://minio.internal:9000", path_style = true, tls_ca_file = "/etc/tandem/minio-ca.pem" }]
     }]
-    redis      = { urls = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"], cluster = true, password_env = "REDIS_PASSWORD", signing_key_env = "FLEET_KEY" }
-    rate_limit = { requests_per_second = 50, burst = 100, global = true }
+    redis         = { urls = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"], cluster = true, password_env = "REDIS_PASSWORD", signing_key_env = "FLEET_KEY" }
+    rate_limit    = { requests_per_second = 50, burst = 100, global = true }
+    tls_cert_file = "/etc/tandem/tls/cert.pem"
+    tls_key_file  = "/etc/tandem/tls/key.pem"
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).listen.tls_key_file == "/etc/tandem/tls/key.pem"
+    error_message = "the listener's TLS files are published"
   }
 
   assert {

@@ -789,7 +789,7 @@ impl Redis {
 
 /// Writes `ca.pem`, and `server.pem`/`server.key` for 127.0.0.1 signed by
 /// that CA, into `dir` (replacing any there); returns the CA's path.
-fn write_tls_files(dir: &Path) -> PathBuf {
+pub fn write_tls_files(dir: &Path) -> PathBuf {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
