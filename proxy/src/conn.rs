@@ -138,12 +138,18 @@ fn from_ns(ns: u64) -> Instant {
     base() + Duration::from_nanos(ns)
 }
 
-/// What a connection's requests tell its socket: whether a request is
-/// being answered (its reads are then not timed), how many have started,
-/// and when the last response ended.
+/// What a connection's requests tell its socket: how many are being
+/// answered (its reads are then not timed), how many have started, and
+/// when the last response ended.
 #[derive(Debug, Default)]
 pub struct Activity {
-    busy: AtomicBool,
+    /// Responses in progress: one at most over HTTP/1.1, one per open
+    /// stream over h2.
+    open: AtomicU64,
+    /// h2: frames that are not request heads (PING, WINDOW_UPDATE) arrive
+    /// while idle, so a read does not start a head's deadline; the
+    /// keep-alive clock alone bounds an idle connection.
+    multiplexed: AtomicBool,
     requests: AtomicU64,
     idle_since: AtomicU64,
     /// The connection's task, when it read while a request was being
@@ -155,14 +161,24 @@ pub struct Activity {
 impl Activity {
     /// A request head arrived: the connection answers it now.
     pub fn start(&self) {
-        self.busy.store(true, Ordering::Release);
+        self.open.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::AcqRel);
     }
 
     fn end(&self) {
         self.idle_since.store(now_ns(), Ordering::Release);
-        self.busy.store(false, Ordering::Release);
-        self.reader.wake();
+        if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.reader.wake();
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.open.load(Ordering::Acquire) > 0
+    }
+
+    /// The connection speaks h2 (see [`Activity::multiplexed`]'s field).
+    pub fn set_multiplexed(&self) {
+        self.multiplexed.store(true, Ordering::Release);
     }
 }
 
@@ -457,7 +473,7 @@ impl AsyncRead for Guarded {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before && this.first_byte.is_none() {
                     this.sync();
-                    if !this.act.busy.load(Ordering::Acquire) {
+                    if !this.act.busy() && !this.act.multiplexed.load(Ordering::Acquire) {
                         this.first_byte = Some(Instant::now());
                     }
                 }
@@ -467,10 +483,10 @@ impl AsyncRead for Guarded {
                 this.sync();
                 // While a request is being answered, hyper only reads to
                 // notice the client leaving; that wait is not a head's.
-                if this.act.busy.load(Ordering::Acquire) {
+                if this.act.busy() {
                     this.act.reader.register(cx.waker());
                     // The response may have ended in between.
-                    if this.act.busy.load(Ordering::Acquire) {
+                    if this.act.busy() {
                         return Poll::Pending;
                     }
                 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::graceful::GracefulShutdown;
 use tandem_fleet_config::{FleetConfig, Format, DEFAULT_POLL_INTERVAL};
 use tokio::net::TcpListener;
@@ -587,12 +587,13 @@ fn accept<H, F>(
         return;
     };
     let _ = stream.set_nodelay(true);
-    let (limits, proxy_protocol, tls) = {
+    let (limits, proxy_protocol, tls, max_header) = {
         let rt = state.runtime.load();
         let data = budget.listener == "data";
         let pp = data && rt.config.listen.proxy_protocol;
         let tls = rt.tls.as_ref().filter(|_| data).map(|t| t.acceptor.clone());
-        (ConnLimits::of(&rt.config.limits), pp, tls)
+        let max_header = u32::try_from(rt.config.limits.max_header_bytes.0).unwrap_or(u32::MAX);
+        (ConnLimits::of(&rt.config.limits), pp, tls, max_header)
     };
     let (state, builder, listener) = (state.clone(), builder.clone(), budget.listener);
     let watcher = graceful.map(GracefulShutdown::watcher);
@@ -628,10 +629,79 @@ fn accept<H, F>(
                         return;
                     }
                 };
-                Box::pin(serve_http(io, meta, state, builder, watcher, handler)).await
+                if io.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    meta.2.set_multiplexed();
+                    let h2 = h2_builder(max_header);
+                    Box::pin(serve_h2(io, meta, state, h2, watcher, handler)).await
+                } else {
+                    Box::pin(serve_http(io, meta, state, builder, watcher, handler)).await
+                }
             }
         }
     });
+}
+
+/// Concurrent streams an h2 client may open on one connection: nginx's
+/// `http2_max_concurrent_streams` is 128; each stream may hold a fill or
+/// a pass-through, so a connection gets no more than a browser needs.
+pub const H2_MAX_STREAMS: u32 = 100;
+
+/// Streams a client may open and reset before the server has even taken
+/// them, before the connection is refused (GOAWAY): the Rapid Reset
+/// attack (CVE-2023-44487) opens and cancels streams as fast as it can.
+pub const H2_MAX_PENDING_RESETS: usize = 20;
+
+/// Streams the server may reset for a client's protocol errors before the
+/// connection is closed (MadeYouReset, CVE-2025-8671: malformed frames
+/// that make the server reset streams whose work has started).
+pub const H2_MAX_LOCAL_RESETS: usize = 64;
+
+/// The h2 settings of the data listener (over TLS, by ALPN): the same
+/// header size limit as HTTP/1.1, a stream cap and the reset budgets.
+/// hyper's own keep-alive pings stay off: the socket's keep-alive deadline
+/// closes an idle connection.
+fn h2_builder(max_header: u32) -> hyper::server::conn::http2::Builder<TokioExecutor> {
+    let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    b.max_concurrent_streams(H2_MAX_STREAMS)
+        .max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS)
+        .max_local_error_reset_streams(H2_MAX_LOCAL_RESETS)
+        .max_header_list_size(max_header);
+    b
+}
+
+/// Serves h2 on a TLS connection that negotiated it.
+async fn serve_h2<I, H, F>(
+    io: I,
+    (listener, peer, act): (&'static str, std::net::IpAddr, Arc<crate::conn::Activity>),
+    state: Arc<State>,
+    builder: hyper::server::conn::http2::Builder<TokioExecutor>,
+    watcher: Option<hyper_util::server::graceful::Watcher>,
+    handler: H,
+) where
+    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>, std::net::IpAddr) -> F
+        + Send
+        + Sync
+        + 'static,
+    F: std::future::Future<Output = hyper::Response<ProxyBody>> + Send + 'static,
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let handler = Arc::new(handler);
+    let svc = service_fn(move |req| {
+        act.start();
+        let (st, act, handler) = (state.clone(), act.clone(), handler.clone());
+        async move {
+            let resp = handler(st, req, peer).await;
+            Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, act)))
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), svc);
+    let ended = match watcher {
+        Some(w) => w.watch(conn).await,
+        None => conn.await,
+    };
+    if let Err(e) = ended {
+        tracing::debug!(listener, error = %e, "h2 connection ended with an error");
+    }
 }
 
 /// Serves HTTP/1.1 on a connection that has sent its first byte (over

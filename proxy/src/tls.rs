@@ -3,10 +3,12 @@
 //! certificate is served after SIGHUP without a restart (as nginx does on
 //! reload). Connections already open keep the certificate they began with.
 //!
-//! ALPN offers `http/1.1` only. The connection guards (header deadline,
-//! keep-alive, send timeouts) follow HTTP/1.1's one exchange at a time; h2
-//! needs a stream cap and a reset budget (Rapid Reset, CVE-2023-44487) of
-//! its own first, and S3 clients speak HTTP/1.1.
+//! ALPN offers `h2` and `http/1.1`. Over h2 the same deadlines hold (the
+//! handshake and first request within `header_timeout`, an idle
+//! connection closed after `keepalive_timeout`, the send timeouts on the
+//! socket), with a stream cap and reset budgets (see `server::h2_builder`).
+//! Plain-text h2 (h2c) stays refused: S3 clients speak HTTP/1.1, and a
+//! browser only speaks h2 over TLS.
 
 use std::sync::Arc;
 
@@ -54,7 +56,7 @@ impl ListenerTls {
         .map_err(|e| {
             format!("listen.tls_key_file: {key_file} does not go with {cert_file}: {e}")
         })?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let mut both = cert_pem;
         both.extend_from_slice(&key_pem);
         Ok(ListenerTls {

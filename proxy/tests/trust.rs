@@ -392,3 +392,162 @@ fn the_data_listener_serves_tls_and_a_renewed_certificate_after_sighup() {
         ) >= 1.0
     );
 }
+
+/// An h2 connection over TLS to `port`, trusting the CA in `ca`.
+async fn h2_connect(
+    port: u16,
+    ca: &std::path::Path,
+) -> Result<h2::client::SendRequest<bytes::Bytes>, h2::Error> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect("127.0.0.1".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(
+        tls.get_ref().1.alpn_protocol(),
+        Some(&b"h2"[..]),
+        "h2 negotiated"
+    );
+    let (client, conn) = h2::client::handshake(tls).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+async fn h2_get(
+    client: &mut h2::client::SendRequest<bytes::Bytes>,
+    url: &str,
+) -> Result<(u16, Vec<u8>), h2::Error> {
+    let req = http::Request::get(url).body(()).unwrap();
+    let (resp, _) = client.clone().ready().await?.send_request(req, true)?;
+    let resp = resp.await?;
+    let status = resp.status().as_u16();
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk?;
+        let _ = body.flow_control().release_capacity(chunk.len());
+        out.extend_from_slice(&chunk);
+    }
+    Ok((status, out))
+}
+
+#[test]
+fn h2_over_tls_serves_many_streams_and_a_rapid_reset_flood_is_cut_off() {
+    let w = Seaweed::start();
+    w.bucket("site");
+    w.put("site", "a.txt", b"over h2".to_vec());
+    let certs = tempfile::tempdir().unwrap();
+    let ca = write_tls_files(certs.path());
+    let p = Proxy::start(&format!(
+        "  tls_cert_file: {}\n  tls_key_file: {}\nlimits:\n  keepalive_timeout: 2s\nbuckets:\n  - name: site\n    path_prefix: /site/\n    replicas:\n{}",
+        certs.path().join("server.pem").display(),
+        certs.path().join("server.key").display(),
+        replica("sw", &w, "site", 1, "2s")
+    ));
+    let port: u16 = p.data.rsplit(':').next().unwrap().parse().unwrap();
+    let url = format!("https://127.0.0.1:{port}/site/a.txt");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // 300 requests at once on one connection: the client queues past
+        // the server's stream cap, and every one is answered.
+        let client = h2_connect(port, &ca).await.unwrap();
+        let one = h2_get(&mut client.clone(), &url).await;
+        assert!(matches!(&one, Ok((200, _))), "{one:?}\n{}", p.log());
+        let mut tasks = Vec::new();
+        for _ in 0..300 {
+            let (mut c, u) = (client.clone(), url.clone());
+            tasks.push(tokio::spawn(async move { h2_get(&mut c, &u).await }));
+        }
+        for t in tasks {
+            let got = t.await.unwrap();
+            assert!(
+                matches!(&got, Ok((200, b)) if b == b"over h2"),
+                "{got:?}\n{}",
+                p.log()
+            );
+        }
+
+        // Rapid Reset: open streams and cancel them at once, as fast as
+        // possible. The server must end the connection, not serve (or
+        // queue) them all.
+        let mut flood = h2_connect(port, &ca).await.unwrap();
+        let mut sent = 0;
+        let mut cut_off = false;
+        'flood: for _ in 0..100 {
+            // A burst: the frames leave together when the task yields.
+            for _ in 0..200 {
+                let Ok(ready) = flood.clone().ready().await else {
+                    cut_off = true;
+                    break 'flood;
+                };
+                flood = ready;
+                let req = http::Request::get(&url).body(()).unwrap();
+                match flood.send_request(req, true) {
+                    // Dropping both halves resets the stream (RST_STREAM).
+                    Ok((resp, stream)) => drop((resp, stream)),
+                    Err(_) => {
+                        cut_off = true;
+                        break 'flood;
+                    }
+                }
+                sent += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if !cut_off {
+            // The GOAWAY may still be on its way.
+            cut_off = tokio::time::timeout(Duration::from_secs(5), async {
+                loop {
+                    if flood.clone().ready().await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            })
+            .await
+            .is_ok();
+        }
+        assert!(
+            cut_off,
+            "{sent} streams opened and reset without the connection being closed"
+        );
+        // Others are still served.
+        let mut other = h2_connect(port, &ca).await.unwrap();
+        assert_eq!(h2_get(&mut other, &url).await.unwrap().0, 200);
+        // An idle h2 connection is closed by the keep-alive deadline.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            h2_get(&mut other, &url).await.is_err(),
+            "an idle h2 connection outlived keepalive_timeout"
+        );
+    });
+    assert!(
+        p.metric(
+            "tandem_connections_closed_total",
+            &["reason=\"keepalive_timeout\""]
+        ) >= 1.0
+    );
+    poll("no request left in flight", Duration::from_secs(10), || {
+        (p.metric("tandem_in_flight_requests", &[]) == 0.0).then_some(())
+    });
+}

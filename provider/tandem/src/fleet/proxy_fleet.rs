@@ -245,7 +245,7 @@ fn schema() -> Schema {
                 .attr(s("admin", "Admin listener for `/health`, `/ready`, `/metrics`, `/status` and purge. Default `0.0.0.0:9090`."))
                 .attr(Attribute::optional("trusted_proxies", Type::list(Type::String), "CIDRs of the load balancers in front (e.g. `10.0.0.0/8`): their `X-Forwarded-For` and `Forwarded` headers are believed, and the client is the right-most address that is not one of them. Rate limits key on that client (an IPv6 client by its /64). Default: none, the TCP peer is the client."))
                 .attr(b("proxy_protocol", "Every data connection starts with a PROXY protocol header (v1 or v2), as network load balancers send it; the client is its source address. Only for a listener reachable through that balancer alone. Default `false`."))
-                .attr(s("tls_cert_file", "Absolute path, on the proxies' hosts, of the PEM certificate chain the data listener serves TLS with (with `tls_key_file`). Read again on every reload (SIGHUP), so a renewed certificate needs no restart. ALPN offers `http/1.1`. Default: plain HTTP."))
+                .attr(s("tls_cert_file", "Absolute path, on the proxies' hosts, of the PEM certificate chain the data listener serves TLS with (with `tls_key_file`). Read again on every reload (SIGHUP), so a renewed certificate needs no restart. ALPN offers `h2` and `http/1.1`, with the same deadlines, a stream cap and reset budgets on h2. Default: plain HTTP."))
                 .attr(s("tls_key_file", "Absolute path, on the proxies' hosts, of the PEM private key of `tls_cert_file`.")),
         ))
         .block(NestedBlock::single(
