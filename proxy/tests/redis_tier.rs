@@ -807,3 +807,59 @@ fn a_tampered_copy_or_a_forged_purge_is_ignored_when_the_fleet_signs() {
 fn json(v: impl Into<serde_json::Value>) -> serde_json::Value {
     v.into()
 }
+
+#[test]
+fn rolling_the_signing_key_keeps_the_shared_copies() {
+    const OLD: &str = "old-fleet-key-0123456789abcdef0123456789ab";
+    const NEW: &str = "new-fleet-key-fedcba9876543210fedcba987654";
+    let (w, redis) = std::thread::scope(|s| {
+        let r = s.spawn(Redis::start);
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    w.put("site", "x.txt", b"written under the old key".to_vec());
+    let section = |prev: &str| {
+        format!(
+            "  urls: [\"{}\"]\n  timeout: 200ms\n  signing_key_env: FLEET_KEY\n{prev}",
+            redis.url()
+        )
+    };
+    let before = Proxy::start_env(
+        &config(&w, &section(""), ""),
+        &[("PURGE_TOKEN", PURGE_TOKEN), ("FLEET_KEY", OLD)],
+    );
+    assert_eq!(get(&before, "/site/x.txt").status(), 200);
+    poll(
+        "the write under the old key",
+        Duration::from_secs(5),
+        || (before.metric("tandem_redis_writes_total", &[]) >= 1.0).then_some(()),
+    );
+    // The rollout: the new key signs, the old one is still believed.
+    let after = Proxy::start_env(
+        &config(
+            &w,
+            &section("  previous_signing_key_env: FLEET_KEY_PREVIOUS\n"),
+            "",
+        ),
+        &[
+            ("PURGE_TOKEN", PURGE_TOKEN),
+            ("FLEET_KEY", NEW),
+            ("FLEET_KEY_PREVIOUS", OLD),
+        ],
+    );
+    let gets = w.gets("site");
+    let r = get(&after, "/site/x.txt");
+    assert_eq!(
+        r.headers()["x-tandem-cache"],
+        "HIT-REDIS",
+        "{:?}",
+        r.headers()
+    );
+    assert_eq!(r.text().unwrap(), "written under the old key");
+    assert_eq!(
+        w.gets("site"),
+        gets,
+        "no origin GET: the shared copy survived the new key"
+    );
+    assert_eq!(after.metric("tandem_redis_rejected_total", &[]), 0.0);
+}
