@@ -863,3 +863,85 @@ fn rolling_the_signing_key_keeps_the_shared_copies() {
     );
     assert_eq!(after.metric("tandem_redis_rejected_total", &[]), 0.0);
 }
+
+/// A value in the unsigned (TDM1) format, as anyone who can write to the
+/// fleet's Redis could forge it.
+fn forged_unsigned(ttl: Duration, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let put = |v: &mut Vec<u8>, b: &[u8]| {
+        v.extend_from_slice(&(b.len() as u32).to_be_bytes());
+        v.extend_from_slice(b);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut v = b"TDM1".to_vec();
+    v.extend_from_slice(&now.to_be_bytes());
+    v.extend_from_slice(&(ttl.as_millis() as u64).to_be_bytes());
+    v.extend_from_slice(&(ttl.as_millis() as u64).to_be_bytes());
+    put(&mut v, b"a");
+    v.extend_from_slice(&(headers.len() as u32).to_be_bytes());
+    for (k, val) in headers {
+        put(&mut v, k.as_bytes());
+        put(&mut v, val.as_bytes());
+    }
+    v.extend_from_slice(body);
+    v
+}
+
+#[test]
+fn without_a_key_a_forged_value_cannot_set_headers_or_outlive_the_route() {
+    let (w, redis) = std::thread::scope(|s| {
+        let r = s.spawn(Redis::start);
+        (Seaweed::start(), r.join().unwrap())
+    });
+    w.bucket("site");
+    w.put("site", "page.html", b"<p>origin</p>".to_vec());
+    let cfg = config(&w, &single(&redis, "256KiB"), "cache:\n  ttl: 1s\n");
+    let (p1, p2) = std::thread::scope(|s| {
+        let a = s.spawn(|| start(&cfg));
+        let b = s.spawn(|| start(&cfg));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(get(&p1, "/site/page.html").status(), 200);
+    poll("the write to Redis", Duration::from_secs(5), || {
+        (p1.metric("tandem_redis_writes_total", &[]) >= 1.0).then_some(())
+    });
+    // Someone with write access replaces the value: a cookie, a header
+    // no origin answer carries, and ten years of freshness.
+    let key = object_key(redis.port, "page.html");
+    let forged = forged_unsigned(
+        Duration::from_secs(10 * 365 * 86400),
+        &[
+            ("content-type", "text/html"),
+            ("set-cookie", "session=stolen"),
+            (
+                "x-amz-server-side-encryption-aws-kms-key-id",
+                "arn:aws:kms:eu-west-1:123456789012:key/x",
+            ),
+        ],
+        b"<p>forged</p>",
+    );
+    resp(redis.port, &[b"SET", &key, &forged]);
+    let r = get(&p2, "/site/page.html");
+    assert_eq!(r.headers()["x-tandem-cache"], "HIT-REDIS");
+    assert!(r.headers().get("set-cookie").is_none(), "{:?}", r.headers());
+    assert!(r
+        .headers()
+        .get("x-amz-server-side-encryption-aws-kms-key-id")
+        .is_none());
+    assert_eq!(r.headers()["content-type"], "text/html");
+    // Fresh for the route's 1 s, not ten years: then the origin again.
+    std::thread::sleep(Duration::from_millis(1500));
+    let gets = w.gets("site");
+    let r = get(&p2, "/site/page.html");
+    assert_ne!(
+        r.headers()["x-tandem-cache"],
+        "HIT-REDIS",
+        "{:?}",
+        r.headers()
+    );
+    assert_ne!(r.headers()["x-tandem-cache"], "HIT", "{:?}", r.headers());
+    assert_eq!(r.text().unwrap(), "<p>origin</p>");
+    assert!(w.gets("site") > gets, "the origin was asked again");
+}
