@@ -75,6 +75,29 @@ resource "tandem_proxy_fleet" "this" {
       path_prefix     = bucket.value.path_prefix
       fallback_on_404 = bucket.value.fallback_on_404
 
+      dynamic "auth" {
+        for_each = bucket.value.auth == null ? [] : [bucket.value.auth]
+        content {
+          algorithm       = auth.value.algorithm
+          secret_env      = auth.value.secret_env
+          public_key_file = auth.value.public_key_file
+          jwks_file       = auth.value.jwks_file
+          jwks_url        = auth.value.jwks_url
+          jwks_refresh    = auth.value.jwks_refresh
+          issuer          = auth.value.issuer
+          audience        = auth.value.audience
+
+          dynamic "claim_rule" {
+            for_each = auth.value.claim_rules
+            content {
+              claim  = claim_rule.value.claim
+              value  = claim_rule.value.value
+              prefix = claim_rule.value.prefix
+            }
+          }
+        }
+      }
+
       dynamic "cors" {
         for_each = bucket.value.cors == null ? [] : [bucket.value.cors]
         content {

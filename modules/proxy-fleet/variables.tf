@@ -26,7 +26,7 @@ variable "config_region" {
 }
 
 variable "routes" {
-  description = "Bucket routes: path prefix and the replica buckets to read from, in priority order (first = preferred; a replica's optional `tls_ca_file` is the PEM CA bundle, on the proxies' hosts, of an https endpoint with a private CA); optional `cors` for browser clients."
+  description = "Bucket routes: path prefix and the replica buckets to read from, in priority order (first = preferred; a replica's optional `tls_ca_file` is the PEM CA bundle, on the proxies' hosts, of an https endpoint with a private CA); optional `auth` (JWT: `algorithm`, and `secret_env`, `public_key_file`, `jwks_file` or `jwks_url` with `jwks_refresh`; `issuer`, `audience` (required with a JWKS), `claim_rules`); optional `cors` for browser clients."
   type = list(object({
     name        = string
     path_prefix = string
@@ -40,6 +40,21 @@ variable "routes" {
       timeout     = optional(string, "2s")
     }))
     fallback_on_404 = optional(bool, false)
+    auth = optional(object({
+      algorithm       = string
+      secret_env      = optional(string)
+      public_key_file = optional(string)
+      jwks_file       = optional(string)
+      jwks_url        = optional(string)
+      jwks_refresh    = optional(string)
+      issuer          = optional(string)
+      audience        = optional(string)
+      claim_rules = optional(list(object({
+        claim  = string
+        value  = string
+        prefix = string
+      })), [])
+    }))
     cors = optional(object({
       allowed_origins   = list(string)
       allowed_methods   = optional(list(string))

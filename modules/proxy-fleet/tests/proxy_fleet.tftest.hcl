@@ -85,6 +85,13 @@ run "redis_tier_and_global_rate_limit_reach_the_document" {
       name        = "assets"
       path_prefix = "/assets/"
       replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1", endpoint = "https://minio.internal:9000", path_style = true, tls_ca_file = "/etc/tandem/minio-ca.pem" }]
+      auth = {
+        algorithm    = "RS256"
+        jwks_url     = "https://id.example.com/.well-known/jwks.json"
+        jwks_refresh = "5m"
+        audience     = "assets"
+        claim_rules  = [{ claim = "tenant", value = "acme", prefix = "acme/" }]
+      }
     }]
     redis         = { urls = ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"], cluster = true, password_env = "REDIS_PASSWORD", signing_key_env = "FLEET_KEY" }
     rate_limit    = { requests_per_second = 50, burst = 100, global = true }
@@ -110,6 +117,11 @@ run "redis_tier_and_global_rate_limit_reach_the_document" {
   assert {
     condition     = jsondecode(tandem_proxy_fleet.this.document).buckets[0].replicas[0].tls_ca_file == "/etc/tandem/minio-ca.pem"
     error_message = "a replica's private CA file is published"
+  }
+
+  assert {
+    condition     = jsondecode(tandem_proxy_fleet.this.document).buckets[0].auth.jwks_url == "https://id.example.com/.well-known/jwks.json" && jsondecode(tandem_proxy_fleet.this.document).buckets[0].auth.claim_rules[0].prefix == "acme/"
+    error_message = "a route's JWT settings are published"
   }
 
   assert {
