@@ -96,15 +96,20 @@ impl HealthCheckExtras {
 }
 
 pub(super) async fn handle(state: &State, req: &Req) -> Reply {
-    if let Some(r) = throttle(state, &req.account) {
-        return r;
-    }
     let segments: Vec<&str> = req
         .path
         .trim_start_matches("/2013-04-01")
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
+    *state
+        .lock()
+        .route53_calls
+        .entry(operation(&req.method, &segments))
+        .or_default() += 1;
+    if let Some(r) = throttle(state, &req.account) {
+        return r;
+    }
     match (&req.method, segments.as_slice()) {
         (&Method::POST, ["hostedzone", zone, "rrset"]) => change_batch(state, req, zone).await,
         (&Method::GET, ["change", id]) => get_change(state, req, id).await,
@@ -136,6 +141,31 @@ pub(super) async fn handle(state: &State, req: &Req) -> Reply {
         }
         _ => state.forward(req).await,
     }
+}
+
+/// The API operation a request calls, by its REST path.
+fn operation(method: &Method, segments: &[&str]) -> String {
+    let op = match (method, segments) {
+        (&Method::POST, ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        (&Method::GET, ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        (&Method::GET, ["change", _]) => "GetChange",
+        (&Method::POST, ["hostedzone"]) => "CreateHostedZone",
+        (&Method::GET, ["hostedzone"]) => "ListHostedZones",
+        (&Method::GET, ["hostedzone", _]) => "GetHostedZone",
+        (&Method::POST, ["hostedzone", _]) => "UpdateHostedZoneComment",
+        (&Method::DELETE, ["hostedzone", _]) => "DeleteHostedZone",
+        (&Method::GET, ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        (&Method::POST, ["healthcheck"]) => "CreateHealthCheck",
+        (&Method::GET, ["healthcheck"]) => "ListHealthChecks",
+        (&Method::GET, ["healthcheck", _]) => "GetHealthCheck",
+        (&Method::POST, ["healthcheck", _]) => "UpdateHealthCheck",
+        (&Method::DELETE, ["healthcheck", _]) => "DeleteHealthCheck",
+        (&Method::GET, ["tags", _, _]) => "ListTagsForResource",
+        (&Method::POST, ["tags", _, _]) => "ChangeTagsForResource",
+        (&Method::POST, ["tags", _]) => "ListTagsForResources",
+        _ => return format!("{method} /{}", segments.first().unwrap_or(&"")),
+    };
+    op.to_string()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Reply {

@@ -120,6 +120,8 @@ pub struct Aws {
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     /// Home region of each bucket seen, so it is looked up once per process.
     bucket_regions: Mutex<HashMap<String, String>>,
+    /// The run's Route 53 listings, shared by every read.
+    route53_snapshots: crate::route53::snapshot::Snapshots,
 }
 
 impl std::fmt::Debug for Aws {
@@ -228,12 +230,18 @@ impl Aws {
             region,
             s3: Mutex::new(HashMap::new()),
             bucket_regions: Mutex::new(HashMap::new()),
+            route53_snapshots: Default::default(),
         })
     }
 
     /// The Route 53 client (a global service).
     pub fn route53(&self) -> &aws_sdk_route53::Client {
         &self.route53
+    }
+
+    /// The run's snapshots of Route 53 zones and health checks.
+    pub fn route53_snapshots(&self) -> &crate::route53::snapshot::Snapshots {
+        &self.route53_snapshots
     }
 
     /// The provider's default region.

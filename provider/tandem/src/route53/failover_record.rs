@@ -607,9 +607,7 @@ impl Resource<Aws> for FailoverRecordResource {
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
         let prior = FailoverRecord::read(state, "state")?;
-        Ok(refresh(aws.route53(), ctx.cancel_token(), &prior)
-            .await?
-            .into())
+        Ok(refresh(aws, ctx.cancel_token(), &prior).await?.into())
     }
 
     async fn update(
@@ -827,6 +825,30 @@ async fn write_pair(
     batch: &Batch,
     doing: &str,
 ) -> Result<(), Route53Error> {
+    let written = send_pair(aws, cancel, batch, doing).await;
+    let snapshots = aws.route53_snapshots();
+    match &written {
+        Ok(_) => snapshots.record_change(&batch.key.zone, &batch.deletes, &batch.writes),
+        // Whether anything changed is unknown: the next read lists again.
+        Err(_) => snapshots.forget_zone(&batch.key.zone),
+    }
+    if let Some((id, insync)) = written? {
+        if !insync {
+            wait::wait_change_insync(aws.route53(), cancel, &id, batch.timeout)
+                .await
+                .map_err(|e| Route53Error::retry(format!("{doing}: waiting for INSYNC"), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Sends the batch; returns the change ID and whether it is INSYNC already.
+async fn send_pair(
+    aws: &Aws,
+    cancel: &CancellationToken,
+    batch: &Batch,
+    doing: &str,
+) -> Result<Option<(String, bool)>, Route53Error> {
     let client = aws.route53();
     let key = &batch.key;
     let first = send_batch(client, cancel, key, batch.changes(&batch.action, doing)?).await;
@@ -879,14 +901,7 @@ async fn write_pair(
         }
         Err(e) => return Err(Route53Error::retry(doing, e)),
     };
-    if let Some((id, insync)) = info {
-        if !insync {
-            wait::wait_change_insync(client, cancel, &id, batch.timeout)
-                .await
-                .map_err(|e| Route53Error::retry(format!("{doing}: waiting for INSYNC"), e))?;
-        }
-    }
-    Ok(())
+    Ok(info)
 }
 
 /// Sends one ChangeResourceRecordSets call; returns the change ID and
@@ -956,14 +971,17 @@ fn written_state(
     Ok(m.write()?)
 }
 
-/// The current state of the pair; `None` when both halves (or the zone) are gone.
+/// The current state of the pair, from the run's snapshot of its zone;
+/// `None` when both halves (or the zone) are gone.
 async fn refresh(
-    client: &Client,
+    aws: &Aws,
     cancel: &CancellationToken,
     prior: &FailoverRecord,
 ) -> Result<Option<Value>, Diagnostics> {
     let key = prior.key();
-    let Some(existing) = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
+    let Some(existing) = aws
+        .route53_snapshots()
+        .record_sets(aws.route53(), cancel, &key.zone, &key.name, &key.ty)
         .await
         .map_err(|e| {
             Route53Error::aws(format!("reading Route 53 failover record set ({key})"), e)
