@@ -251,6 +251,8 @@ struct ChangeItem {
     ty: String,
     set_identifier: Option<String>,
     primary: bool,
+    /// `PRIMARY` or `SECONDARY` for a failover record set.
+    failover: Option<String>,
     alias: bool,
     health_check: bool,
     values: Vec<String>,
@@ -268,6 +270,7 @@ fn changes(doc: &xml::Element) -> Vec<ChangeItem> {
                 ty: text("Type").unwrap_or_default(),
                 set_identifier: text("SetIdentifier"),
                 primary: text("Failover").as_deref() == Some("PRIMARY"),
+                failover: text("Failover"),
                 alias: set.and_then(|s| s.child("AliasTarget")).is_some(),
                 health_check: text("HealthCheckId").is_some_and(|h| !h.is_empty()),
                 values: set
@@ -397,6 +400,9 @@ async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
             ),
         );
     }
+    if let Some(why) = failover_role_taken(state, req, zone, &batch).await {
+        return error(StatusCode::BAD_REQUEST, "InvalidChangeBatch", &why);
+    }
     let mut r = state.forward(req).await;
     if is_journal_refusal(&r) && !genuine_conflict(state, req, zone, &batch).await {
         let body = String::from_utf8_lossy(&req.body)
@@ -412,6 +418,56 @@ async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
         }
     }
     pending(state, r)
+}
+
+/// A name and type hold one failover record set per role: a CREATE or
+/// UPSERT of a PRIMARY (SECONDARY) where another set identifier already
+/// has that role, and the batch does not delete it, is refused, as Route 53
+/// does (and moto does not).
+async fn failover_role_taken(
+    state: &State,
+    req: &Req,
+    zone: &str,
+    batch: &[ChangeItem],
+) -> Option<String> {
+    for c in batch.iter().filter(|c| c.action != "DELETE") {
+        let Some(role) = &c.failover else {
+            continue;
+        };
+        let path = format!(
+            "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={}",
+            percent_encoding::utf8_percent_encode(&c.name, percent_encoding::NON_ALPHANUMERIC),
+            c.ty
+        );
+        let r = state
+            .moto
+            .own(Method::GET, &path, "route53", "us-east-1", &req.account)
+            .await;
+        let doc = xml::parse(&r.body)?;
+        let taken = doc.descendants("ResourceRecordSet").into_iter().any(|s| {
+            let id = s.child_text("SetIdentifier").map(str::to_string);
+            s.child_text("Name").map(dns_name).as_deref() == Some(c.name.as_str())
+                && s.child_text("Type") == Some(c.ty.as_str())
+                && s.child_text("Failover") == Some(role.as_str())
+                && id != c.set_identifier
+                && !batch.iter().any(|d| {
+                    d.action == "DELETE"
+                        && d.name == c.name
+                        && d.ty == c.ty
+                        && d.set_identifier == id
+                })
+        });
+        if taken {
+            return Some(format!(
+                "[RRSet with DNS name {}, type {}, SetIdentifier {}, and Failover {role} cannot be created because \
+                 a failover RRSet with the same name, type and failover already exists.]",
+                c.name,
+                c.ty,
+                c.set_identifier.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    None
 }
 
 /// moto's refusal of a CREATE as already existing.
@@ -641,6 +697,7 @@ mod tests {
             ty: "A".into(),
             set_identifier: None,
             primary: false,
+            failover: None,
             alias: false,
             health_check: false,
             values: vec!["192.0.2.1".into(); values],

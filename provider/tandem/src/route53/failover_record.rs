@@ -410,12 +410,17 @@ impl FailoverRecord {
         s.and_then(super::parse_duration).unwrap_or(DEFAULT_TIMEOUT)
     }
 
-    /// The two record sets this model asks for.
+    /// The record sets this model asks for: both halves, or in state the
+    /// halves it still has.
     fn desired_sets(&self) -> Result<Vec<ResourceRecordSet>, String> {
         let key = self.key();
         let mut out = Vec::new();
         for role in ROLES {
-            let t = self.target(role).known().cloned().unwrap_or_default();
+            // A half missing from state (deleted outside Terraform) has
+            // nothing to write or delete; configurations always have both.
+            let Some(t) = self.target(role).known().cloned() else {
+                continue;
+            };
             let mut b = ResourceRecordSet::builder()
                 .name(names::fqdn(&key.name))
                 .r#type(RrType::from(key.ty.as_str()))
@@ -561,14 +566,20 @@ impl Resource<Aws> for FailoverRecordResource {
         let model = FailoverRecord::read(planned, "plan")?;
         let key = model.key();
         let doing = format!("creating Route 53 failover record set ({key})");
-        let existing = existing_sets(client, ctx.cancel_token(), &key)
-            .await
-            .map_err(|e| Route53Error::retry(&doing, e))?;
         let overwrite = model.allow_overwrite.known() == Some(&true);
         let news = model.desired_sets().map_err(request_error(&doing))?;
         let mut deletes = Vec::new();
-        if !existing.is_empty() {
-            if !overwrite {
+        // Without allow_overwrite nothing is listed first: Route 53 refuses
+        // a CREATE where a record set of this name and type has the same
+        // set identifier or failover role, atomically, and write_pair then
+        // names what holds the names. moto accepts a second PRIMARY or
+        // SECONDARY, so with the moto emulator named the create lists first.
+        let moto = aws.emulator() == Some(Emulator::Moto);
+        if overwrite || moto {
+            let existing = existing_sets(client, ctx.cancel_token(), &key)
+                .await
+                .map_err(|e| Route53Error::retry(&doing, e))?;
+            if !overwrite && !existing.is_empty() {
                 return Err(Route53Error::AlreadyExists {
                     doing,
                     existing: describe(&existing),
@@ -677,6 +688,32 @@ impl Resource<Aws> for FailoverRecordResource {
         let old = FailoverRecord::read(prior, "prior state")?;
         let key = old.key();
         let doing = format!("deleting Route 53 failover record set ({key})");
+        // Exactly what state says, with no listing first: Route 53 refuses
+        // the whole batch if any half differs from it, and only then is
+        // the zone listed, to delete what this resource owns there now.
+        let deletes = old.desired_sets().map_err(request_error(&doing))?;
+        let batch = Batch {
+            key,
+            deletes,
+            writes: Vec::new(),
+            action: ChangeAction::Create,
+            timeout: old.timeout(Op::Delete),
+        };
+        match write_pair(aws, ctx.cancel_token(), &batch, &doing).await {
+            Ok(()) => return Ok(()),
+            Err(Route53Error::Retry {
+                source: RetryError::Aws(e),
+                ..
+            }) if e.is(find::NO_ZONE) => return Ok(()),
+            Err(Route53Error::Retry {
+                source: RetryError::Aws(e),
+                ..
+            }) if e.is(&["InvalidChangeBatch"]) => {
+                tracing::debug!(error = %e, "the records differ from state; listing them");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let key = &batch.key;
         let Some(existing) =
             find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
                 .await
@@ -693,14 +730,7 @@ impl Resource<Aws> for FailoverRecordResource {
         if deletes.is_empty() {
             return Ok(());
         }
-        let batch = Batch {
-            key,
-            deletes,
-            writes: Vec::new(),
-            action: ChangeAction::Create,
-            timeout: old.timeout(Op::Delete),
-        };
-        write_pair(aws, ctx.cancel_token(), &batch, &doing).await?;
+        write_pair(aws, ctx.cancel_token(), &Batch { deletes, ..batch }, &doing).await?;
         Ok(())
     }
 
@@ -851,11 +881,13 @@ async fn send_pair(
 ) -> Result<Option<(String, bool)>, Route53Error> {
     let client = aws.route53();
     let key = &batch.key;
-    let first = send_batch(client, cancel, key, batch.changes(&batch.action, doing)?).await;
+    let first = send_batch(client, cancel, batch, batch.changes(&batch.action, doing)?).await;
     let info = match first {
         Ok(info) => info,
         Err(RetryError::Aws(e))
-            if batch.action == ChangeAction::Create && e.is(&["InvalidChangeBatch"]) =>
+            if batch.action == ChangeAction::Create
+                && !batch.writes.is_empty()
+                && e.is(&["InvalidChangeBatch"]) =>
         {
             let now = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
                 .await
@@ -893,7 +925,7 @@ async fn send_pair(
             send_batch(
                 client,
                 cancel,
-                key,
+                batch,
                 again.changes(&ChangeAction::Upsert, doing)?,
             )
             .await
@@ -904,31 +936,39 @@ async fn send_pair(
     Ok(info)
 }
 
-/// Sends one ChangeResourceRecordSets call; returns the change ID and
-/// whether it is already INSYNC.
+/// Sends one ChangeResourceRecordSets call with `changes` (those of
+/// `batch`, or its UPSERT replay); returns the change ID and whether it is
+/// already INSYNC. A batch that writes retries NoSuchHostedZone for a while,
+/// as its zone may have been created moments ago in the same apply; a
+/// delete-only batch does not: its zone being gone means done.
 async fn send_batch(
     client: &Client,
     cancel: &CancellationToken,
-    key: &Key,
+    batch: &Batch,
     changes: Vec<Change>,
 ) -> Result<Option<(String, bool)>, RetryError> {
+    let key = &batch.key;
     let n = changes.len();
-    let batch = ChangeBatch::builder()
+    let change_batch = ChangeBatch::builder()
         .comment(format!("{TYPE_NAME} {key}"))
         .set_changes(Some(changes))
         .build()
         .map_err(|e| AwsError::local(format!("invalid change batch: {e}")))?;
     let span = tracing::info_span!("route53.ChangeResourceRecordSets", zone_id = %key.zone, name = %key.name, r#type = %key.ty, changes = n);
-    let out = wait::retry_new_zone(cancel, || {
+    let send = || {
         client
             .change_resource_record_sets()
             .hosted_zone_id(&key.zone)
-            .change_batch(batch.clone())
+            .change_batch(change_batch.clone())
             .send()
             .instrument(span.clone())
             .stoppable(cancel)
-    })
-    .await?;
+    };
+    let out = if batch.writes.is_empty() {
+        send().await?
+    } else {
+        wait::retry_new_zone(cancel, send).await?
+    };
     Ok(out.change_info().map(|i| {
         (
             i.id().to_string(),
