@@ -606,13 +606,14 @@ impl Resource<Aws> for HealthCheckResource {
             .stoppable(cancel)
             .await
             .map_err(|e| Route53Error::aws(&doing, e))?;
-        let Some(id) = out.health_check().map(|h| h.id().to_string()) else {
+        let Some(hc) = out.health_check().cloned() else {
             return Err(Route53Error::Incomplete {
                 doing,
                 field: "HealthCheck",
             }
             .into());
         };
+        let id = hc.id().to_string();
         let mut created = m.clone();
         created.id = Field::Known(id.clone());
         // What exists if a later step fails: the plan, with the unknowns it
@@ -636,17 +637,13 @@ impl Resource<Aws> for HealthCheckResource {
                 Route53Error::aws(format!("tagging Route 53 health check ({id})"), e).into(),
             ));
         }
-        match refresh(ctx, aws, &created, Source::Fresh).await {
-            Ok(Some(a)) => Ok(a),
-            Ok(None) => Err(partial(
-                Route53Error::Lookup {
-                    doing: format!("reading Route 53 health check ({id})"),
-                    reason: "the health check vanished right after creation".into(),
-                }
-                .into(),
-            )),
-            Err(e) => Err(partial(e)),
-        }
+        // The state is what Route 53 answered to the create and the tags
+        // just written: reading both back would cost two more of the
+        // account's five requests a second per check. The next refresh
+        // still compares with what is there.
+        aws.route53_snapshots()
+            .health_check_changed(&id, Some((hc.clone(), all_tags.clone())));
+        applied(ctx, aws, &created, &hc, &all_tags).map_err(partial)
     }
 
     async fn read(
@@ -992,15 +989,27 @@ async fn refresh(
     let Some((hc, actual)) = found else {
         return Ok(None);
     };
-    let (own, all) = split_tags(ctx, &prior.tags, &actual);
-    let state = health_check_model(aws.partition(), &hc, prior, own, all);
-    Ok(Some(Applied {
+    applied(ctx, aws, prior, &hc, &actual).map(Some)
+}
+
+/// The state of health check `hc` with tags `actual`, its version as
+/// private state.
+fn applied(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    prior: &HealthCheckModel,
+    hc: &HealthCheck,
+    actual: &Tags,
+) -> Result<Applied, Diagnostics> {
+    let (own, all) = split_tags(ctx, &prior.tags, actual);
+    let state = health_check_model(aws.partition(), hc, prior, own, all);
+    Ok(Applied {
         state: state.write()?,
         private: Private {
             health_check_version: hc.health_check_version(),
         }
         .encode(),
-    }))
+    })
 }
 
 /// Keeps the prior order of a set whose members did not change, so the
