@@ -221,8 +221,8 @@ impl StrictLane {
     }
 
     /// Route 53 requests received so far by operation name (e.g.
-    /// `ListResourceRecordSets`), throttled ones included: what a benchmark
-    /// or a test counts.
+    /// `ListResourceRecordSets`); those refused with Throttling are counted
+    /// apart, as `ListResourceRecordSets (throttled)`.
     pub fn route53_calls(&self) -> BTreeMap<String, u64> {
         self.state.lock().route53_calls.clone()
     }
@@ -313,7 +313,7 @@ struct Inner {
     limiters: HashMap<String, Limiter>,
     throttle_all: bool,
     throttled: u64,
-    /// Route 53 requests by operation, throttled ones included.
+    /// Route 53 requests by operation; throttled ones under `OP (throttled)`.
     route53_calls: BTreeMap<String, u64>,
     refuse_create: HashSet<String>,
     change_log: Vec<(String, String)>,

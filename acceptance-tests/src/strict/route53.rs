@@ -102,14 +102,16 @@ pub(super) async fn handle(state: &State, req: &Req) -> Reply {
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
-    *state
-        .lock()
-        .route53_calls
-        .entry(operation(&req.method, &segments))
-        .or_default() += 1;
+    let op = operation(&req.method, &segments);
     if let Some(r) = throttle(state, &req.account) {
+        *state
+            .lock()
+            .route53_calls
+            .entry(format!("{op} (throttled)"))
+            .or_default() += 1;
         return r;
     }
+    *state.lock().route53_calls.entry(op).or_default() += 1;
     match (&req.method, segments.as_slice()) {
         (&Method::POST, ["hostedzone", zone, "rrset"]) => change_batch(state, req, zone).await,
         (&Method::GET, ["change", id]) => get_change(state, req, id).await,
