@@ -57,6 +57,7 @@ bench:
 	$(CARGO) build --release --workspace
 	scripts/bench-plan
 	scripts/bench-proxy
+	scripts/bench-route53
 
 # Long property-test runs of request parsing, key validation, range
 # arithmetic, the breaker, cache keys and the rate limiter (make test runs

@@ -851,3 +851,60 @@ async fn replication_rules_s3_refuses_on_their_own_terms() {
         .await
         .expect("the same destination without the tag rule");
 }
+
+#[tokio::test]
+async fn a_name_and_type_hold_one_failover_record_set_per_role() {
+    skip_unless_acc!();
+    let l = lane(StrictConfig::default().route53_rate(0));
+    let r53 = sdk::route53(&l.endpoint());
+    let name = format!("{}.strict-test", unique("role"));
+    let z = zone(&r53, &name).await;
+    let api = format!("api.{name}");
+    let role = |id: &str, role: &str| {
+        let set = ResourceRecordSet::builder()
+            .name(&api)
+            .r#type(RrType::A)
+            .ttl(60)
+            .set_identifier(id)
+            .failover(ResourceRecordSetFailover::from(role))
+            .resource_records(ResourceRecord::builder().value("10.0.0.1").build().unwrap())
+            .build()
+            .unwrap();
+        move |action: ChangeAction| {
+            Change::builder()
+                .action(action)
+                .resource_record_set(set.clone())
+                .build()
+                .unwrap()
+        }
+    };
+    change(
+        &r53,
+        &z,
+        vec![role("old", "SECONDARY")(ChangeAction::Create)],
+    )
+    .await
+    .unwrap();
+    let e = change(
+        &r53,
+        &z,
+        vec![role("new", "SECONDARY")(ChangeAction::Create)],
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.starts_with("InvalidChangeBatch") && e.contains("same name, type and failover"),
+        "{e}"
+    );
+    // Replacing the holder in the same batch is fine.
+    change(
+        &r53,
+        &z,
+        vec![
+            role("old", "SECONDARY")(ChangeAction::Delete),
+            role("new", "SECONDARY")(ChangeAction::Create),
+        ],
+    )
+    .await
+    .unwrap();
+}

@@ -12,7 +12,12 @@ terraform {
 provider "tandem" {
   region = "eu-west-1"
 
-  # Retry throttled Route 53 calls generously: it allows ~5 requests/s.
+  # Route 53 allows about 5 requests per second per account: every Route 53
+  # call of this provider queues for its turn at this rate. Lower it when
+  # other tools share the account.
+  route53_requests_per_second = 5
+
+  # The backstop when something else on the account makes Route 53 throttle.
   max_retries = 25
 
   default_tags {

@@ -220,6 +220,13 @@ impl StrictLane {
         self.state.lock().throttled
     }
 
+    /// Route 53 requests received so far by operation name (e.g.
+    /// `ListResourceRecordSets`); those refused with Throttling are counted
+    /// apart, as `ListResourceRecordSets (throttled)`.
+    pub fn route53_calls(&self) -> BTreeMap<String, u64> {
+        self.state.lock().route53_calls.clone()
+    }
+
     /// Makes the next CREATE of record name `name` fail as "already exists",
     /// as when another writer created the record and removed it again
     /// between the caller's look and its write.
@@ -306,6 +313,8 @@ struct Inner {
     limiters: HashMap<String, Limiter>,
     throttle_all: bool,
     throttled: u64,
+    /// Route 53 requests by operation; throttled ones under `OP (throttled)`.
+    route53_calls: BTreeMap<String, u64>,
     refuse_create: HashSet<String>,
     change_log: Vec<(String, String)>,
 }

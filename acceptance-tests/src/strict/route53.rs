@@ -96,15 +96,22 @@ impl HealthCheckExtras {
 }
 
 pub(super) async fn handle(state: &State, req: &Req) -> Reply {
-    if let Some(r) = throttle(state, &req.account) {
-        return r;
-    }
     let segments: Vec<&str> = req
         .path
         .trim_start_matches("/2013-04-01")
         .split('/')
         .filter(|s| !s.is_empty())
         .collect();
+    let op = operation(&req.method, &segments);
+    if let Some(r) = throttle(state, &req.account) {
+        *state
+            .lock()
+            .route53_calls
+            .entry(format!("{op} (throttled)"))
+            .or_default() += 1;
+        return r;
+    }
+    *state.lock().route53_calls.entry(op).or_default() += 1;
     match (&req.method, segments.as_slice()) {
         (&Method::POST, ["hostedzone", zone, "rrset"]) => change_batch(state, req, zone).await,
         (&Method::GET, ["change", id]) => get_change(state, req, id).await,
@@ -136,6 +143,31 @@ pub(super) async fn handle(state: &State, req: &Req) -> Reply {
         }
         _ => state.forward(req).await,
     }
+}
+
+/// The API operation a request calls, by its REST path.
+fn operation(method: &Method, segments: &[&str]) -> String {
+    let op = match (method, segments) {
+        (&Method::POST, ["hostedzone", _, "rrset"]) => "ChangeResourceRecordSets",
+        (&Method::GET, ["hostedzone", _, "rrset"]) => "ListResourceRecordSets",
+        (&Method::GET, ["change", _]) => "GetChange",
+        (&Method::POST, ["hostedzone"]) => "CreateHostedZone",
+        (&Method::GET, ["hostedzone"]) => "ListHostedZones",
+        (&Method::GET, ["hostedzone", _]) => "GetHostedZone",
+        (&Method::POST, ["hostedzone", _]) => "UpdateHostedZoneComment",
+        (&Method::DELETE, ["hostedzone", _]) => "DeleteHostedZone",
+        (&Method::GET, ["hostedzonesbyname"]) => "ListHostedZonesByName",
+        (&Method::POST, ["healthcheck"]) => "CreateHealthCheck",
+        (&Method::GET, ["healthcheck"]) => "ListHealthChecks",
+        (&Method::GET, ["healthcheck", _]) => "GetHealthCheck",
+        (&Method::POST, ["healthcheck", _]) => "UpdateHealthCheck",
+        (&Method::DELETE, ["healthcheck", _]) => "DeleteHealthCheck",
+        (&Method::GET, ["tags", _, _]) => "ListTagsForResource",
+        (&Method::POST, ["tags", _, _]) => "ChangeTagsForResource",
+        (&Method::POST, ["tags", _]) => "ListTagsForResources",
+        _ => return format!("{method} /{}", segments.first().unwrap_or(&"")),
+    };
+    op.to_string()
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Reply {
@@ -221,6 +253,8 @@ struct ChangeItem {
     ty: String,
     set_identifier: Option<String>,
     primary: bool,
+    /// `PRIMARY` or `SECONDARY` for a failover record set.
+    failover: Option<String>,
     alias: bool,
     health_check: bool,
     values: Vec<String>,
@@ -238,6 +272,7 @@ fn changes(doc: &xml::Element) -> Vec<ChangeItem> {
                 ty: text("Type").unwrap_or_default(),
                 set_identifier: text("SetIdentifier"),
                 primary: text("Failover").as_deref() == Some("PRIMARY"),
+                failover: text("Failover"),
                 alias: set.and_then(|s| s.child("AliasTarget")).is_some(),
                 health_check: text("HealthCheckId").is_some_and(|h| !h.is_empty()),
                 values: set
@@ -367,6 +402,9 @@ async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
             ),
         );
     }
+    if let Some(why) = failover_role_taken(state, req, zone, &batch).await {
+        return error(StatusCode::BAD_REQUEST, "InvalidChangeBatch", &why);
+    }
     let mut r = state.forward(req).await;
     if is_journal_refusal(&r) && !genuine_conflict(state, req, zone, &batch).await {
         let body = String::from_utf8_lossy(&req.body)
@@ -382,6 +420,56 @@ async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
         }
     }
     pending(state, r)
+}
+
+/// A name and type hold one failover record set per role: a CREATE or
+/// UPSERT of a PRIMARY (SECONDARY) where another set identifier already
+/// has that role, and the batch does not delete it, is refused, as Route 53
+/// does (and moto does not).
+async fn failover_role_taken(
+    state: &State,
+    req: &Req,
+    zone: &str,
+    batch: &[ChangeItem],
+) -> Option<String> {
+    for c in batch.iter().filter(|c| c.action != "DELETE") {
+        let Some(role) = &c.failover else {
+            continue;
+        };
+        let path = format!(
+            "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={}",
+            percent_encoding::utf8_percent_encode(&c.name, percent_encoding::NON_ALPHANUMERIC),
+            c.ty
+        );
+        let r = state
+            .moto
+            .own(Method::GET, &path, "route53", "us-east-1", &req.account)
+            .await;
+        let doc = xml::parse(&r.body)?;
+        let taken = doc.descendants("ResourceRecordSet").into_iter().any(|s| {
+            let id = s.child_text("SetIdentifier").map(str::to_string);
+            s.child_text("Name").map(dns_name).as_deref() == Some(c.name.as_str())
+                && s.child_text("Type") == Some(c.ty.as_str())
+                && s.child_text("Failover") == Some(role.as_str())
+                && id != c.set_identifier
+                && !batch.iter().any(|d| {
+                    d.action == "DELETE"
+                        && d.name == c.name
+                        && d.ty == c.ty
+                        && d.set_identifier == id
+                })
+        });
+        if taken {
+            return Some(format!(
+                "[RRSet with DNS name {}, type {}, SetIdentifier {}, and Failover {role} cannot be created because \
+                 a failover RRSet with the same name, type and failover already exists.]",
+                c.name,
+                c.ty,
+                c.set_identifier.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    None
 }
 
 /// moto's refusal of a CREATE as already existing.
@@ -611,6 +699,7 @@ mod tests {
             ty: "A".into(),
             set_identifier: None,
             primary: false,
+            failover: None,
             alias: false,
             health_check: false,
             values: vec!["192.0.2.1".into(); values],

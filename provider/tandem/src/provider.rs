@@ -12,12 +12,18 @@ use tfplugin6::{
 };
 
 use crate::aws::partition::{valid_role_arn, ROLE_ARN};
+use crate::aws::rate_limit::DEFAULT_ROUTE53_REQUESTS_PER_SECOND;
 use crate::aws::tags::tag_keys;
 use crate::aws::{Aws, AwsSettings, Emulator, DEFAULT_MAX_RETRIES};
 
 /// Most attempts `max_retries` may ask for: beyond this a throttled apply
 /// would back off for hours rather than fail.
 const MAX_RETRIES_LIMIT: i64 = 100;
+
+/// Most Route 53 requests per second `route53_requests_per_second` may ask
+/// for: AWS grants no account more than a few times the default quota, and
+/// a typo of 5000 would switch the limit off in effect.
+const MAX_ROUTE53_REQUESTS_PER_SECOND: i64 = 100;
 
 /// What an endpoint URL looks like, for the schema's docs.
 pub(crate) const URL: &str = "an `http://` or `https://` URL";
@@ -87,10 +93,22 @@ pub fn provider_schema() -> Schema {
                 "max_retries",
                 Type::Number,
                 "Maximum number of attempts for an AWS call that fails with throttling or a transient error. \
-                 Default 25: Route 53 allows about 5 requests per second per account, so the SDK's default of 3 \
-                 fails large plans.",
+                 Default 25. Route 53 calls are paced by `route53_requests_per_second`, so they are only \
+                 throttled when something else uses the same account; these retries are the backstop then.",
             )
             .validate(Validator::between(0, MAX_RETRIES_LIMIT)),
+        )
+        .attr(
+            Attribute::optional(
+                "route53_requests_per_second",
+                Type::Number,
+                "Route 53 requests per second this provider sends, for all resources together and per AWS account \
+                 (per provider configuration when `skip_credentials_validation` hides the account). Every call, \
+                 retry and INSYNC poll waits for its turn, so a large plan queues instead of failing with \
+                 `Throttling`. Default 5, Route 53's quota per account; lower it when other tools share the account, \
+                 raise it only after AWS raised the quota.",
+            )
+            .validate(Validator::between(1, MAX_ROUTE53_REQUESTS_PER_SECOND)),
         )
         .block(NestedBlock::single(
             "assume_role",
@@ -174,6 +192,11 @@ pub fn settings_from_config(config: &Value) -> Result<AwsSettings, Diagnostics> 
             .as_i64()
             .map(|n| n as u32)
             .unwrap_or(DEFAULT_MAX_RETRIES),
+        route53_requests_per_second: config
+            .get("route53_requests_per_second")
+            .as_i64()
+            .map(|n| n as f64)
+            .unwrap_or(DEFAULT_ROUTE53_REQUESTS_PER_SECOND),
         role_arn: opt_str(role.get("role_arn")),
         session_name: opt_str(role.get("session_name")),
         external_id: opt_str(role.get("external_id")),
@@ -265,6 +288,7 @@ mod tests {
         let config = Value::object([
             ("access_key", Value::string("AKIA")),
             ("max_retries", Value::int(500)),
+            ("route53_requests_per_second", Value::int(0)),
             (
                 "endpoints",
                 Value::object([("s3", Value::string("localhost:9000"))]),
@@ -283,6 +307,7 @@ mod tests {
             vec![
                 "access_key",
                 "max_retries",
+                "route53_requests_per_second",
                 "assume_role.role_arn",
                 "endpoints.s3",
                 "default_tags.tags[\"aws:x\"]",
@@ -326,6 +351,16 @@ mod tests {
     fn defaults_apply_when_unset() {
         let s = settings_from_config(&Value::object::<_, &str>([])).unwrap();
         assert_eq!(s.max_retries, DEFAULT_MAX_RETRIES);
+        assert_eq!(
+            s.route53_requests_per_second,
+            DEFAULT_ROUTE53_REQUESTS_PER_SECOND
+        );
         assert!(!s.s3_use_path_style);
+        let s = settings_from_config(&Value::object([(
+            "route53_requests_per_second",
+            Value::int(2),
+        )]))
+        .unwrap();
+        assert_eq!(s.route53_requests_per_second, 2.0);
     }
 }

@@ -5,24 +5,27 @@
 pub mod call;
 pub mod error;
 pub mod partition;
+pub mod rate_limit;
 pub mod retry;
 pub mod s3_region;
 pub mod s3_versioning;
 pub mod tags;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_smithy_http_client::tls;
 
 pub use call::{cancellable, send, Stoppable};
 pub use error::{aws_error, ok_if_gone, AwsError};
 
-/// Default number of attempts per call. Route 53 throttles at about five
-/// requests per second per account, and a plan of 100 record sets refreshes
-/// them all at once; the SDK's default of 3 attempts fails such runs.
+/// Default number of attempts per call. Route 53 calls are paced below its
+/// quota ([`rate_limit`]), but another process on the same account can
+/// still make Route 53 throttle them; the SDK's default of 3 attempts then
+/// fails a large run where 25 lets it queue through.
 pub const DEFAULT_MAX_RETRIES: u32 = 25;
 
 /// Region used when neither the provider block nor the environment names
@@ -39,7 +42,7 @@ pub const CREDENTIAL_CHECK_ATTEMPTS: u32 = 2;
 pub const DEFAULT_SESSION_NAME: &str = "terraform-provider-tandem";
 
 /// The provider block, read.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsSettings {
     /// Default region.
     pub region: Option<String>,
@@ -57,6 +60,8 @@ pub struct AwsSettings {
     pub skip_credentials_validation: bool,
     /// Attempts per call.
     pub max_retries: u32,
+    /// Route 53 requests per second this process sends, per account.
+    pub route53_requests_per_second: f64,
     /// Role to assume.
     pub role_arn: Option<String>,
     /// Assumed-role session name.
@@ -73,6 +78,21 @@ pub struct AwsSettings {
     pub emulator: Option<Emulator>,
     /// Provider-wide tags.
     pub default_tags: BTreeMap<String, String>,
+}
+
+impl AwsSettings {
+    /// What identifies this configuration's Route 53 quota when the account
+    /// is unknown (credential check skipped): the endpoint and whatever
+    /// names the credentials, never a secret.
+    fn quota_key(&self) -> String {
+        format!(
+            "config:{}|{}|{}|{}",
+            self.endpoint_route53.as_deref().unwrap_or("aws"),
+            self.access_key.as_deref().unwrap_or(""),
+            self.profile.as_deref().unwrap_or(""),
+            self.role_arn.as_deref().unwrap_or(""),
+        )
+    }
 }
 
 /// An emulator whose departures from AWS the provider works around, only
@@ -100,6 +120,8 @@ pub struct Aws {
     s3: Mutex<HashMap<String, aws_sdk_s3::Client>>,
     /// Home region of each bucket seen, so it is looked up once per process.
     bucket_regions: Mutex<HashMap<String, String>>,
+    /// The run's Route 53 listings, shared by every read.
+    route53_snapshots: crate::route53::snapshot::Snapshots,
 }
 
 impl std::fmt::Debug for Aws {
@@ -160,6 +182,7 @@ impl Aws {
             .map(|r| r.to_string())
             .unwrap_or_else(|| FALLBACK_REGION.to_string());
 
+        let mut account = None;
         if !settings.skip_credentials_validation {
             let mut b = aws_sdk_sts::config::Builder::from(&sdk)
                 .region(Region::new(region.clone()))
@@ -167,14 +190,33 @@ impl Aws {
             if let Some(url) = &settings.endpoint_sts {
                 b = b.endpoint_url(url.clone());
             }
-            aws_sdk_sts::Client::from_conf(b.build())
+            let me = aws_sdk_sts::Client::from_conf(b.build())
                 .get_caller_identity()
                 .send()
                 .await
                 .map_err(|e| ConfigureError::Credentials(aws_error(&e).to_string()))?;
+            account = me.account().map(str::to_string);
         }
 
-        let mut r53 = aws_sdk_route53::config::Builder::from(&sdk);
+        // Route 53's quota is per account: every client of this process for
+        // the same account shares one bucket.
+        let limiter = rate_limit::limiter_for(
+            &account
+                .map(|a| format!("account:{a}"))
+                .unwrap_or_else(|| settings.quota_key()),
+            settings.route53_requests_per_second,
+        );
+        let http = sdk.http_client().unwrap_or_else(|| {
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(tls::Provider::Rustls(
+                    tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .build_https()
+        });
+
+        let mut r53 = aws_sdk_route53::config::Builder::from(&sdk)
+            .http_client(rate_limit::PacedHttpClient::new(http, Arc::clone(&limiter)))
+            .interceptor(rate_limit::ThrottleFeedback::new(limiter));
         if let Some(url) = &settings.endpoint_route53 {
             r53 = r53.endpoint_url(url.clone());
         }
@@ -188,12 +230,18 @@ impl Aws {
             region,
             s3: Mutex::new(HashMap::new()),
             bucket_regions: Mutex::new(HashMap::new()),
+            route53_snapshots: Default::default(),
         })
     }
 
     /// The Route 53 client (a global service).
     pub fn route53(&self) -> &aws_sdk_route53::Client {
         &self.route53
+    }
+
+    /// The run's snapshots of Route 53 zones and health checks.
+    pub fn route53_snapshots(&self) -> &crate::route53::snapshot::Snapshots {
+        &self.route53_snapshots
     }
 
     /// The provider's default region.

@@ -107,7 +107,8 @@ where
     }
 }
 
-async fn pause(cancel: &CancellationToken, d: Duration) -> Result<(), RetryError> {
+/// Sleeps for `d` unless Terraform asks the provider to stop first.
+pub(crate) async fn pause(cancel: &CancellationToken, d: Duration) -> Result<(), RetryError> {
     tokio::select! {
         () = tokio::time::sleep(d) => Ok(()),
         () = cancel.cancelled() => Err(RetryError::Cancelled),

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_route53::types::{
-    AliasTarget, Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet,
-    ResourceRecordSetFailover, RrType,
+    AliasTarget, Change, ChangeAction, ChangeBatch, ChangeStatus, ResourceRecord,
+    ResourceRecordSet, ResourceRecordSetFailover, RrType,
 };
 use aws_sdk_route53::Client;
 use tfplugin6::{
@@ -276,6 +276,25 @@ fn schema() -> Schema {
             )
             .default(false),
         )
+        .attr(
+            Attribute::optional(
+                "wait_for_insync",
+                Type::Bool,
+                "Wait until Route 53 reports the change INSYNC (served by all its name servers) before a create, \
+                 update or delete finishes. Default `true`. With `false` the apply finishes once Route 53 has \
+                 accepted the change, and `change_status` says `PENDING` until a later refresh sees it INSYNC. \
+                 Either way the waits share the provider's Route 53 request rate.",
+            )
+            .default(true),
+        )
+        .attr(Attribute::computed(
+            "change_status",
+            Type::String,
+            "`INSYNC` once Route 53 has propagated the last change, `PENDING` while it has not: the wait was \
+             skipped (`wait_for_insync = false`), timed out or was interrupted. The change's ID is kept in private \
+             state; while `PENDING` with `wait_for_insync = true`, the next apply resumes the wait instead of \
+             writing the records again.",
+        ))
         .block(NestedBlock::single("primary", target_block(Role::Primary)))
         .block(NestedBlock::single("secondary", target_block(Role::Secondary)))
         .block(NestedBlock::single(
@@ -300,6 +319,8 @@ struct FailoverRecord {
     r#type: Field<String>,
     ttl: Field<i64>,
     allow_overwrite: Field<bool>,
+    wait_for_insync: Field<bool>,
+    change_status: Field<String>,
     primary: Field<Target>,
     secondary: Field<Target>,
     timeouts: Field<Timeouts>,
@@ -340,6 +361,47 @@ struct Identity {
     zone_id: String,
     name: String,
     r#type: String,
+}
+
+/// `change_status` once Route 53 propagated the change.
+const INSYNC: &str = "INSYNC";
+/// `change_status` while it has not.
+const PENDING: &str = "PENDING";
+
+/// Private state: the change not yet seen INSYNC, so a later apply waits
+/// for it instead of writing again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+struct Private {
+    change_id: String,
+}
+
+impl Private {
+    fn encode(change: Option<&str>) -> Vec<u8> {
+        change
+            .map(|c| {
+                serde_json::to_vec(&Private {
+                    change_id: c.to_string(),
+                })
+                .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The pending change's ID; none for empty or foreign private state.
+    fn decode(bytes: &[u8]) -> Option<String> {
+        serde_json::from_slice::<Private>(bytes)
+            .ok()
+            .map(|p| p.change_id)
+    }
+}
+
+/// Where a change this process sent stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ChangeSync {
+    /// Propagated (or nothing was sent).
+    Insync,
+    /// Not yet propagated: the ID to wait for later.
+    Pending(String),
 }
 
 /// Which operation a timeout bounds.
@@ -399,6 +461,11 @@ impl FailoverRecord {
         }
     }
 
+    /// Whether a write waits for INSYNC (`wait_for_insync`, default true).
+    fn waits(&self) -> bool {
+        self.wait_for_insync.known() != Some(&false)
+    }
+
     /// The wait bound of an operation, from `timeouts` or the default.
     fn timeout(&self, op: Op) -> Duration {
         let t = self.timeouts.known();
@@ -410,12 +477,17 @@ impl FailoverRecord {
         s.and_then(super::parse_duration).unwrap_or(DEFAULT_TIMEOUT)
     }
 
-    /// The two record sets this model asks for.
+    /// The record sets this model asks for: both halves, or in state the
+    /// halves it still has.
     fn desired_sets(&self) -> Result<Vec<ResourceRecordSet>, String> {
         let key = self.key();
         let mut out = Vec::new();
         for role in ROLES {
-            let t = self.target(role).known().cloned().unwrap_or_default();
+            // A half missing from state (deleted outside Terraform) has
+            // nothing to write or delete; configurations always have both.
+            let Some(t) = self.target(role).known().cloned() else {
+                continue;
+            };
             let mut b = ResourceRecordSet::builder()
                 .name(names::fqdn(&key.name))
                 .r#type(RrType::from(key.ty.as_str()))
@@ -529,7 +601,7 @@ impl Resource<Aws> for FailoverRecordResource {
             keep_equivalent_spelling(prior, &config, &mut planned);
         }
         plan.planned = planned.apply_to(&plan.planned, &read)?;
-        super::replace_if_changed(plan, &["zone_id", "name", "type"], &["id"]);
+        super::replace_if_changed(plan, &["zone_id", "name", "type"], &["id", "change_status"]);
         let replacing = !plan.requires_replace.is_empty();
         let read = FailoverRecord::read(&plan.planned, "plan")?;
         let mut planned = read.clone();
@@ -542,6 +614,14 @@ impl Resource<Aws> for FailoverRecordResource {
             planned.r#type.known(),
         ) {
             planned.id = Field::Known(record_id(z, n, t));
+        }
+        if let Some(prior) = &prior {
+            let writes = records_differ(prior, &planned);
+            let resumes =
+                prior.change_status.known().map(String::as_str) == Some(PENDING) && planned.waits();
+            if writes || resumes {
+                planned.change_status = Field::Unknown;
+            }
         }
         plan.planned = planned.apply_to(&plan.planned, &read)?;
         if prior.is_none() && config.allow_overwrite.known() == Some(&true) {
@@ -561,14 +641,20 @@ impl Resource<Aws> for FailoverRecordResource {
         let model = FailoverRecord::read(planned, "plan")?;
         let key = model.key();
         let doing = format!("creating Route 53 failover record set ({key})");
-        let existing = existing_sets(client, ctx.cancel_token(), &key)
-            .await
-            .map_err(|e| Route53Error::retry(&doing, e))?;
         let overwrite = model.allow_overwrite.known() == Some(&true);
         let news = model.desired_sets().map_err(request_error(&doing))?;
         let mut deletes = Vec::new();
-        if !existing.is_empty() {
-            if !overwrite {
+        // Without allow_overwrite nothing is listed first: Route 53 refuses
+        // a CREATE where a record set of this name and type has the same
+        // set identifier or failover role, atomically, and write_pair then
+        // names what holds the names. moto accepts a second PRIMARY or
+        // SECONDARY, so with the moto emulator named the create lists first.
+        let moto = aws.emulator() == Some(Emulator::Moto);
+        if overwrite || moto {
+            let existing = existing_sets(client, ctx.cancel_token(), &key)
+                .await
+                .map_err(|e| Route53Error::retry(&doing, e))?;
+            if !overwrite && !existing.is_empty() {
                 return Err(Route53Error::AlreadyExists {
                     doing,
                     existing: describe(&existing),
@@ -595,21 +681,40 @@ impl Resource<Aws> for FailoverRecordResource {
             },
             timeout: model.timeout(Op::Create),
         };
-        write_pair(aws, ctx.cancel_token(), &batch, &doing).await?;
-        Ok(written_state(&batch.writes, &model, &doing)?.into())
+        let sync = write_pair(aws, ctx, &batch, &doing, model.waits()).await?;
+        Ok(written_state(&batch.writes, &model, &sync, &doing)?)
     }
 
     async fn read(
         &self,
         ctx: &Ctx<Aws>,
         state: &Value,
-        _private: &[u8],
+        private: &[u8],
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
         let prior = FailoverRecord::read(state, "state")?;
-        Ok(refresh(aws.route53(), ctx.cancel_token(), &prior)
-            .await?
-            .into())
+        let Some(mut found) = refresh(aws, ctx.cancel_token(), &prior).await? else {
+            return Ok(ReadResult::Gone);
+        };
+        let sync = match Private::decode(private) {
+            Some(id) => {
+                let key = prior.key();
+                change_sync(aws.route53(), ctx.cancel_token(), &id)
+                    .await
+                    .map_err(|e| {
+                        Route53Error::aws(
+                            format!("reading Route 53 change {id} of failover record set ({key})"),
+                            e,
+                        )
+                    })?
+            }
+            None => ChangeSync::Insync,
+        };
+        found.change_status = Field::Known(status(&sync).into());
+        Ok(ReadResult::Found(Applied {
+            state: found.write()?,
+            private: Private::encode(pending(&sync)),
+        }))
     }
 
     async fn update(
@@ -618,7 +723,7 @@ impl Resource<Aws> for FailoverRecordResource {
         prior: &Value,
         planned: &Value,
         _config: &Value,
-        _private: &[u8],
+        private: &[u8],
     ) -> Result<Applied, ApplyError> {
         let aws = ctx.meta()?;
         let client = aws.route53();
@@ -626,13 +731,22 @@ impl Resource<Aws> for FailoverRecordResource {
         let model = FailoverRecord::read(planned, "plan")?;
         let key = model.key();
         let doing = format!("updating Route 53 failover record set ({key})");
-        let records_changed = old.ttl != model.ttl
-            || old.primary != model.primary
-            || old.secondary != model.secondary;
-        if !records_changed {
-            // Only arguments Route 53 does not hold (timeouts,
-            // allow_overwrite) changed: nothing to send.
-            return Ok(planned.clone().into());
+        if !records_differ(&old, &model) {
+            // Only arguments Route 53 does not hold changed, or a wait left
+            // PENDING resumes: nothing to send.
+            let sync = match Private::decode(private) {
+                Some(id) if model.waits() => {
+                    wait_insync(aws, ctx, &id, model.timeout(Op::Update), &doing).await?
+                }
+                Some(id) => ChangeSync::Pending(id),
+                None => ChangeSync::Insync,
+            };
+            let mut m = model.clone();
+            m.change_status = Field::Known(status(&sync).into());
+            return Ok(Applied {
+                state: m.write()?,
+                private: Private::encode(pending(&sync)),
+            });
         }
         let existing =
             find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
@@ -664,8 +778,8 @@ impl Resource<Aws> for FailoverRecordResource {
             action: ChangeAction::Create,
             timeout: model.timeout(Op::Update),
         };
-        write_pair(aws, ctx.cancel_token(), &batch, &doing).await?;
-        Ok(written_state(&batch.writes, &model, &doing)?.into())
+        let sync = write_pair(aws, ctx, &batch, &doing, model.waits()).await?;
+        Ok(written_state(&batch.writes, &model, &sync, &doing)?)
     }
 
     async fn delete(
@@ -679,6 +793,33 @@ impl Resource<Aws> for FailoverRecordResource {
         let old = FailoverRecord::read(prior, "prior state")?;
         let key = old.key();
         let doing = format!("deleting Route 53 failover record set ({key})");
+        // Exactly what state says, with no listing first: Route 53 refuses
+        // the whole batch if any half differs from it, and only then is
+        // the zone listed, to delete what this resource owns there now.
+        let deletes = old.desired_sets().map_err(request_error(&doing))?;
+        let batch = Batch {
+            key,
+            deletes,
+            writes: Vec::new(),
+            action: ChangeAction::Create,
+            timeout: old.timeout(Op::Delete),
+        };
+        let waits = old.waits();
+        match write_pair(aws, ctx, &batch, &doing, waits).await {
+            Ok(_) => return Ok(()),
+            Err(Route53Error::Retry {
+                source: RetryError::Aws(e),
+                ..
+            }) if e.is(find::NO_ZONE) => return Ok(()),
+            Err(Route53Error::Retry {
+                source: RetryError::Aws(e),
+                ..
+            }) if e.is(&["InvalidChangeBatch"]) => {
+                tracing::debug!(error = %e, "the records differ from state; listing them");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let key = &batch.key;
         let Some(existing) =
             find::find_record_sets(client, ctx.cancel_token(), &key.zone, &key.name, &key.ty)
                 .await
@@ -695,14 +836,7 @@ impl Resource<Aws> for FailoverRecordResource {
         if deletes.is_empty() {
             return Ok(());
         }
-        let batch = Batch {
-            key,
-            deletes,
-            writes: Vec::new(),
-            action: ChangeAction::Create,
-            timeout: old.timeout(Op::Delete),
-        };
-        write_pair(aws, ctx.cancel_token(), &batch, &doing).await?;
+        write_pair(aws, ctx, &Batch { deletes, ..batch }, &doing, waits).await?;
         Ok(())
     }
 
@@ -714,6 +848,7 @@ impl Resource<Aws> for FailoverRecordResource {
             name: Field::Known(name),
             r#type: Field::Known(ty),
             allow_overwrite: Field::Known(false),
+            wait_for_insync: Field::Known(true),
             ..FailoverRecord::default()
         };
         Ok(m.write()?)
@@ -823,17 +958,119 @@ async fn existing_sets(
 /// UPSERTs, which is equivalent there.
 async fn write_pair(
     aws: &Aws,
+    ctx: &Ctx<Aws>,
+    batch: &Batch,
+    doing: &str,
+    wait: bool,
+) -> Result<ChangeSync, Route53Error> {
+    let cancel = ctx.cancel_token();
+    let written = send_pair(aws, cancel, batch, doing).await;
+    let snapshots = aws.route53_snapshots();
+    match &written {
+        Ok(_) => snapshots.record_change(&batch.key.zone, &batch.deletes, &batch.writes),
+        // Whether anything changed is unknown: the next read lists again.
+        Err(_) => snapshots.forget_zone(&batch.key.zone),
+    }
+    match written? {
+        Some((id, false)) if wait => wait_insync(aws, ctx, &id, batch.timeout, doing).await,
+        Some((id, false)) => Ok(ChangeSync::Pending(id)),
+        _ => Ok(ChangeSync::Insync),
+    }
+}
+
+/// Waits up to `timeout` for change `id`. A wait that times out or that
+/// Terraform interrupts leaves the change pending, with a warning: the
+/// records are written, so the state keeps them (a failed create would be
+/// tainted and written again), and the next apply resumes the wait.
+async fn wait_insync(
+    aws: &Aws,
+    ctx: &Ctx<Aws>,
+    id: &str,
+    timeout: Duration,
+    doing: &str,
+) -> Result<ChangeSync, Route53Error> {
+    match wait::wait_change_insync(aws.route53(), ctx.cancel_token(), id, timeout).await {
+        Ok(()) => Ok(ChangeSync::Insync),
+        Err(e @ (RetryError::Timeout { .. } | RetryError::Cancelled)) => {
+            ctx.warn(Diagnostic::warning(
+                "Route 53 change not yet INSYNC",
+                format!(
+                    "{doing}: Route 53 accepted change {id} but it is not INSYNC yet ({e}). The records are written \
+                     and `change_status` is PENDING; the next apply waits for this change instead of writing \
+                     the records again."
+                ),
+            ));
+            Ok(ChangeSync::Pending(id.to_string()))
+        }
+        Err(e) => Err(Route53Error::retry(
+            format!("{doing}: waiting for INSYNC"),
+            e,
+        )),
+    }
+}
+
+/// Where change `id` stands now (one GetChange). A change Route 53 no
+/// longer knows is long since INSYNC (it keeps them for a while only).
+async fn change_sync(
+    client: &Client,
+    cancel: &CancellationToken,
+    id: &str,
+) -> Result<ChangeSync, AwsError> {
+    let span = tracing::debug_span!("route53.GetChange", change_id = %id);
+    match client
+        .get_change()
+        .id(id.trim_start_matches("/change/"))
+        .send()
+        .instrument(span)
+        .stoppable(cancel)
+        .await
+    {
+        Ok(out) => Ok(match out.change_info().map(|c| c.status()) {
+            Some(ChangeStatus::Insync) => ChangeSync::Insync,
+            _ => ChangeSync::Pending(id.to_string()),
+        }),
+        Err(e) if e.is(&["NoSuchChange"]) => Ok(ChangeSync::Insync),
+        Err(e) => Err(e),
+    }
+}
+
+/// `change_status` for `sync`.
+fn status(sync: &ChangeSync) -> &'static str {
+    match sync {
+        ChangeSync::Insync => INSYNC,
+        ChangeSync::Pending(_) => PENDING,
+    }
+}
+
+/// The change ID to keep in private state, if any.
+fn pending(sync: &ChangeSync) -> Option<&str> {
+    match sync {
+        ChangeSync::Insync => None,
+        ChangeSync::Pending(id) => Some(id),
+    }
+}
+
+/// Whether going from `old` to `new` changes the record sets themselves.
+fn records_differ(old: &FailoverRecord, new: &FailoverRecord) -> bool {
+    old.ttl != new.ttl || old.primary != new.primary || old.secondary != new.secondary
+}
+
+/// Sends the batch; returns the change ID and whether it is INSYNC already.
+async fn send_pair(
+    aws: &Aws,
     cancel: &CancellationToken,
     batch: &Batch,
     doing: &str,
-) -> Result<(), Route53Error> {
+) -> Result<Option<(String, bool)>, Route53Error> {
     let client = aws.route53();
     let key = &batch.key;
-    let first = send_batch(client, cancel, key, batch.changes(&batch.action, doing)?).await;
+    let first = send_batch(client, cancel, batch, batch.changes(&batch.action, doing)?).await;
     let info = match first {
         Ok(info) => info,
         Err(RetryError::Aws(e))
-            if batch.action == ChangeAction::Create && e.is(&["InvalidChangeBatch"]) =>
+            if batch.action == ChangeAction::Create
+                && !batch.writes.is_empty()
+                && e.is(&["InvalidChangeBatch"]) =>
         {
             let now = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
                 .await
@@ -871,7 +1108,7 @@ async fn write_pair(
             send_batch(
                 client,
                 cancel,
-                key,
+                batch,
                 again.changes(&ChangeAction::Upsert, doing)?,
             )
             .await
@@ -879,41 +1116,42 @@ async fn write_pair(
         }
         Err(e) => return Err(Route53Error::retry(doing, e)),
     };
-    if let Some((id, insync)) = info {
-        if !insync {
-            wait::wait_change_insync(client, cancel, &id, batch.timeout)
-                .await
-                .map_err(|e| Route53Error::retry(format!("{doing}: waiting for INSYNC"), e))?;
-        }
-    }
-    Ok(())
+    Ok(info)
 }
 
-/// Sends one ChangeResourceRecordSets call; returns the change ID and
-/// whether it is already INSYNC.
+/// Sends one ChangeResourceRecordSets call with `changes` (those of
+/// `batch`, or its UPSERT replay); returns the change ID and whether it is
+/// already INSYNC. A batch that writes retries NoSuchHostedZone for a while,
+/// as its zone may have been created moments ago in the same apply; a
+/// delete-only batch does not: its zone being gone means done.
 async fn send_batch(
     client: &Client,
     cancel: &CancellationToken,
-    key: &Key,
+    batch: &Batch,
     changes: Vec<Change>,
 ) -> Result<Option<(String, bool)>, RetryError> {
+    let key = &batch.key;
     let n = changes.len();
-    let batch = ChangeBatch::builder()
+    let change_batch = ChangeBatch::builder()
         .comment(format!("{TYPE_NAME} {key}"))
         .set_changes(Some(changes))
         .build()
         .map_err(|e| AwsError::local(format!("invalid change batch: {e}")))?;
     let span = tracing::info_span!("route53.ChangeResourceRecordSets", zone_id = %key.zone, name = %key.name, r#type = %key.ty, changes = n);
-    let out = wait::retry_new_zone(cancel, || {
+    let send = || {
         client
             .change_resource_record_sets()
             .hosted_zone_id(&key.zone)
-            .change_batch(batch.clone())
+            .change_batch(change_batch.clone())
             .send()
             .instrument(span.clone())
             .stoppable(cancel)
-    })
-    .await?;
+    };
+    let out = if batch.writes.is_empty() {
+        send().await?
+    } else {
+        wait::retry_new_zone(cancel, send).await?
+    };
     Ok(out.change_info().map(|i| {
         (
             i.id().to_string(),
@@ -947,23 +1185,31 @@ fn owned<'a>(
 fn written_state(
     written: &[ResourceRecordSet],
     planned: &FailoverRecord,
+    sync: &ChangeSync,
     doing: &str,
-) -> Result<Value, Diagnostics> {
-    let m = pair_model(written, planned).ok_or_else(|| Route53Error::Request {
+) -> Result<Applied, Diagnostics> {
+    let mut m = pair_model(written, planned).ok_or_else(|| Route53Error::Request {
         doing: doing.to_string(),
         message: "the change batch held neither half of the pair".into(),
     })?;
-    Ok(m.write()?)
+    m.change_status = Field::Known(status(sync).into());
+    Ok(Applied {
+        state: m.write()?,
+        private: Private::encode(pending(sync)),
+    })
 }
 
-/// The current state of the pair; `None` when both halves (or the zone) are gone.
+/// The current state of the pair, from the run's snapshot of its zone;
+/// `None` when both halves (or the zone) are gone.
 async fn refresh(
-    client: &Client,
+    aws: &Aws,
     cancel: &CancellationToken,
     prior: &FailoverRecord,
-) -> Result<Option<Value>, Diagnostics> {
+) -> Result<Option<FailoverRecord>, Diagnostics> {
     let key = prior.key();
-    let Some(existing) = find::find_record_sets(client, cancel, &key.zone, &key.name, &key.ty)
+    let Some(existing) = aws
+        .route53_snapshots()
+        .record_sets(aws.route53(), cancel, &key.zone, &key.name, &key.ty)
         .await
         .map_err(|e| {
             Route53Error::aws(format!("reading Route 53 failover record set ({key})"), e)
@@ -971,10 +1217,7 @@ async fn refresh(
     else {
         return Ok(None);
     };
-    match pair_model(&existing, prior) {
-        Some(m) => Ok(Some(m.write()?)),
-        None => Ok(None),
-    }
+    Ok(pair_model(&existing, prior))
 }
 
 /// The state from the record sets found; a half that is missing or has
@@ -1011,6 +1254,10 @@ fn pair_model(existing: &[ResourceRecordSet], prior: &FailoverRecord) -> Option<
         allow_overwrite: match prior.allow_overwrite {
             Field::Known(b) => Field::Known(b),
             _ => Field::Known(false),
+        },
+        wait_for_insync: match prior.wait_for_insync {
+            Field::Known(b) => Field::Known(b),
+            _ => Field::Known(true),
         },
         ..prior.clone()
     };
@@ -1780,7 +2027,33 @@ mod tests {
         let model = FailoverRecord::read(&planned, "plan").unwrap();
         let sets = model.desired_sets().unwrap();
         assert_eq!(sets[1].resource_records()[0].value(), "\"v=spf1 -all\"");
-        assert_eq!(written_state(&sets, &model, "x").unwrap(), planned);
+        let mut expected = planned.clone();
+        expected.set("change_status", s(INSYNC));
+        // Unset in this plan; a real plan has the default.
+        expected.set("wait_for_insync", Value::Bool(true));
+        let done = written_state(&sets, &model, &ChangeSync::Insync, "x").unwrap();
+        assert_eq!(done.state, expected);
+        assert!(done.private.is_empty(), "nothing left to wait for");
+        let left = written_state(&sets, &model, &ChangeSync::Pending("C1".into()), "x").unwrap();
+        assert_eq!(left.state.get("change_status"), &s(PENDING));
+        assert_eq!(Private::decode(&left.private).as_deref(), Some("C1"));
+    }
+
+    #[test]
+    fn a_pending_change_is_resumed_only_when_waiting() {
+        let prior = FailoverRecord {
+            change_status: Field::Known(PENDING.into()),
+            ..FailoverRecord::read(&good(), "configuration").unwrap()
+        };
+        let mut planned = prior.clone();
+        assert!(!records_differ(&prior, &planned));
+        assert!(planned.waits(), "waiting is the default");
+        planned.wait_for_insync = Field::Known(false);
+        assert!(!planned.waits());
+        planned.ttl = Field::Known(300);
+        assert!(records_differ(&prior, &planned));
+        assert_eq!(Private::decode(b""), None);
+        assert_eq!(Private::decode(b"{\"health_check_version\":1}"), None);
     }
 
     #[test]

@@ -606,13 +606,14 @@ impl Resource<Aws> for HealthCheckResource {
             .stoppable(cancel)
             .await
             .map_err(|e| Route53Error::aws(&doing, e))?;
-        let Some(id) = out.health_check().map(|h| h.id().to_string()) else {
+        let Some(hc) = out.health_check().cloned() else {
             return Err(Route53Error::Incomplete {
                 doing,
                 field: "HealthCheck",
             }
             .into());
         };
+        let id = hc.id().to_string();
         let mut created = m.clone();
         created.id = Field::Known(id.clone());
         // What exists if a later step fails: the plan, with the unknowns it
@@ -636,17 +637,13 @@ impl Resource<Aws> for HealthCheckResource {
                 Route53Error::aws(format!("tagging Route 53 health check ({id})"), e).into(),
             ));
         }
-        match refresh(ctx, aws, &created).await {
-            Ok(Some(a)) => Ok(a),
-            Ok(None) => Err(partial(
-                Route53Error::Lookup {
-                    doing: format!("reading Route 53 health check ({id})"),
-                    reason: "the health check vanished right after creation".into(),
-                }
-                .into(),
-            )),
-            Err(e) => Err(partial(e)),
-        }
+        // The state is what Route 53 answered to the create and the tags
+        // just written: reading both back would cost two more of the
+        // account's five requests a second per check. The next refresh
+        // still compares with what is there.
+        aws.route53_snapshots()
+            .health_check_changed(&id, Some((hc.clone(), all_tags.clone())));
+        applied(ctx, aws, &created, &hc, &all_tags).map_err(partial)
     }
 
     async fn read(
@@ -657,7 +654,7 @@ impl Resource<Aws> for HealthCheckResource {
     ) -> Result<ReadResult, Diagnostics> {
         let aws = ctx.meta()?;
         let prior = HealthCheckModel::read(state, "state")?;
-        Ok(match refresh(ctx, aws, &prior).await? {
+        Ok(match refresh(ctx, aws, &prior, Source::Snapshot).await? {
             Some(a) => ReadResult::Found(a),
             None => ReadResult::Gone,
         })
@@ -723,7 +720,7 @@ impl Resource<Aws> for HealthCheckResource {
             Route53Error::aws(format!("updating tags of Route 53 health check ({id})"), e)
         })?;
         new.id = Field::Known(id);
-        match refresh(ctx, aws, &new).await? {
+        match refresh(ctx, aws, &new, Source::Fresh).await? {
             Some(a) => Ok(a),
             None => Err(Route53Error::Lookup {
                 doing,
@@ -751,9 +748,10 @@ impl Resource<Aws> for HealthCheckResource {
             .instrument(span)
             .stoppable(ctx.cancel_token())
             .await;
-        ok_if_gone(res, |e| e.is(find::NO_HEALTH_CHECK)).map_err(|e| {
-            Route53Error::aws(format!("deleting Route 53 health check ({id})"), e).into()
-        })
+        ok_if_gone(res, |e| e.is(find::NO_HEALTH_CHECK))
+            .map_err(|e| Route53Error::aws(format!("deleting Route 53 health check ({id})"), e))?;
+        aws.route53_snapshots().health_check_changed(&id, None);
+        Ok(())
     }
 
     async fn import(&self, _ctx: &Ctx<Aws>, id: &str) -> Result<Value, Diagnostics> {
@@ -942,36 +940,76 @@ async fn update_health_check(
     Ok(())
 }
 
+/// Where a refresh reads the health check from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The run's snapshot of all health checks (Terraform's refresh).
+    Snapshot,
+    /// Route 53 itself, right after this process wrote the check; the
+    /// snapshot then learns the result.
+    Fresh,
+}
+
 /// The health check's current state, with its version as private state;
 /// `None` when it is gone.
 async fn refresh(
     ctx: &Ctx<Aws>,
     aws: &Aws,
     prior: &HealthCheckModel,
+    source: Source,
 ) -> Result<Option<Applied>, Diagnostics> {
     let client = aws.route53();
     let cancel = ctx.cancel_token();
     let id = prior.id.known().cloned().unwrap_or_default();
-    let Some(hc) = find::find_health_check(client, cancel, &id)
-        .await
-        .map_err(|e| Route53Error::aws(format!("reading Route 53 health check ({id})"), e))?
-    else {
+    let doing = || format!("reading Route 53 health check ({id})");
+    let found = match source {
+        Source::Snapshot => aws
+            .route53_snapshots()
+            .health_check(client, cancel, &id)
+            .await
+            .map_err(|e| Route53Error::aws(doing(), e))?,
+        Source::Fresh => {
+            let Some(hc) = find::find_health_check(client, cancel, &id)
+                .await
+                .map_err(|e| Route53Error::aws(doing(), e))?
+            else {
+                aws.route53_snapshots().health_check_changed(&id, None);
+                return Ok(None);
+            };
+            let tags = find::find_tags(client, cancel, TagResourceType::Healthcheck, &id)
+                .await
+                .map_err(|e| {
+                    Route53Error::aws(format!("reading tags of Route 53 health check ({id})"), e)
+                })?;
+            aws.route53_snapshots()
+                .health_check_changed(&id, Some((hc.clone(), tags.clone())));
+            Some((hc, tags))
+        }
+    };
+    let Some((hc, actual)) = found else {
         return Ok(None);
     };
-    let actual = find::find_tags(client, cancel, TagResourceType::Healthcheck, &id)
-        .await
-        .map_err(|e| {
-            Route53Error::aws(format!("reading tags of Route 53 health check ({id})"), e)
-        })?;
-    let (own, all) = split_tags(ctx, &prior.tags, &actual);
-    let state = health_check_model(aws.partition(), &hc, prior, own, all);
-    Ok(Some(Applied {
+    applied(ctx, aws, prior, &hc, &actual).map(Some)
+}
+
+/// The state of health check `hc` with tags `actual`, its version as
+/// private state.
+fn applied(
+    ctx: &Ctx<Aws>,
+    aws: &Aws,
+    prior: &HealthCheckModel,
+    hc: &HealthCheck,
+    actual: &Tags,
+) -> Result<Applied, Diagnostics> {
+    let (own, all) = split_tags(ctx, &prior.tags, actual);
+    let state = health_check_model(aws.partition(), hc, prior, own, all);
+    Ok(Applied {
         state: state.write()?,
         private: Private {
             health_check_version: hc.health_check_version(),
         }
         .encode(),
-    }))
+    })
 }
 
 /// Keeps the prior order of a set whose members did not change, so the

@@ -2,13 +2,15 @@
 //!
 //! One file per resource (`zone.rs`, `health_check.rs`,
 //! `failover_record.rs`); AWS access goes through `find.rs` (lookups that
-//! return not-found as a value) and `wait.rs` (bounded waits and writes).
+//! return not-found as a value), `snapshot.rs` (one listing per zone and
+//! run, shared by every read) and `wait.rs` (bounded waits and writes).
 
 pub mod error;
 pub mod failover_record;
 pub mod find;
 pub mod health_check;
 pub mod names;
+pub mod snapshot;
 pub mod txt;
 pub mod wait;
 pub mod zone;

@@ -8,7 +8,7 @@ use aws_sdk_route53::Client;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::aws::retry::{retry_while, wait_for, RetryError, EVENTUAL_CONSISTENCY_TIMEOUT};
+use crate::aws::retry::{pause, retry_while, wait_for, RetryError, EVENTUAL_CONSISTENCY_TIMEOUT};
 use crate::aws::{AwsError, Stoppable};
 
 use super::find::NO_ZONE;
@@ -18,7 +18,11 @@ use super::find::NO_ZONE;
 /// five requests per second per account.
 pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Waits until the change `change_id` is INSYNC, or `timeout` passes.
+/// Waits until the change `change_id`, known to be PENDING, is INSYNC, or
+/// `timeout` passes. The first GetChange comes one poll interval after the
+/// change (or at the timeout, if sooner): asking at once could only repeat
+/// the PENDING just answered, at the cost of a request from the account's
+/// five per second.
 pub async fn wait_change_insync(
     client: &Client,
     cancel: &CancellationToken,
@@ -26,6 +30,9 @@ pub async fn wait_change_insync(
     timeout: Duration,
 ) -> Result<(), RetryError> {
     let id = change_id.trim_start_matches("/change/").to_string();
+    let first = CHANGE_POLL_INTERVAL.min(timeout);
+    pause(cancel, first).await?;
+    let timeout = timeout - first;
     wait_for(
         cancel,
         &format!("Route 53 change {id} to be INSYNC"),

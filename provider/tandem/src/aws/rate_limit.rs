@@ -1,0 +1,310 @@
+//! One request rate for every Route 53 call of the provider process.
+//!
+//! Route 53 allows about five requests per second per account, shared by
+//! every caller. Terraform runs ten operations at once, so without a limit
+//! of our own a plan of a few hundred records turns straight into
+//! `Throttling` errors and SDK retries. Every Route 53 request (the first
+//! attempt, each SDK retry and each INSYNC poll) first takes a token from
+//! the bucket of its account, so throttling becomes queueing.
+//!
+//! The bucket is paced as a GCRA ("virtual scheduling"): each request
+//! reserves the next free slot and sleeps until it, so waiters are served in
+//! the order they arrived and nothing is held while sleeping. When Route 53
+//! throttles anyway (another process uses the same account), the whole
+//! bucket pauses for a second, which is how long Route 53's own bucket
+//! takes to refill; the SDK's bounded retry then resends the request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+// tokio's clock, so tests can run on paused time.
+use tokio::time::Instant;
+
+/// Route 53's documented quota: five API requests per second per account
+/// ("Quotas", "Maximums on API requests"). Going faster only buys
+/// `Throttling` errors.
+pub const DEFAULT_ROUTE53_REQUESTS_PER_SECOND: f64 = 5.0;
+
+/// How long the whole bucket pauses after Route 53 throttles a request
+/// anyway: the time Route 53's own bucket takes to refill completely, so
+/// the retry that follows finds room.
+pub const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
+
+/// Tokens of Route 53's own burst the bucket leaves unused, so that network
+/// jitter between our clock and Route 53's (two requests sent 200 ms apart
+/// arriving 150 ms apart) never finds its bucket empty.
+pub const BURST_HEADROOM: u32 = 1;
+
+/// Error codes with which Route 53 refuses a request for its rate, as the
+/// SDK's retry classifier knows them.
+const THROTTLING_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "PriorRequestNotComplete",
+];
+
+/// A token bucket of `rate` requests per second with a burst of `rate`
+/// less [`BURST_HEADROOM`] (at least one).
+#[derive(Debug)]
+pub struct RateLimiter {
+    interval: Duration,
+    burst: u32,
+    /// Theoretical arrival time of the next request: the bucket is full
+    /// whenever this is in the past.
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    /// A bucket of `per_second` requests per second (a positive number).
+    pub fn new(per_second: f64) -> RateLimiter {
+        let per_second = if per_second.is_finite() && per_second > 0.0 {
+            per_second
+        } else {
+            DEFAULT_ROUTE53_REQUESTS_PER_SECOND
+        };
+        RateLimiter {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            // Truncation is intended: a burst is a whole number of requests.
+            burst: (per_second as u32).saturating_sub(BURST_HEADROOM).max(1),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Waits for a slot. A caller dropped while waiting (cancelled) gives up
+    /// its slot only in the sense that nobody uses it: the bucket stays
+    /// conservative.
+    pub async fn acquire(&self) {
+        let at = self.reserve(Instant::now());
+        tokio::time::sleep_until(at).await;
+    }
+
+    /// Reserves the next slot at or after `now`; returns when it starts.
+    fn reserve(&self, now: Instant) -> Instant {
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let tat = (*next).max(now);
+        let allowance = self.interval * (self.burst - 1);
+        let at = tat.checked_sub(allowance).unwrap_or(now).max(now);
+        *next = tat + self.interval;
+        at
+    }
+
+    /// Route 53 throttled a request despite the bucket: another process
+    /// shares the account. Nobody sends for [`THROTTLE_PAUSE`].
+    pub fn throttled(&self) {
+        let now = Instant::now();
+        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let allowance = self.interval * (self.burst - 1);
+        *next = (*next).max(now + THROTTLE_PAUSE + allowance);
+    }
+}
+
+/// The bucket for `key` (an account, or a provider configuration when the
+/// account is unknown), shared by every client of the process that names
+/// the same key. The first configuration to name a key sets its rate.
+pub fn limiter_for(key: &str, per_second: f64) -> Arc<RateLimiter> {
+    static BUCKETS: OnceLock<Mutex<HashMap<String, Arc<RateLimiter>>>> = OnceLock::new();
+    let mut all = BUCKETS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    Arc::clone(
+        all.entry(key.to_string())
+            .or_insert_with(|| Arc::new(RateLimiter::new(per_second))),
+    )
+}
+
+/// An HTTP client whose every request first takes a token.
+#[derive(Debug, Clone)]
+pub struct PacedHttpClient {
+    inner: SharedHttpClient,
+    limiter: Arc<RateLimiter>,
+}
+
+impl PacedHttpClient {
+    /// Paces `inner` with `limiter`.
+    pub fn new(inner: SharedHttpClient, limiter: Arc<RateLimiter>) -> PacedHttpClient {
+        PacedHttpClient { inner, limiter }
+    }
+}
+
+impl HttpClient for PacedHttpClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(PacedConnector {
+            inner: self.inner.http_connector(settings, components),
+            limiter: Arc::clone(&self.limiter),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct PacedConnector {
+    inner: SharedHttpConnector,
+    limiter: Arc<RateLimiter>,
+}
+
+impl HttpConnector for PacedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let inner = self.inner.clone();
+        let limiter = Arc::clone(&self.limiter);
+        HttpConnectorFuture::new(async move {
+            limiter.acquire().await;
+            inner.call(request).await
+        })
+    }
+}
+
+/// Tells the bucket when Route 53 throttled an attempt, so the whole
+/// process pauses instead of every task retrying into the same wall.
+#[derive(Debug)]
+pub struct ThrottleFeedback {
+    limiter: Arc<RateLimiter>,
+}
+
+impl ThrottleFeedback {
+    /// Feedback into `limiter`.
+    pub fn new(limiter: Arc<RateLimiter>) -> ThrottleFeedback {
+        ThrottleFeedback { limiter }
+    }
+}
+
+impl Intercept for ThrottleFeedback {
+    fn name(&self) -> &'static str {
+        "TandemThrottleFeedback"
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(response) = context.response() else {
+            return Ok(());
+        };
+        let status = response.status().as_u16();
+        // Route 53 answers throttling with 400 (REST-XML error document);
+        // a 429 or 503 would mean the same.
+        if !matches!(status, 400 | 429 | 503) {
+            return Ok(());
+        }
+        let code = response.body().bytes().and_then(error_code);
+        if status != 400 || code.is_some_and(|c| THROTTLING_CODES.contains(&c)) {
+            tracing::debug!(
+                status,
+                code,
+                "Route 53 throttled a request; pausing the bucket"
+            );
+            self.limiter.throttled();
+        }
+        Ok(())
+    }
+}
+
+/// The `<Code>` of a REST-XML error document.
+fn error_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(text[start..start + len].trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_goes_at_once_then_requests_are_spaced_by_the_rate() {
+        let l = RateLimiter::new(5.0);
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            l.acquire().await;
+        }
+        assert_eq!(Instant::now(), t0, "the first four are the burst");
+        for _ in 0..10 {
+            l.acquire().await;
+        }
+        let took = Instant::now() - t0;
+        assert_eq!(took, Duration::from_secs(2), "ten more at 5/s");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_share_one_rate() {
+        let l = Arc::new(RateLimiter::new(5.0));
+        let t0 = Instant::now();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let l = Arc::clone(&l);
+                tokio::spawn(async move {
+                    l.acquire().await;
+                    Instant::now()
+                })
+            })
+            .collect();
+        let mut ends = Vec::new();
+        for t in tasks {
+            ends.push(t.await.unwrap() - t0);
+        }
+        ends.sort();
+        // 4 at once, then one every 200 ms: 16 more take 3.2 s.
+        assert_eq!(ends[3], Duration::ZERO);
+        assert_eq!(ends[4], Duration::from_millis(200));
+        assert_eq!(*ends.last().unwrap(), Duration::from_millis(3200));
+        // Route 53's bucket (5 tokens, 5 per second) never runs dry.
+        let mut tokens = 5.0_f64;
+        let mut last = Duration::ZERO;
+        for e in &ends {
+            tokens = (tokens + (*e - last).as_secs_f64() * 5.0).min(5.0);
+            last = *e;
+            tokens -= 1.0;
+            assert!(tokens >= 1.0 - 1e-9, "at {e:?}: {tokens}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_pauses_the_bucket() {
+        let l = RateLimiter::new(5.0);
+        let t0 = Instant::now();
+        l.throttled();
+        l.acquire().await;
+        assert_eq!(Instant::now() - t0, THROTTLE_PAUSE);
+    }
+
+    #[test]
+    fn a_silly_rate_falls_back_to_the_default() {
+        let l = RateLimiter::new(0.0);
+        assert_eq!(l.interval, Duration::from_millis(200));
+        assert_eq!(l.burst, 4);
+        assert_eq!(RateLimiter::new(0.5).burst, 1);
+    }
+
+    #[test]
+    fn one_bucket_per_key() {
+        let a = limiter_for("account:111111111111", 5.0);
+        let b = limiter_for("account:111111111111", 50.0);
+        let c = limiter_for("account:222222222222", 5.0);
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &c));
+    }
+
+    #[test]
+    fn the_error_code_is_read_from_the_document() {
+        let doc = b"<?xml version=\"1.0\"?><ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
+        assert_eq!(error_code(doc), Some("Throttling"));
+        assert_eq!(error_code(b"<html/>"), None);
+    }
+}
