@@ -220,8 +220,8 @@ fn drift_is_still_detected_with_batched_reads() {
 /// Two Terraform runs with their own provider processes on one account
 /// (each with its own bucket) create and destroy 20 pairs and 20 health
 /// checks each at once: both finish, no Throttling reaches Terraform, and
-/// the buckets' pause on throttling keeps Route 53's refusals to a small
-/// share of the requests.
+/// the buckets' backing off keeps Route 53's refusals under a third of the
+/// requests (measured: 15 %; 26 % with a pause but no slowdown).
 #[test]
 fn two_provider_processes_sharing_an_account_both_finish() {
     skip_unless_acc!();
@@ -266,7 +266,7 @@ fn two_provider_processes_sharing_an_account_both_finish() {
     let throttled = lane.route53_throttled();
     eprintln!("{calls} Route 53 requests, {throttled} throttled");
     assert!(
-        throttled * 2 < calls,
+        throttled * 3 < calls,
         "{throttled} of {calls} requests throttled: the buckets did not back off"
     );
 }
