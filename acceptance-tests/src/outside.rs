@@ -183,6 +183,46 @@ impl Route53 {
         .expect("DeleteHealthCheck");
     }
 
+    /// Deletes every record set named `name` in `zone` exactly as listed,
+    /// as an operator using the console would (Route 53 refuses a DELETE
+    /// that does not repeat the record set's current values).
+    pub fn delete_record_sets(self, zone: &str, name: &str) {
+        let wanted = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
+        let listed = block_on(
+            self.client()
+                .list_resource_record_sets()
+                .hosted_zone_id(zone)
+                .send(),
+        )
+        .expect("ListResourceRecordSets");
+        let changes: Vec<Change> = listed
+            .resource_record_sets()
+            .iter()
+            .filter(|s| s.name().to_ascii_lowercase() == wanted)
+            .map(|s| {
+                Change::builder()
+                    .action(ChangeAction::Delete)
+                    .resource_record_set(s.clone())
+                    .build()
+                    .expect("change")
+            })
+            .collect();
+        assert!(!changes.is_empty(), "no record sets named {name} in {zone}");
+        block_on(
+            self.client()
+                .change_resource_record_sets()
+                .hosted_zone_id(zone)
+                .change_batch(
+                    ChangeBatch::builder()
+                        .set_changes(Some(changes))
+                        .build()
+                        .expect("batch"),
+                )
+                .send(),
+        )
+        .expect("ChangeResourceRecordSets");
+    }
+
     /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`
     /// A record sets; PRIMARY ones get [`Route53::health_check`].
     pub fn change(self, zone: &str, changes: &[(&str, &str, &str, &str, &str, i64)]) {

@@ -220,8 +220,8 @@ fn drift_is_still_detected_with_batched_reads() {
 /// Two Terraform runs with their own provider processes on one account
 /// (each with its own bucket) create and destroy 20 pairs and 20 health
 /// checks each at once: both finish, no Throttling reaches Terraform, and
-/// the buckets' pause on throttling keeps Route 53's refusals to a small
-/// share of the requests.
+/// the buckets' backing off keeps Route 53's refusals under a third of the
+/// requests (measured: 15 %; 26 % with a pause but no slowdown).
 #[test]
 fn two_provider_processes_sharing_an_account_both_finish() {
     skip_unless_acc!();
@@ -266,7 +266,7 @@ fn two_provider_processes_sharing_an_account_both_finish() {
     let throttled = lane.route53_throttled();
     eprintln!("{calls} Route 53 requests, {throttled} throttled");
     assert!(
-        throttled * 2 < calls,
+        throttled * 3 < calls,
         "{throttled} of {calls} requests throttled: the buckets did not back off"
     );
 }
@@ -318,6 +318,66 @@ fn an_insync_wait_that_ran_out_resumes_at_the_next_apply() {
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
     tf.assert_empty_plan("after the wait resumed");
     tf.destroy();
+}
+
+/// A destroy sends exactly what state says; when the records changed
+/// since (here with `-refresh=false`), Route 53 refuses that batch and the
+/// destroy lists the name and deletes what is there instead.
+#[test]
+fn a_destroy_whose_state_is_stale_deletes_what_exists() {
+    skip_unless_acc!();
+    let lane = own_lane(StrictConfig::default());
+    let zone_name = format!("stale{}.tandem-test", unique_label("s"));
+    let zone = create_zone(&lane, &zone_name);
+    let tf = TfDir::new().with_provider(lane.provider_block());
+    tf.config(&pairs_config(&zone, &zone_name, 1, ""));
+    tf.apply();
+    let name = format!("r0.{zone_name}");
+    let mut secondary = a_record(&name, "198.51.100.9");
+    secondary.set_identifier = Some(format!("{name}-secondary"));
+    secondary.failover = Some(aws_sdk_route53::types::ResourceRecordSetFailover::Secondary);
+    secondary.ttl = Some(60);
+    change(
+        &lane,
+        &zone,
+        vec![Change::builder()
+            .action(ChangeAction::Upsert)
+            .resource_record_set(secondary)
+            .build()
+            .expect("change")],
+    );
+    let before = lane.route53_calls();
+    tf.ok(&[
+        "destroy",
+        "-auto-approve",
+        "-no-color",
+        "-input=false",
+        "-refresh=false",
+    ]);
+    let calls = calls_since(&before, &lane);
+    assert_eq!(
+        calls.get("ChangeResourceRecordSets").copied(),
+        Some(2),
+        "the batch from state, refused, then the one from the listing: {calls:?}"
+    );
+    assert_eq!(
+        calls.get("ListResourceRecordSets").copied(),
+        Some(1),
+        "{calls:?}"
+    );
+    let left = block_on(
+        sdk::route53(&lane.endpoint())
+            .list_resource_record_sets()
+            .hosted_zone_id(&zone)
+            .send(),
+    )
+    .expect("ListResourceRecordSets");
+    assert!(
+        left.resource_record_sets()
+            .iter()
+            .all(|s| !s.name().starts_with("r0.")),
+        "{left:?}"
+    );
 }
 
 // ---------------------------------------------------------------- benchmark

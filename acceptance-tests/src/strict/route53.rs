@@ -405,6 +405,9 @@ async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
     if let Some(why) = failover_role_taken(state, req, zone, &batch).await {
         return error(StatusCode::BAD_REQUEST, "InvalidChangeBatch", &why);
     }
+    if let Some(why) = delete_mismatch(state, req, zone, &doc).await {
+        return error(StatusCode::BAD_REQUEST, "InvalidChangeBatch", &why);
+    }
     let mut r = state.forward(req).await;
     if is_journal_refusal(&r) && !genuine_conflict(state, req, zone, &batch).await {
         let body = String::from_utf8_lossy(&req.body)
@@ -467,6 +470,77 @@ async fn failover_role_taken(
                 c.ty,
                 c.set_identifier.as_deref().unwrap_or("")
             ));
+        }
+    }
+    None
+}
+
+/// What a DELETE must repeat of the record set it deletes.
+fn deleted_fields(
+    set: &xml::Element,
+) -> (Option<String>, Vec<String>, Option<String>, Option<String>) {
+    let text = |n: &str| set.child_text(n).map(|t| t.trim().to_string());
+    let mut values: Vec<String> = set
+        .descendants("Value")
+        .into_iter()
+        .map(|v| v.text.trim().to_string())
+        .collect();
+    values.sort();
+    let alias = set
+        .child("AliasTarget")
+        .and_then(|a| a.child_text("DNSName"))
+        .map(dns_name);
+    // moto reports a TTL of 0 for alias record sets, which have none.
+    let ttl = if alias.is_some() { None } else { text("TTL") };
+    (ttl, values, text("HealthCheckId"), alias)
+}
+
+/// A DELETE must name a record set that exists, with its current TTL,
+/// values, health check and alias target, or Route 53 refuses the whole
+/// batch (moto deletes whatever has the set identifier).
+async fn delete_mismatch(
+    state: &State,
+    req: &Req,
+    zone: &str,
+    doc: &xml::Element,
+) -> Option<String> {
+    for c in doc.descendants("Change") {
+        if c.child_text("Action") != Some("DELETE") {
+            continue;
+        }
+        let set = c.child("ResourceRecordSet")?;
+        let name = dns_name(set.child_text("Name").unwrap_or_default());
+        let ty = set.child_text("Type").unwrap_or_default();
+        let id = set.child_text("SetIdentifier");
+        let path = format!(
+            "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={ty}",
+            percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC),
+        );
+        let r = state
+            .moto
+            .own(Method::GET, &path, "route53", "us-east-1", &req.account)
+            .await;
+        let listed = xml::parse(&r.body)?;
+        let current = listed
+            .descendants("ResourceRecordSet")
+            .into_iter()
+            .find(|s| {
+                s.child_text("Name").map(dns_name).as_deref() == Some(name.as_str())
+                    && s.child_text("Type") == Some(ty)
+                    && s.child_text("SetIdentifier") == id
+            });
+        let what = format!(
+            "[Tried to delete resource record set [name='{name}', type='{ty}', set-identifier='{}']",
+            id.unwrap_or("")
+        );
+        match current {
+            None => return Some(format!("{what} but it was not found]")),
+            Some(cur) if deleted_fields(cur) != deleted_fields(set) => {
+                return Some(format!(
+                    "{what} but the values provided do not match the current values]"
+                ))
+            }
+            Some(_) => {}
         }
     }
     None

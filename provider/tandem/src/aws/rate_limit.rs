@@ -41,6 +41,16 @@ pub const DEFAULT_ROUTE53_REQUESTS_PER_SECOND: f64 = 5.0;
 /// the retry that follows finds room.
 pub const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 
+/// Most the bucket slows down while Route 53 keeps throttling (another
+/// process on the account): an eighth of the rate, enough to share the
+/// account's quota with seven others.
+pub const MAX_SLOWDOWN: u32 = 8;
+
+/// How long the bucket must go without a throttle before it doubles its
+/// rate again (up to the configured one): a few of Route 53's one-second
+/// refills, so a neighbour that is still busy is met rarely, not at once.
+pub const RECOVERY: Duration = Duration::from_secs(5);
+
 /// Tokens of Route 53's own burst the bucket leaves unused, so that network
 /// jitter between our clock and Route 53's (two requests sent 200 ms apart
 /// arriving 150 ms apart) never finds its bucket empty.
@@ -55,14 +65,26 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 
 /// A token bucket of `rate` requests per second with a burst of `rate`
-/// less [`BURST_HEADROOM`] (at least one).
+/// less [`BURST_HEADROOM`] (at least one). Throttling by Route 53 halves
+/// the rate (down to 1/[`MAX_SLOWDOWN`]); each [`RECOVERY`] without one
+/// doubles it back: additive pauses, multiplicative decrease, as TCP does
+/// when a link is shared.
 #[derive(Debug)]
 pub struct RateLimiter {
     interval: Duration,
     burst: u32,
+    pace: Mutex<Pace>,
+}
+
+#[derive(Debug)]
+struct Pace {
     /// Theoretical arrival time of the next request: the bucket is full
     /// whenever this is in the past.
-    next: Mutex<Instant>,
+    next: Instant,
+    /// The interval is `interval * slowdown` (1, 2, 4 or 8).
+    slowdown: u32,
+    /// The last throttle, or the last change of `slowdown`.
+    since: Instant,
 }
 
 impl RateLimiter {
@@ -77,7 +99,11 @@ impl RateLimiter {
             interval: Duration::from_secs_f64(1.0 / per_second),
             // Truncation is intended: a burst is a whole number of requests.
             burst: (per_second as u32).saturating_sub(BURST_HEADROOM).max(1),
-            next: Mutex::new(Instant::now()),
+            pace: Mutex::new(Pace {
+                next: Instant::now(),
+                slowdown: 1,
+                since: Instant::now(),
+            }),
         }
     }
 
@@ -91,21 +117,31 @@ impl RateLimiter {
 
     /// Reserves the next slot at or after `now`; returns when it starts.
     fn reserve(&self, now: Instant) -> Instant {
-        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-        let tat = (*next).max(now);
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        if pace.slowdown > 1 && now.duration_since(pace.since) >= RECOVERY {
+            pace.slowdown /= 2;
+            pace.since = now;
+        }
+        let tat = pace.next.max(now);
         let allowance = self.interval * (self.burst - 1);
         let at = tat.checked_sub(allowance).unwrap_or(now).max(now);
-        *next = tat + self.interval;
+        pace.next = tat + self.interval * pace.slowdown;
         at
     }
 
     /// Route 53 throttled a request despite the bucket: another process
-    /// shares the account. Nobody sends for [`THROTTLE_PAUSE`].
+    /// shares the account. Nobody sends for [`THROTTLE_PAUSE`], and the
+    /// rate halves, once per pause however many requests in flight were
+    /// throttled together.
     pub fn throttled(&self) {
         let now = Instant::now();
-        let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pace = self.pace.lock().unwrap_or_else(|p| p.into_inner());
+        if now.duration_since(pace.since) >= THROTTLE_PAUSE || pace.slowdown == 1 {
+            pace.slowdown = (pace.slowdown * 2).min(MAX_SLOWDOWN);
+        }
+        pace.since = now;
         let allowance = self.interval * (self.burst - 1);
-        *next = (*next).max(now + THROTTLE_PAUSE + allowance);
+        pace.next = pace.next.max(now + THROTTLE_PAUSE + allowance);
     }
 }
 
@@ -282,6 +318,35 @@ mod tests {
         l.throttled();
         l.acquire().await;
         assert_eq!(Instant::now() - t0, THROTTLE_PAUSE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_halves_the_rate_and_calm_restores_it() {
+        let l = RateLimiter::new(5.0);
+        // Three requests throttled together: one halving.
+        l.throttled();
+        l.throttled();
+        l.throttled();
+        tokio::time::advance(THROTTLE_PAUSE).await;
+        // The gap between two requests once the burst is spent.
+        let spacing = |l: &RateLimiter| {
+            let slots: Vec<Instant> = (0..6).map(|_| l.reserve(Instant::now())).collect();
+            slots[5] - slots[4]
+        };
+        assert_eq!(spacing(&l), Duration::from_millis(400), "2.5 per second");
+        // Throttled again a pause later: halved again, to the floor at most.
+        tokio::time::advance(THROTTLE_PAUSE * 3).await;
+        for _ in 0..5 {
+            l.throttled();
+            tokio::time::advance(THROTTLE_PAUSE).await;
+        }
+        assert_eq!(l.pace.lock().unwrap().slowdown, MAX_SLOWDOWN);
+        // Calm: each RECOVERY doubles the rate back.
+        for want in [4, 2, 1, 1] {
+            tokio::time::advance(RECOVERY).await;
+            l.reserve(Instant::now());
+            assert_eq!(l.pace.lock().unwrap().slowdown, want);
+        }
     }
 
     #[test]
