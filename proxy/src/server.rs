@@ -614,7 +614,10 @@ fn accept<H, F>(
         // Boxed, so the task of a connection still waiting for its first
         // byte is only the wait above, not hyper's connection state.
         match tls {
-            None => Box::pin(serve_http(io, meta, state, builder, watcher, handler)).await,
+            None => {
+                let proto = Proto::Http1(builder);
+                Box::pin(serve_http(io, meta, state, proto, watcher, handler)).await
+            }
             Some(acceptor) => {
                 // The handshake reads through the guard, so the header
                 // deadline from accept bounds it too.
@@ -629,13 +632,13 @@ fn accept<H, F>(
                         return;
                     }
                 };
-                if io.get_ref().1.alpn_protocol() == Some(b"h2") {
+                let proto = if io.get_ref().1.alpn_protocol() == Some(b"h2") {
                     meta.2.set_multiplexed();
-                    let h2 = h2_builder(max_header);
-                    Box::pin(serve_h2(io, meta, state, h2, watcher, handler)).await
+                    Proto::H2(h2_builder(max_header))
                 } else {
-                    Box::pin(serve_http(io, meta, state, builder, watcher, handler)).await
-                }
+                    Proto::Http1(builder)
+                };
+                Box::pin(serve_http(io, meta, state, proto, watcher, handler)).await
             }
         }
     });
@@ -669,48 +672,21 @@ fn h2_builder(max_header: u32) -> hyper::server::conn::http2::Builder<TokioExecu
     b
 }
 
-/// Serves h2 on a TLS connection that negotiated it.
-async fn serve_h2<I, H, F>(
-    io: I,
-    (listener, peer, act): (&'static str, std::net::IpAddr, Arc<crate::conn::Activity>),
-    state: Arc<State>,
-    builder: hyper::server::conn::http2::Builder<TokioExecutor>,
-    watcher: Option<hyper_util::server::graceful::Watcher>,
-    handler: H,
-) where
-    H: Fn(Arc<State>, hyper::Request<hyper::body::Incoming>, std::net::IpAddr) -> F
-        + Send
-        + Sync
-        + 'static,
-    F: std::future::Future<Output = hyper::Response<ProxyBody>> + Send + 'static,
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let handler = Arc::new(handler);
-    let svc = service_fn(move |req| {
-        act.start();
-        let (st, act, handler) = (state.clone(), act.clone(), handler.clone());
-        async move {
-            let resp = handler(st, req, peer).await;
-            Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, act)))
-        }
-    });
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
-    let ended = match watcher {
-        Some(w) => w.watch(conn).await,
-        None => conn.await,
-    };
-    if let Err(e) = ended {
-        tracing::debug!(listener, error = %e, "h2 connection ended with an error");
-    }
+/// The protocol a connection is served with, and its settings.
+enum Proto {
+    /// HTTP/1.1 (plain, or TLS that negotiated it or nothing).
+    Http1(http1::Builder),
+    /// h2, over TLS that negotiated it by ALPN.
+    H2(hyper::server::conn::http2::Builder<TokioExecutor>),
 }
 
-/// Serves HTTP/1.1 on a connection that has sent its first byte (over
-/// TLS or not); `meta` is its guard's listener, peer and activity.
+/// Serves a connection that has sent its first byte (over TLS or not);
+/// `meta` is its guard's listener, peer and activity.
 async fn serve_http<I, H, F>(
     io: I,
     (listener, peer, act): (&'static str, std::net::IpAddr, Arc<crate::conn::Activity>),
     state: Arc<State>,
-    builder: http1::Builder,
+    proto: Proto,
     watcher: Option<hyper_util::server::graceful::Watcher>,
     handler: H,
 ) where
@@ -730,10 +706,12 @@ async fn serve_http<I, H, F>(
             Ok::<_, Infallible>(resp.map(|b| Tracked::new(b, act)))
         }
     });
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
-    let ended = match watcher {
-        Some(w) => w.watch(conn).await,
-        None => conn.await,
+    let io = TokioIo::new(io);
+    let ended = match (proto, watcher) {
+        (Proto::Http1(b), Some(w)) => w.watch(b.serve_connection(io, svc)).await,
+        (Proto::Http1(b), None) => b.serve_connection(io, svc).await,
+        (Proto::H2(b), Some(w)) => w.watch(b.serve_connection(io, svc)).await,
+        (Proto::H2(b), None) => b.serve_connection(io, svc).await,
     };
     if let Err(e) = ended {
         tracing::debug!(listener, error = %e, "connection ended with an error");

@@ -18,6 +18,30 @@ fn doc(w: &Seaweed, (dp, ap): (u16, u16), ttl: &str) -> String {
     )
 }
 
+/// Arguments that start the proxy from `s3://cfg/fleets/site.yaml` on
+/// `w`, keeping its last good copy in `state`.
+fn s3_args(w: &Seaweed, state: &std::path::Path) -> Vec<String> {
+    [
+        "--config",
+        "s3://cfg/fleets/site.yaml",
+        "--config-region",
+        "us-east-1",
+        "--config-endpoint",
+        &w.endpoint(),
+        "--state-dir",
+        &state.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The credentials the proxy reads the config object with.
+const S3_ENV: [(&str, &str); 2] = [
+    ("AWS_ACCESS_KEY_ID", KEY),
+    ("AWS_SECRET_ACCESS_KEY", SECRET),
+];
+
 fn version(text: &str) -> String {
     FleetConfig::parse(text, Format::Yaml)
         .unwrap()
@@ -34,23 +58,8 @@ fn polls_s3_swaps_valid_configs_and_survives_a_restart_without_s3() {
     let v1_doc = doc(&w, ports, "5m");
     w.put("cfg", "fleets/site.yaml", v1_doc.clone().into_bytes());
     let state = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "--config",
-        "s3://cfg/fleets/site.yaml",
-        "--config-region",
-        "us-east-1",
-        "--config-endpoint",
-        &w.endpoint(),
-        "--state-dir",
-        &state.path().display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", KEY),
-        ("AWS_SECRET_ACCESS_KEY", SECRET),
-    ];
+    let args = s3_args(&w, state.path());
+    let env = S3_ENV;
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("unused");
     let p = Proxy::spawn(dir, cfg_path.clone(), ports, &args, &env);
@@ -142,23 +151,8 @@ fn sighup_fetches_the_document_again_and_rereads_the_key_files_it_names() {
         );
     w.put("cfg", "fleets/site.yaml", text.into_bytes());
     let state = tempfile::tempdir().unwrap();
-    let args: Vec<String> = [
-        "--config",
-        "s3://cfg/fleets/site.yaml",
-        "--config-region",
-        "us-east-1",
-        "--config-endpoint",
-        &w.endpoint(),
-        "--state-dir",
-        &state.path().display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let env = [
-        ("AWS_ACCESS_KEY_ID", KEY),
-        ("AWS_SECRET_ACCESS_KEY", SECRET),
-    ];
+    let args = s3_args(&w, state.path());
+    let env = S3_ENV;
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("unused");
     let p = Proxy::spawn(dir, cfg_path, ports, &args, &env);
