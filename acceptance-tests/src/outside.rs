@@ -208,19 +208,7 @@ impl Route53 {
             })
             .collect();
         assert!(!changes.is_empty(), "no record sets named {name} in {zone}");
-        block_on(
-            self.client()
-                .change_resource_record_sets()
-                .hosted_zone_id(zone)
-                .change_batch(
-                    ChangeBatch::builder()
-                        .set_changes(Some(changes))
-                        .build()
-                        .expect("batch"),
-                )
-                .send(),
-        )
-        .expect("ChangeResourceRecordSets");
+        send_changes(self.client(), zone, changes);
     }
 
     /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`
@@ -262,17 +250,23 @@ impl Route53 {
                     .expect("change")
             })
             .collect();
-        let batch = ChangeBatch::builder()
-            .set_changes(Some(changes))
-            .build()
-            .expect("batch");
-        block_on(
-            self.client()
-                .change_resource_record_sets()
-                .hosted_zone_id(zone)
-                .change_batch(batch)
-                .send(),
-        )
-        .expect("ChangeResourceRecordSets");
+        send_changes(self.client(), zone, changes);
     }
+}
+
+/// Sends `changes` to `zone` as one ChangeResourceRecordSets batch
+/// (outside Terraform), panicking with the error if Route 53 refuses it.
+pub fn send_changes(client: &aws_sdk_route53::Client, zone: &str, changes: Vec<Change>) {
+    let batch = ChangeBatch::builder()
+        .set_changes(Some(changes))
+        .build()
+        .expect("batch");
+    block_on(
+        client
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch)
+            .send(),
+    )
+    .expect("ChangeResourceRecordSets");
 }

@@ -13,9 +13,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_route53::types::{
-    Change, ChangeAction, ChangeBatch, ResourceRecord, ResourceRecordSet, RrType,
-};
+use aws_sdk_route53::types::{Change, ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
+use tandem_acceptance::outside::send_changes;
 use tandem_acceptance::strict::{StrictConfig, StrictLane};
 use tandem_acceptance::{block_on, sdk, skip_unless_acc, unique_label, Moto, TfDir};
 
@@ -41,19 +40,7 @@ fn create_zone(lane: &StrictLane, name: &str) -> String {
 
 /// Sends one change batch through `lane` (outside Terraform).
 fn change(lane: &StrictLane, zone: &str, changes: Vec<Change>) {
-    let c = sdk::route53(&lane.endpoint());
-    block_on(
-        c.change_resource_record_sets()
-            .hosted_zone_id(zone)
-            .change_batch(
-                ChangeBatch::builder()
-                    .set_changes(Some(changes))
-                    .build()
-                    .expect("batch"),
-            )
-            .send(),
-    )
-    .expect("ChangeResourceRecordSets");
+    send_changes(&sdk::route53(&lane.endpoint()), zone, changes);
 }
 
 fn a_record(name: &str, ip: &str) -> ResourceRecordSet {
