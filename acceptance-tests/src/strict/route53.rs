@@ -429,6 +429,20 @@ async fn change_batch(state: &State, req: &Req, zone: &str) -> Reply {
 /// UPSERT of a PRIMARY (SECONDARY) where another set identifier already
 /// has that role, and the batch does not delete it, is refused, as Route 53
 /// does (and moto does not).
+/// moto's answer to a listing of the record sets of `zone` from `name`
+/// and `ty` on, as the caller's account (what Route 53 itself consults
+/// before it accepts a change).
+async fn listed_sets(state: &State, req: &Req, zone: &str, name: &str, ty: &str) -> Reply {
+    let path = format!(
+        "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={ty}",
+        percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC),
+    );
+    state
+        .moto
+        .own(Method::GET, &path, "route53", "us-east-1", &req.account)
+        .await
+}
+
 async fn failover_role_taken(
     state: &State,
     req: &Req,
@@ -439,15 +453,7 @@ async fn failover_role_taken(
         let Some(role) = &c.failover else {
             continue;
         };
-        let path = format!(
-            "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={}",
-            percent_encoding::utf8_percent_encode(&c.name, percent_encoding::NON_ALPHANUMERIC),
-            c.ty
-        );
-        let r = state
-            .moto
-            .own(Method::GET, &path, "route53", "us-east-1", &req.account)
-            .await;
+        let r = listed_sets(state, req, zone, &c.name, &c.ty).await;
         let doc = xml::parse(&r.body)?;
         let taken = doc.descendants("ResourceRecordSet").into_iter().any(|s| {
             let id = s.child_text("SetIdentifier").map(str::to_string);
@@ -512,14 +518,7 @@ async fn delete_mismatch(
         let name = dns_name(set.child_text("Name").unwrap_or_default());
         let ty = set.child_text("Type").unwrap_or_default();
         let id = set.child_text("SetIdentifier");
-        let path = format!(
-            "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={ty}",
-            percent_encoding::utf8_percent_encode(&name, percent_encoding::NON_ALPHANUMERIC),
-        );
-        let r = state
-            .moto
-            .own(Method::GET, &path, "route53", "us-east-1", &req.account)
-            .await;
+        let r = listed_sets(state, req, zone, &name, ty).await;
         let listed = xml::parse(&r.body)?;
         let current = listed
             .descendants("ResourceRecordSet")
@@ -572,15 +571,7 @@ async fn genuine_conflict(state: &State, req: &Req, zone: &str, batch: &[ChangeI
         if deleted {
             continue;
         }
-        let path = format!(
-            "/2013-04-01/hostedzone/{zone}/rrset?name={}&type={}",
-            percent_encoding::utf8_percent_encode(&c.name, percent_encoding::NON_ALPHANUMERIC),
-            c.ty
-        );
-        let r = state
-            .moto
-            .own(Method::GET, &path, "route53", "us-east-1", &req.account)
-            .await;
+        let r = listed_sets(state, req, zone, &c.name, &c.ty).await;
         let exists = xml::parse(&r.body).is_some_and(|d| {
             d.descendants("ResourceRecordSet").iter().any(|s| {
                 s.child_text("Name").map(dns_name).as_deref() == Some(c.name.as_str())
