@@ -65,8 +65,13 @@ fn processes_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Whether `pid` still runs: a zombie (state Z, dead but not yet reaped
+/// by whoever adopted it) has stopped, though /proc still lists it.
 fn alive(pid: &str) -> bool {
-    Path::new("/proc").join(pid).exists()
+    std::fs::read_to_string(Path::new("/proc").join(pid).join("stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
 }
 
 #[test]
