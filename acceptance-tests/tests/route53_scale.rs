@@ -307,6 +307,65 @@ fn an_insync_wait_that_ran_out_resumes_at_the_next_apply() {
     tf.destroy();
 }
 
+/// Ctrl-C while the provider waits for INSYNC: Terraform stops within
+/// seconds (the wait is abandoned, not sat out), the pair is in state as
+/// PENDING because its records are written, and the next apply resumes
+/// the same change instead of writing the records again (which Route 53
+/// would refuse: CREATE of an existing set).
+#[test]
+fn an_insync_wait_interrupted_by_ctrl_c_resumes_at_the_next_apply() {
+    skip_unless_acc!();
+    let lane = own_lane(StrictConfig::default().change_pending(Duration::from_secs(15)));
+    let zone_name = format!("ctrlc{}.tandem-test", unique_label("s"));
+    let zone = create_zone(&lane, &zone_name);
+    let tf = TfDir::new().with_provider(lane.provider_block());
+    tf.config(&pairs_config(&zone, &zone_name, 1, ""));
+    let name = format!("r0.{zone_name}");
+    let mut apply = tf.spawn(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while lane.change_actions(&name).is_empty() {
+        assert!(Instant::now() < deadline, "the apply never wrote the pair");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Into the wait: the first GetChange is seconds away.
+    std::thread::sleep(Duration::from_millis(500));
+    let interrupted = Instant::now();
+    apply.interrupt();
+    let out = apply.wait(Duration::from_secs(10));
+    let took = interrupted.elapsed();
+    let out = out.unwrap_or_else(|| panic!("Terraform still running {took:?} after Ctrl-C"));
+    assert!(
+        out.flat().contains("not yet INSYNC"),
+        "the apply warns that the wait was cut short:\n{}",
+        out.all()
+    );
+    let record = "tandem_route53_failover_record.r[0]";
+    assert_eq!(
+        tf.resource(record)["change_status"],
+        "PENDING",
+        "the written pair is in state:\n{}",
+        out.all()
+    );
+    let written = lane.change_actions(&name);
+    assert_eq!(written, ["CREATE", "CREATE"], "both halves, once");
+
+    let before = lane.route53_calls();
+    tf.apply();
+    let resumed = calls_since(&before, &lane);
+    assert_eq!(tf.resource(record)["change_status"], "INSYNC");
+    assert_eq!(
+        lane.change_actions(&name),
+        written,
+        "the records were not written again"
+    );
+    assert!(
+        !resumed.contains_key("ChangeResourceRecordSets") && resumed.contains_key("GetChange"),
+        "{resumed:?}"
+    );
+    tf.assert_empty_plan("after the interrupted wait resumed");
+    tf.destroy();
+}
+
 /// A destroy sends exactly what state says; when the records changed
 /// since (here with `-refresh=false`), Route 53 refuses that batch and the
 /// destroy lists the name and deletes what is there instead.
