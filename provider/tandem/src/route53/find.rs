@@ -207,21 +207,70 @@ pub async fn find_record_set(
         .find(|r| r.set_identifier() == Some(set_identifier)))
 }
 
-/// Every record set in a zone (for `force_destroy`).
+/// One page of the zone's record sets, from `name` onwards in Route 53's
+/// order (see [`super::snapshot`]; `None`: from the start), and the name
+/// the next page would start at (`None`: the page reaches the end of the
+/// zone).
+pub async fn list_record_sets_from(
+    client: &Client,
+    cancel: &CancellationToken,
+    zone: &str,
+    name: Option<&str>,
+) -> Result<(Vec<ResourceRecordSet>, Option<String>), AwsError> {
+    let span = tracing::debug_span!(
+        "route53.ListResourceRecordSets",
+        zone_id = zone,
+        from = name
+    );
+    let out = client
+        .list_resource_record_sets()
+        .hosted_zone_id(zone)
+        .set_start_record_name(name.map(names::fqdn))
+        .send()
+        .instrument(span)
+        .stoppable(cancel)
+        .await?;
+    let sets = out.resource_record_sets().to_vec();
+    // A truncated page without a next name covers up to its last set at
+    // most (and nothing if it is empty): never claim more than was seen.
+    let next = out.is_truncated().then(|| {
+        out.next_record_name()
+            .or(sets.last().map(ResourceRecordSet::name))
+            .or(name)
+            .unwrap_or_default()
+            .to_string()
+    });
+    Ok((sets, next))
+}
+
+/// Every record set in a zone (for `force_destroy`, and a refresh that
+/// reads many names of it).
 pub async fn list_all_record_sets(
     client: &Client,
     cancel: &CancellationToken,
     zone: &str,
 ) -> Result<Vec<ResourceRecordSet>, AwsError> {
+    list_record_sets_onwards(client, cancel, zone, None).await
+}
+
+/// Every record set in a zone from `name` onwards in Route 53's order
+/// (`None`: from the start), in as many pages as it takes.
+pub async fn list_record_sets_onwards(
+    client: &Client,
+    cancel: &CancellationToken,
+    zone: &str,
+    name: Option<&str>,
+) -> Result<Vec<ResourceRecordSet>, AwsError> {
     let mut all = Vec::new();
-    let mut start: Option<(String, RrType, Option<String>)> = None;
+    let mut start: Option<(String, Option<RrType>, Option<String>)> =
+        name.map(|n| (names::fqdn(n), None, None));
     loop {
         let span = tracing::debug_span!("route53.ListResourceRecordSets", zone_id = zone);
         let mut req = client.list_resource_record_sets().hosted_zone_id(zone);
         if let Some((n, t, i)) = start.take() {
             req = req
                 .start_record_name(n)
-                .start_record_type(t)
+                .set_start_record_type(t)
                 .set_start_record_identifier(i);
         }
         let out = req.send().instrument(span).stoppable(cancel).await?;
@@ -234,7 +283,7 @@ pub async fn list_all_record_sets(
             (true, Some(n), Some(t)) => {
                 start = Some((
                     n.to_string(),
-                    t.clone(),
+                    Some(t.clone()),
                     out.next_record_identifier().map(str::to_string),
                 ))
             }

@@ -1,12 +1,23 @@
-//! Batched reads: one paginated listing per hosted zone and one of the
-//! account's health checks, taken at the first read of a run and shared by
-//! every concurrent and later read in the same provider process.
+//! Batched reads: listings of a hosted zone and one of the account's
+//! health checks, taken at the first reads of a run and shared by every
+//! concurrent and later read in the same provider process.
 //!
-//! A refresh of 100 failover pairs in a zone of 1,200 record sets then costs
-//! the zone's 4 or 5 ListResourceRecordSets pages instead of 100 calls, and
-//! 100 health checks cost one ListHealthChecks page and ten
-//! ListTagsForResources calls instead of 200 calls. The first read starts
-//! the listing; reads arriving meanwhile wait for it (single flight).
+//! **Zones.** ListResourceRecordSets returns a zone in Route 53's order (by
+//! name with its labels reversed, then by type), 300 sets a page, from any
+//! name. A read whose name no listing has covered yet lists one page from
+//! the lowest name reads are waiting for; that page covers everything from
+//! there to the next page's first name. Reads are answered from the pages,
+//! so a refresh of 100 pairs whose names sort together costs one call, and
+//! a plan of one pair in a 10,000-set zone costs one call, not the zone's
+//! 34 pages. After [`WINDOW_LISTINGS`] such pages, a zone whose reads are
+//! spread out is listed whole, once: a refresh costs at most that many
+//! calls plus the zone's pages. A name a partial listing says is absent is
+//! confirmed with a listing of its own before it is reported gone, so a
+//! mistake in our idea of Route 53's order costs a call, never a record
+//! dropped from state.
+//!
+//! **Health checks.** 100 health checks cost one ListHealthChecks page and
+//! ten ListTagsForResources calls instead of 200 calls.
 //!
 //! Terraform starts a provider process per command and walk, so a snapshot
 //! is at most one run old. The provider's own writes are applied to it (a
@@ -38,11 +49,152 @@ pub const TAGS_PER_CALL: usize = 10;
 /// Tags of one resource.
 pub type Tags = BTreeMap<String, String>;
 
+/// Partial listings of a zone before a read lists it whole. Two: a run
+/// that reads one or two names of a big zone (or names that sort
+/// together) pays a call each, and one whose reads are spread over the
+/// zone pays at most two calls more than listing it whole at once.
+pub const WINDOW_LISTINGS: usize = 2;
+
 /// Record sets of one zone by normalised name and type.
 type ZoneRecords = BTreeMap<(String, String), Vec<ResourceRecordSet>>;
 
-/// A zone's listing; `None` when the zone does not exist.
-type ZoneCell = Arc<OnceCell<Option<Arc<Mutex<ZoneRecords>>>>>;
+/// What this run has listed of one zone.
+#[derive(Debug, Default)]
+struct ZoneView {
+    /// A listing found no such zone.
+    missing: bool,
+    records: ZoneRecords,
+    /// The parts of Route 53's order listed so far, as `[from, to)` in
+    /// [`order_key`]s; `to` is `None` at the end of the zone.
+    spans: Vec<(String, Option<String>)>,
+    /// Partial listings made so far.
+    windows: usize,
+    /// Names reads wait to see listed, by order key: how many reads, and
+    /// the name to list from.
+    waiting: BTreeMap<String, (usize, String)>,
+}
+
+/// What a zone's listings say about one name and type.
+#[derive(Debug, PartialEq)]
+enum Answer {
+    /// The zone does not exist.
+    NoZone,
+    /// The name has not been listed yet.
+    Unlisted,
+    /// Listed: these sets (none, if `whole` is false, still to be
+    /// confirmed).
+    Listed {
+        sets: Vec<ResourceRecordSet>,
+        whole: bool,
+    },
+}
+
+impl ZoneView {
+    fn answer(&self, name: &str, ty: &str) -> Answer {
+        if self.missing {
+            return Answer::NoZone;
+        }
+        let at = order_key(name);
+        if !self.covers(&at) {
+            return Answer::Unlisted;
+        }
+        Answer::Listed {
+            sets: self
+                .records
+                .get(&key(name, ty))
+                .cloned()
+                .unwrap_or_default(),
+            whole: self.whole(),
+        }
+    }
+
+    /// Whether the listings cover the whole zone: a first page that
+    /// reached its end, or the rest listed from where it ended.
+    fn whole(&self) -> bool {
+        match self.spans.first() {
+            Some((first, _)) if !first.is_empty() => false,
+            Some((_, None)) => true,
+            Some((_, Some(end))) => self
+                .spans
+                .iter()
+                .any(|(f, t)| f.as_str() <= end.as_str() && t.is_none()),
+            None => false,
+        }
+    }
+
+    fn covers(&self, at: &str) -> bool {
+        self.spans
+            .iter()
+            .any(|(from, to)| from.as_str() <= at && to.as_deref().is_none_or(|t| at < t))
+    }
+
+    /// Takes in a listing of `[from, to)`: it replaces what was known of
+    /// that span (the listing is newer than anything recorded before it).
+    fn add(&mut self, sets: Vec<ResourceRecordSet>, from: String, to: Option<String>) {
+        let inside = |name: &str| {
+            let at = order_key(name);
+            from.as_str() <= at.as_str() && to.as_deref().is_none_or(|t| at.as_str() < t)
+        };
+        self.records.retain(|(name, _), _| !inside(name));
+        for s in sets {
+            self.records
+                .entry(key(s.name(), s.r#type().as_str()))
+                .or_default()
+                .push(s);
+        }
+        self.spans.push((from, to));
+    }
+
+    /// The lowest name a read waits for that no listing covers yet.
+    fn first_unlisted(&self) -> Option<String> {
+        self.waiting
+            .iter()
+            .find(|(at, _)| !self.covers(at))
+            .map(|(_, (_, name))| name.clone())
+    }
+
+    fn unwait(&mut self, at: &str) {
+        if let Some((n, _)) = self.waiting.get_mut(at) {
+            *n -= 1;
+            if *n == 0 {
+                self.waiting.remove(at);
+            }
+        }
+    }
+}
+
+/// One zone's view, and the turn to list it: one listing of a zone at a
+/// time, so reads that arrive together share it.
+#[derive(Debug, Default)]
+struct ZoneEntry {
+    turn: tokio::sync::Mutex<()>,
+    view: Mutex<ZoneView>,
+}
+
+/// A read's place among the zone's waiting reads, given up however the
+/// read ends (Terraform may cancel it).
+struct Waiting<'a> {
+    entry: &'a ZoneEntry,
+    at: String,
+}
+
+impl<'a> Waiting<'a> {
+    fn new(entry: &'a ZoneEntry, name: &str) -> Waiting<'a> {
+        let at = order_key(name);
+        lock(&entry.view)
+            .waiting
+            .entry(at.clone())
+            .or_insert_with(|| (0, names::normalize(name)))
+            .0 += 1;
+        Waiting { entry, at }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(&self.entry.view).unwait(&self.at);
+    }
+}
 
 /// Every health check of the account with its tags, by ID.
 type HealthChecks = HashMap<String, (HealthCheck, Tags)>;
@@ -50,14 +202,14 @@ type HealthChecks = HashMap<String, (HealthCheck, Tags)>;
 /// The process's snapshots, kept in the provider's configured state.
 #[derive(Debug, Default)]
 pub struct Snapshots {
-    zones: Mutex<HashMap<String, ZoneCell>>,
+    zones: Mutex<HashMap<String, Arc<ZoneEntry>>>,
     health_checks: OnceCell<Arc<Mutex<HealthChecks>>>,
 }
 
 impl Snapshots {
     /// Every record set in `zone` named `name` with type `ty`, from the
-    /// zone's snapshot (listed now if this is the first read); `Ok(None)`
-    /// when the zone does not exist.
+    /// zone's listings (see the module doc); `Ok(None)` when the zone does
+    /// not exist.
     pub async fn record_sets(
         &self,
         client: &Client,
@@ -66,37 +218,50 @@ impl Snapshots {
         name: &str,
         ty: &str,
     ) -> Result<Option<Vec<ResourceRecordSet>>, AwsError> {
-        let cell = self.zone_cell(zone);
-        let listing = cell
-            .get_or_try_init(|| async {
-                match find::list_all_record_sets(client, cancel, zone).await {
-                    Ok(all) => Ok(Some(Arc::new(Mutex::new(by_key(all))))),
-                    Err(e) if e.is(NO_ZONE) => Ok(None),
-                    Err(e) => Err(e),
-                }
-            })
-            .await?;
-        Ok(listing.as_ref().map(|records| {
-            lock(records)
-                .get(&key(name, ty))
-                .cloned()
-                .unwrap_or_default()
-        }))
+        let entry = self.zone_entry(zone);
+        // Bounded: every turn lists something new, and the turn after
+        // WINDOW_LISTINGS partial listings lists the whole zone.
+        let (sets, whole) = loop {
+            match lock(&entry.view).answer(name, ty) {
+                Answer::NoZone => return Ok(None),
+                Answer::Listed { sets, whole } => break (sets, whole),
+                Answer::Unlisted => {}
+            }
+            let waiting = Waiting::new(&entry, name);
+            let _turn = entry.turn.lock().await;
+            if lock(&entry.view).answer(name, ty) == Answer::Unlisted {
+                list_zone(&entry, client, cancel, zone).await?;
+            }
+            drop(waiting);
+        };
+        if !sets.is_empty() || whole {
+            return Ok(Some(sets));
+        }
+        let Some(found) = find::find_record_sets(client, cancel, zone, name, ty).await? else {
+            return Ok(None);
+        };
+        if !found.is_empty() {
+            tracing::debug!(
+                zone,
+                name,
+                ty,
+                "a partial listing missed record sets Route 53 has"
+            );
+        }
+        Ok(Some(found))
     }
 
     /// Applies a change batch this process had accepted to the zone's
-    /// snapshot, if there is one: `deletes` leave, `writes` replace what
-    /// has their name, type and set identifier.
+    /// snapshot: `deletes` leave, `writes` replace what has their name,
+    /// type and set identifier.
     pub fn record_change(
         &self,
         zone: &str,
         deletes: &[ResourceRecordSet],
         writes: &[ResourceRecordSet],
     ) {
-        let Some(Some(records)) = self.zone_cell(zone).get().cloned() else {
-            return;
-        };
-        let mut records = lock(&records);
+        let entry = self.zone_entry(zone);
+        let records = &mut lock(&entry.view).records;
         for d in deletes.iter().chain(writes) {
             if let Some(sets) = records.get_mut(&key(d.name(), d.r#type().as_str())) {
                 sets.retain(|s| s.set_identifier() != d.set_identifier());
@@ -156,9 +321,85 @@ impl Snapshots {
         };
     }
 
-    fn zone_cell(&self, zone: &str) -> ZoneCell {
+    fn zone_entry(&self, zone: &str) -> Arc<ZoneEntry> {
         Arc::clone(lock(&self.zones).entry(names::zone_id(zone)).or_default())
     }
+}
+
+/// Lists the next part of the zone a waiting read needs, with the zone's
+/// turn held: first the zone's first page (all of a zone of up to 300
+/// sets), then up to [`WINDOW_LISTINGS`] pages from the lowest name a read
+/// waits for, then the rest of the zone after the first page.
+async fn list_zone(
+    entry: &ZoneEntry,
+    client: &Client,
+    cancel: &CancellationToken,
+    zone: &str,
+) -> Result<(), AwsError> {
+    let next = {
+        let v = lock(&entry.view);
+        match v.spans.first() {
+            None => Listing::FirstPage,
+            Some(_) if v.windows < WINDOW_LISTINGS => match v.first_unlisted() {
+                Some(from) => Listing::Window(from),
+                None => return Ok(()),
+            },
+            Some((_, to)) => Listing::Rest(to.clone()),
+        }
+    };
+    let listed = match &next {
+        Listing::FirstPage => find::list_record_sets_from(client, cancel, zone, None)
+            .await
+            .map(|(sets, to)| (sets, String::new(), to)),
+        Listing::Window(from) => find::list_record_sets_from(client, cancel, zone, Some(from))
+            .await
+            .map(|(sets, to)| (sets, order_key(from), to)),
+        Listing::Rest(from) => {
+            find::list_record_sets_onwards(client, cancel, zone, from.as_deref())
+                .await
+                .map(|sets| {
+                    (
+                        sets,
+                        from.as_deref().map(order_key).unwrap_or_default(),
+                        None,
+                    )
+                })
+        }
+    };
+    let mut view = lock(&entry.view);
+    match listed {
+        Ok((sets, from, to)) => {
+            view.windows += usize::from(matches!(next, Listing::Window(_)));
+            let to = to.map(|n| order_key(&n));
+            view.add(sets, from, to);
+            Ok(())
+        }
+        Err(e) if e.is(NO_ZONE) => {
+            view.missing = true;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The next listing of a zone (see [`list_zone`]).
+enum Listing {
+    FirstPage,
+    /// One page from this name.
+    Window(String),
+    /// Every page from this name (where the first page ended) on.
+    Rest(Option<String>),
+}
+
+/// Where `name` sorts in a ListResourceRecordSets listing: by name with
+/// its labels reversed and a trailing dot, compared as bytes
+/// (`www.example.com` sorts as `com.example.www.`; Route 53 API Reference,
+/// ListResourceRecordSets). The empty key sorts before every name.
+fn order_key(name: &str) -> String {
+    let n = names::normalize(name);
+    let mut k = n.rsplit('.').collect::<Vec<_>>().join(".");
+    k.push('.');
+    k
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -167,16 +408,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn key(name: &str, ty: &str) -> (String, String) {
     (names::normalize(name), ty.to_string())
-}
-
-fn by_key(all: Vec<ResourceRecordSet>) -> ZoneRecords {
-    let mut out = ZoneRecords::new();
-    for s in all {
-        out.entry(key(s.name(), s.r#type().as_str()))
-            .or_default()
-            .push(s);
-    }
-    out
 }
 
 /// Every health check of the account, in pages of [`HEALTH_CHECK_PAGE`],
@@ -256,33 +487,195 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn own_writes_update_the_snapshot() {
+    fn view_of(sets: Vec<ResourceRecordSet>, from: &str, to: Option<&str>) -> ZoneView {
+        let mut v = ZoneView::default();
+        // "" stands for the start of the zone, as in a whole listing.
+        let from = if from.is_empty() {
+            String::new()
+        } else {
+            order_key(from)
+        };
+        v.add(sets, from, to.map(order_key));
+        v
+    }
+
+    #[test]
+    fn names_sort_by_reversed_labels_as_route53_lists_them() {
+        assert_eq!(order_key("www.Example.com."), "com.example.www.");
+        let mut names = vec![
+            "b.example.com",
+            "example.com",
+            "a.b.example.com",
+            "a-b.example.com",
+            "z.example.co",
+        ];
+        names.sort_by_key(|n| order_key(n));
+        assert_eq!(
+            names,
+            [
+                "z.example.co",
+                "example.com",
+                "a-b.example.com",
+                "b.example.com",
+                "a.b.example.com"
+            ]
+        );
+        // "-" (45) sorts before "." (46): the trailing dot decides.
+        assert!(order_key("a-b.example.com") < order_key("a.example.com"));
+        assert!(String::new() < order_key("example.com"));
+    }
+
+    #[test]
+    fn a_partial_listing_answers_only_inside_its_span() {
+        let v = view_of(
+            vec![rrs("m.example.com.", "m-primary", "192.0.2.1")],
+            "m.example.com",
+            Some("q.example.com"),
+        );
+        assert_eq!(v.answer("a.example.com", "A"), Answer::Unlisted);
+        assert_eq!(
+            v.answer("q.example.com", "A"),
+            Answer::Unlisted,
+            "the next page's first name is not covered"
+        );
+        match v.answer("m.example.com", "A") {
+            Answer::Listed { sets, whole } => {
+                assert_eq!(sets.len(), 1);
+                assert!(!whole);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            v.answer("p.example.com", "A"),
+            Answer::Listed {
+                sets: vec![],
+                whole: false
+            },
+            "absent from a partial listing: still to be confirmed"
+        );
+        let whole = view_of(vec![], "", None);
+        assert_eq!(
+            whole.answer("p.example.com", "A"),
+            Answer::Listed {
+                sets: vec![],
+                whole: true
+            }
+        );
+        // The first page, a window, then the rest from the first page's end.
+        let mut v = view_of(vec![], "", Some("c.example.com"));
+        v.add(
+            vec![],
+            order_key("m.example.com"),
+            Some(order_key("q.example.com")),
+        );
+        assert!(!v.whole());
+        v.add(vec![], order_key("c.example.com"), None);
+        assert!(v.whole());
+        let window_only = view_of(vec![], "m.example.com", None);
+        assert!(
+            !window_only.whole(),
+            "a window to the end is not the whole zone"
+        );
+    }
+
+    #[test]
+    fn a_listing_replaces_what_was_known_of_its_span() {
+        let mut v = view_of(
+            vec![
+                rrs("a.example.com.", "a-primary", "192.0.2.1"),
+                rrs("m.example.com.", "m-primary", "192.0.2.1"),
+            ],
+            "",
+            None,
+        );
+        v.add(
+            vec![rrs("m.example.com.", "m-primary", "192.0.2.7")],
+            order_key("m.example.com"),
+            None,
+        );
+        let Answer::Listed { sets, .. } = v.answer("m.example.com", "A") else {
+            panic!()
+        };
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].resource_records()[0].value(), "192.0.2.7");
+        let Answer::Listed { sets, .. } = v.answer("a.example.com", "A") else {
+            panic!()
+        };
+        assert_eq!(sets.len(), 1, "outside the new span, kept");
+    }
+
+    #[test]
+    fn the_next_listing_starts_at_the_lowest_unlisted_waiting_name() {
+        let entry = ZoneEntry::default();
+        lock(&entry.view).add(
+            vec![],
+            order_key("m.example.com"),
+            Some(order_key("q.example.com")),
+        );
+        let _a = Waiting::new(&entry, "z.example.com");
+        let b = Waiting::new(&entry, "n.example.com");
+        let _c = Waiting::new(&entry, "c.example.com");
+        let _c2 = Waiting::new(&entry, "C.example.com.");
+        assert_eq!(
+            lock(&entry.view).first_unlisted().as_deref(),
+            Some("c.example.com")
+        );
+        drop(_c);
+        assert_eq!(
+            lock(&entry.view).first_unlisted().as_deref(),
+            Some("c.example.com"),
+            "one read still waits for it"
+        );
+        drop(_c2);
+        assert_eq!(
+            lock(&entry.view).first_unlisted().as_deref(),
+            Some("z.example.com"),
+            "n is covered"
+        );
+        drop(b);
+        assert_eq!(lock(&entry.view).waiting.len(), 1);
+    }
+
+    #[test]
+    fn own_writes_update_the_snapshot() {
         let s = Snapshots::default();
-        let cell = s.zone_cell("/hostedzone/Z1");
-        cell.set(Some(Arc::new(Mutex::new(by_key(vec![
-            rrs("a.example.com.", "a-primary", "192.0.2.1"),
-            rrs("b.example.com.", "b-primary", "192.0.2.2"),
-        ])))))
-        .unwrap();
+        *lock(&s.zone_entry("/hostedzone/Z1").view) = view_of(
+            vec![
+                rrs("a.example.com.", "a-primary", "192.0.2.1"),
+                rrs("b.example.com.", "b-primary", "192.0.2.2"),
+            ],
+            "",
+            None,
+        );
         s.record_change(
             "Z1",
             &[rrs("b.example.com.", "b-primary", "192.0.2.2")],
             &[rrs("a.example.com", "a-primary", "192.0.2.9")],
         );
-        let records = cell.get().unwrap().clone().unwrap();
-        let records = lock(&records);
-        let a = &records[&key("a.example.com", "A")];
-        assert_eq!(a.len(), 1);
-        assert_eq!(a[0].resource_records()[0].value(), "192.0.2.9");
-        assert!(records[&key("b.example.com", "A")].is_empty());
+        let entry = s.zone_entry("Z1");
+        let view = lock(&entry.view);
+        let Answer::Listed { sets, .. } = view.answer("a.example.com", "A") else {
+            panic!()
+        };
+        assert_eq!(sets.len(), 1);
+        assert_eq!(sets[0].resource_records()[0].value(), "192.0.2.9");
+        assert_eq!(
+            view.answer("b.example.com", "A"),
+            Answer::Listed {
+                sets: vec![],
+                whole: true
+            }
+        );
     }
 
     #[test]
     fn forgetting_a_zone_drops_its_snapshot() {
         let s = Snapshots::default();
-        s.zone_cell("Z1").set(None).unwrap();
+        lock(&s.zone_entry("Z1").view).missing = true;
         s.forget_zone("/hostedzone/Z1");
-        assert!(s.zone_cell("Z1").get().is_none());
+        assert_eq!(
+            lock(&s.zone_entry("Z1").view).answer("a.example.com", "A"),
+            Answer::Unlisted
+        );
     }
 }
