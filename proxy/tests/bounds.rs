@@ -337,7 +337,16 @@ fn peak_memory_stays_under_its_bound_with_cold_misses_and_idle_connections() {
         }
     }
     let hwm = proc_status_kib(p.pid(), "VmHWM") * 1024 - start + RELEASE_START_RSS;
-    let bound = max + max / 4 + fill + 32 * MIB;
+    // docs/proxy/operations.md: beyond the fixed bound, each miss streaming
+    // past the fill budget to a client slower than its origin (the test's
+    // readers are, on a loaded machine) holds up to two of hyper's read
+    // buffers: the one filling from the origin, and the chunk split from
+    // the last one, queued for the client. Without this term the test
+    // measured 117 to 136 MiB against 128 with helpers compiling.
+    const HYPER_READ_BUFFER: u64 = 8192 + 4096 * 100;
+    let streamed = OBJECTS as u64 - fill / (4 * MIB);
+    let bound = max + max / 4 + fill + 32 * MIB + streamed * 2 * HYPER_READ_BUFFER;
+    eprintln!("peak RSS {} MiB, bound {} MiB", hwm / MIB, bound / MIB);
     assert!(
         hwm <= bound,
         "peak RSS {} MiB over the bound of {} MiB",
