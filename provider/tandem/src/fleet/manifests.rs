@@ -1255,6 +1255,34 @@ mod tests {
     }
 
     #[test]
+    fn the_unit_is_hardened_and_waits_for_readiness() {
+        let (unit, _) = systemd(&inputs_of(&[]));
+        for want in [
+            "Type=notify",
+            "CapabilityBoundingSet=\n",
+            "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
+            "SystemCallFilter=@system-service",
+            "SystemCallArchitectures=native",
+            "PrivateDevices=yes",
+            "ProtectKernelTunables=yes",
+            "ProtectKernelModules=yes",
+            "ProtectKernelLogs=yes",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "ProtectHome=yes",
+            "PrivateTmp=yes",
+            "RestrictNamespaces=yes",
+            "LockPersonality=yes",
+            "MemoryDenyWriteExecute=yes",
+            "RestrictRealtime=yes",
+            "UMask=0077",
+            "MemoryMax=",
+        ] {
+            assert!(unit.contains(want), "{want} missing from\n{unit}");
+        }
+    }
+
+    #[test]
     fn hpa_and_pdb_follow_replicas() {
         let i = inputs_of(&[
             ("replicas", Value::int(4)),
