@@ -42,6 +42,11 @@ const DEFAULT_TARGET_CPU: i64 = 70;
 pub const DEFAULT_DRAIN_DELAY: &str = "5s";
 /// Time in-flight requests get to finish after the listener closes.
 pub const DEFAULT_DRAIN_GRACE: &str = "30s";
+/// The fleet config's own cap on `drain.delay`: longer keeps a
+/// terminating proxy out of rotation for too long. The manifests pass the
+/// delay in `TANDEM_DRAIN_DELAY` (or a preStop sleep), which the config's
+/// check never sees, so the same cap applies here.
+const MAX_DRAIN_DELAY: Duration = Duration::from_secs(300);
 /// Headroom Kubernetes gets beyond delay + grace before SIGKILL, so a drain
 /// that uses its whole budget still exits on its own.
 const KILL_MARGIN: Duration = Duration::from_secs(5);
@@ -115,6 +120,15 @@ fn dns_subdomain(s: &str) -> Result<(), String> {
 fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s)
         .map_err(|e| format!("{s:?} is not a duration like `5s` or `1m30s`: {e}"))
+}
+
+fn drain_delay(s: &str) -> Result<(), String> {
+    if duration(s)? > MAX_DRAIN_DELAY {
+        return Err(format!(
+            "{s:?} is over 5m: a terminating proxy would stay out of rotation too long"
+        ));
+    }
+    Ok(())
 }
 
 /// The fleet config refuses a cache under 1 MiB; so does this.
@@ -217,7 +231,6 @@ fn absolute_path(s: &str) -> Result<(), String> {
 fn schema() -> Schema {
     let s = |name: &str, desc: &str| Attribute::optional(name, Type::String, desc);
     let n = |name: &str, desc: &str| Attribute::optional(name, Type::Number, desc);
-    let dur = Validator::format("a duration such as `5s`", |s| duration(s).map(|_| ()));
     let memory = Validator::format("a memory quantity such as `512Mi`", |s| {
         quantity_bytes(s).map(|_| ())
     });
@@ -248,13 +261,13 @@ fn schema() -> Schema {
         .attr(s(
             "drain_delay",
             "How long the proxy keeps accepting after termination starts while `/ready` reports 503 (see `pre_stop`). \
-             Must match the fleet config's drain delay. Default `5s`.",
-        ).validate(dur.clone()))
+             Must match the fleet config's drain delay. Default `5s`; at most `5m`, as in the fleet config.",
+        ).validate(Validator::format("a duration of at most `5m`", drain_delay)))
         .attr(s(
             "drain_grace",
             "How long in-flight requests may take after accepting stops; with `drain_delay` and a 5 s margin it sets \
              `terminationGracePeriodSeconds` and the unit's `TimeoutStopSec`. Must match the fleet config. Default `30s`.",
-        ).validate(dur))
+        ).validate(Validator::format("a duration such as `30s`", |s| duration(s).map(|_| ()))))
         .attr(s(
             "pre_stop",
             "How the pod waits out `drain_delay`. `sleep` (default): a `preStop` sleep action, which needs Kubernetes \
@@ -1350,11 +1363,14 @@ mod tests {
                 Value::object([("eks.amazonaws.com/role-arn", Value::string("x"))]),
             ),
             ("priority_class_value", Value::int(10)),
+            // Over the fleet config's own cap on drain.delay.
+            ("drain_delay", Value::string("6m")),
         ]);
         for want in [
             "memory_limit",
             "service_account_annotations",
             "priority_class_value",
+            "drain_delay",
         ] {
             assert!(
                 paths.iter().any(|p| p == want),
