@@ -19,7 +19,7 @@ output "buckets" {
 }
 
 output "kubernetes_manifests" {
-  description = "Each region's proxy manifests."
+  description = "Each region's proxy manifests: a map of YAML documents keyed `Kind/name`."
   value       = { for r, m in module.region : r => m.kubernetes_manifests }
   sensitive   = false
 }

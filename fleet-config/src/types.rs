@@ -11,8 +11,9 @@ pub const DEFAULT_DATA_LISTEN: &str = "0.0.0.0:8080";
 /// Admin listener, separate so probes and scrapes never queue behind
 /// object downloads.
 pub const DEFAULT_ADMIN_LISTEN: &str = "0.0.0.0:9090";
-/// In-memory cache: a quarter of the 1 GiB our manifests request by
-/// default, leaving room for in-flight bodies and the runtime.
+/// In-memory cache: a few thousand hot objects of tens of KiB, while the
+/// pod the manifests size from it (1.25 x cache + fill budget + 96 MiB,
+/// 480 MiB) fits in half a GiB.
 pub const DEFAULT_CACHE_MAX_BYTES: Bytes = Bytes(256 << 20);
 /// Objects above this bypass the memory cache: a few large objects would
 /// otherwise evict thousands of small hot ones.

@@ -146,4 +146,16 @@ data "tandem_proxy_manifests" "this" {
   config_region = var.config_region
   drain_delay   = var.drain.delay
   drain_grace   = var.drain.grace
+  pre_stop      = var.kubernetes.pre_stop
+  # The pods' memory is derived from the cache the config above declares.
+  cache_max_bytes      = var.cache.max_bytes
+  cache_max_fill_bytes = var.cache.max_fill_bytes
+  memory_request       = var.kubernetes.memory_request
+  memory_limit         = var.kubernetes.memory_limit
+
+  service_account_name        = var.kubernetes.service_account_name
+  create_service_account      = var.kubernetes.create_service_account
+  service_account_annotations = var.kubernetes.service_account_annotations
+  priority_class_name         = var.kubernetes.priority_class_name
+  priority_class_value        = var.kubernetes.priority_class_value
 }

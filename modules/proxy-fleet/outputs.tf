@@ -9,11 +9,16 @@ output "config_url" {
 }
 
 output "kubernetes_manifests" {
-  description = "Deployment, Service, PodDisruptionBudget and HorizontalPodAutoscaler as one YAML stream."
-  value       = data.tandem_proxy_manifests.this.all
+  description = "Each Kubernetes object (ServiceAccount, Deployment, Service, PodDisruptionBudget, HorizontalPodAutoscaler, and the PriorityClass when rendered) as one YAML document, keyed `Kind/name`: `for_each` over it with `kubernetes_manifest` and `yamldecode(each.value)`."
+  value       = data.tandem_proxy_manifests.this.manifests
+}
+
+output "kubernetes_objects" {
+  description = "The same objects decoded, keyed `Kind/name`: `manifest = each.value` with no decoding."
+  value       = { for k, v in data.tandem_proxy_manifests.this.manifests_json : k => jsondecode(v) }
 }
 
 output "systemd_unit" {
-  description = "A systemd unit running the proxy with the same drain timing."
+  description = "A hardened systemd unit (`Type=notify`) running the proxy with the same drain timing and memory limit."
   value       = data.tandem_proxy_manifests.this.systemd_unit
 }

@@ -214,6 +214,26 @@ variable "replicas" {
   }
 }
 
+variable "kubernetes" {
+  description = "Kubernetes settings of the manifests: `pre_stop` (`sleep`, a preStop sleep action, needs Kubernetes 1.30+; `proxy` for older clusters, the proxy waits out the drain delay itself), the ServiceAccount (`service_account_name`, default the fleet name; `create_service_account`; `service_account_annotations`, e.g. `eks.amazonaws.com/role-arn` for IRSA; EKS Pod Identity needs none), `priority_class_name` and `priority_class_value` (render that PriorityClass), and `memory_request`/`memory_limit` to override the memory derived from `cache` (1.25 x max_bytes + max_fill_bytes + 96Mi)."
+  type = object({
+    pre_stop                    = optional(string, "sleep")
+    service_account_name        = optional(string)
+    create_service_account      = optional(bool, true)
+    service_account_annotations = optional(map(string), {})
+    priority_class_name         = optional(string)
+    priority_class_value        = optional(number)
+    memory_request              = optional(string)
+    memory_limit                = optional(string)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["sleep", "proxy"], var.kubernetes.pre_stop)
+    error_message = "kubernetes.pre_stop is \"sleep\" (Kubernetes 1.30+) or \"proxy\"."
+  }
+}
+
 variable "retain_config_on_destroy" {
   description = "Keep the published config object when this module is destroyed, so running proxies keep serving."
   type        = bool

@@ -18,6 +18,6 @@ output "config_version" {
 }
 
 output "kubernetes_manifests" {
-  description = "This region's proxy Deployment, Service, PDB and HPA."
+  description = "This region's proxy objects (ServiceAccount, Deployment, Service, PDB, HPA) as YAML documents keyed `Kind/name`."
   value       = module.fleet.kubernetes_manifests
 }

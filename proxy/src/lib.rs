@@ -15,9 +15,9 @@
 //! [`conditional`], [`body`], [`error`]). Around them: the admin endpoints
 //! ([`admin`]), metrics ([`metrics`]), where the config comes from
 //! ([`source`]) and what a loaded config serves with ([`runtime`],
-//! [`state`]). The config format and its `validate()` come from
-//! `tandem-fleet-config`, the same code the Terraform provider runs at
-//! plan time.
+//! [`state`]), and readiness for systemd ([`notify`]). The config format
+//! and its `validate()` come from `tandem-fleet-config`, the same code the
+//! Terraform provider runs at plan time.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
@@ -38,6 +38,7 @@ pub mod failover;
 pub mod fill;
 pub mod forwarded;
 pub mod metrics;
+pub mod notify;
 pub mod origin;
 pub mod policy;
 pub mod range;

@@ -420,6 +420,9 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
         handles.push(h);
     }
     drop(data);
+    // Config loaded, both listeners bound and served: /ready answers 200
+    // from here on, and a `Type=notify` unit counts as started.
+    crate::notify::ready();
 
     let signal_name = tokio::select! {
         _ = term.recv() => "SIGTERM",
@@ -431,6 +434,7 @@ pub async fn run(source: Source, over: ListenOverride) -> Result<(), ServeError>
     let mut drain = state.runtime.load().config.drain.clone();
     drain_env.apply(&mut drain);
     state.draining.store(true, Ordering::SeqCst);
+    crate::notify::stopping();
     tracing::info!(signal = signal_name, delay = ?drain.delay.0, grace = ?drain.grace.0, "draining: /ready now 503");
     tokio::time::sleep(drain.delay.0).await;
     let _ = stop_tx.send(Some(drain.grace.0));
@@ -754,18 +758,27 @@ async fn reloader(state: Arc<State>, path: PathBuf, mut hup: tokio::signal::unix
     let mut tick = tokio::time::interval(CONFIG_POLL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let why = tokio::select! {
-            _ = hup.recv() => "SIGHUP",
+        let hangup = tokio::select! {
+            _ = hup.recv() => true,
             _ = tick.tick() => {
                 let now = std::fs::read(&path).ok();
                 if now.is_none() || now == last {
                     continue;
                 }
                 last = now;
-                "file change"
+                false
             }
         };
-        reload(&state, &path, why);
+        // systemd shows a SIGHUP (`systemctl reload`) as reloading until
+        // the proxy is ready again, whether the new config was taken or
+        // refused: either way the proxy serves.
+        if hangup {
+            crate::notify::reloading();
+            reload(&state, &path, "SIGHUP");
+            crate::notify::ready();
+        } else {
+            reload(&state, &path, "file change");
+        }
     }
 }
 
@@ -797,6 +810,7 @@ async fn poller(state: Arc<State>, mut src: S3Source, mut hup: tokio::signal::un
         // rotated JWKS or key is picked up by the rebuild).
         if hangup {
             src.forget_etag();
+            crate::notify::reloading();
         }
         match src.fetch(&state.client).await {
             Ok(Fetched::Unchanged) => {}
@@ -814,6 +828,9 @@ async fn poller(state: Arc<State>, mut src: S3Source, mut hup: tokio::signal::un
                 state.metrics.reloads.inc(&["source_error"]);
                 tracing::warn!(trigger = why, error = %e, "config source unreachable; still serving config_version {}", state.runtime.load().version);
             }
+        }
+        if hangup {
+            crate::notify::ready();
         }
     }
 }

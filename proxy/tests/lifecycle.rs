@@ -225,3 +225,71 @@ fn a_drain_variable_without_its_unit_refuses_to_start_and_names_itself() {
         "a good value is not a problem: {err}"
     );
 }
+
+/// Under systemd's `Type=notify` the proxy says READY=1 once /ready
+/// answers 200, RELOADING=1 then READY=1 around a SIGHUP reload, and
+/// STOPPING=1 once /ready answers 503. Each state is checked from a thread
+/// that asks /ready the moment the datagram arrives, so a notification
+/// sent too early fails.
+#[test]
+fn systemd_hears_ready_reloading_and_stopping_when_they_are_true() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("notify");
+    let listener = UnixDatagram::bind(&socket).unwrap();
+    let (dp, ap) = (free_port(), free_port());
+    let config = dir.path().join("proxy.yaml");
+    // No origin is contacted: the replica's breaker stays closed, so
+    // /ready answers 200 as soon as the proxy serves.
+    std::fs::write(
+        &config,
+        format!(
+            "listen:\n  data: 127.0.0.1:{dp}\n  admin: 127.0.0.1:{ap}\ndrain:\n  delay: 300ms\n  grace: 1s\nbuckets:\n  - name: a\n    path_prefix: /a/\n    replicas:\n{}",
+            replica_at("dead", "http://127.0.0.1:1", "assets", 1, "1s")
+        ),
+    )
+    .unwrap();
+    // Each datagram, with the status /ready gave right after it arrived.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let ready_url = format!("http://127.0.0.1:{ap}/ready");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok(n) = listener.recv(&mut buf) {
+            let state = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let status = reqwest::blocking::get(&ready_url).map_or(0, |r| r.status().as_u16());
+            if tx.send((state, status)).is_err() {
+                return;
+            }
+        }
+    });
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a notification within 10 s")
+    };
+    let args = vec!["--config".to_string(), config.display().to_string()];
+    let socket_env = socket.display().to_string();
+    let mut p = Proxy::spawn(
+        tempfile::tempdir().unwrap(),
+        config,
+        (dp, ap),
+        &args,
+        &[("NOTIFY_SOCKET", &socket_env)],
+    );
+
+    let (state, status) = next();
+    assert!(state.lines().any(|l| l == "READY=1"), "{state:?}");
+    assert_eq!(status, 200, "/ready when READY=1 arrived");
+
+    signal(p.pid(), "HUP");
+    let (state, _) = next();
+    assert!(state.lines().any(|l| l == "RELOADING=1"), "{state:?}");
+    let (state, status) = next();
+    assert!(state.lines().any(|l| l == "READY=1"), "{state:?}");
+    assert_eq!(status, 200, "/ready after the reload");
+
+    signal(p.pid(), "TERM");
+    let (state, status) = next();
+    assert!(state.lines().any(|l| l == "STOPPING=1"), "{state:?}");
+    assert_eq!(status, 503, "/ready when STOPPING=1 arrived");
+    assert_eq!(p.wait(Duration::from_secs(10)), Some(0), "{}", p.log());
+}

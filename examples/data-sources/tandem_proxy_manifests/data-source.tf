@@ -17,11 +17,12 @@ data "tandem_proxy_manifests" "assets" {
   credentials_secret = "tandem-proxy-aws"
 }
 
-# One file per object, e.g. for kubectl apply -f or a GitOps repo.
-output "deployment_yaml" {
-  value = data.tandem_proxy_manifests.assets.deployment
+# One YAML document per object, keyed `Kind/name`: a `for_each` over the
+# map gives one kubernetes_manifest per object (see the Kubernetes guide).
+output "manifests" {
+  value = data.tandem_proxy_manifests.assets.manifests
 }
 
-output "all_yaml" {
-  value = data.tandem_proxy_manifests.assets.all
+output "deployment_yaml" {
+  value = data.tandem_proxy_manifests.assets.manifests["Deployment/assets"]
 }

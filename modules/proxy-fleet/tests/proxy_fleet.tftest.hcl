@@ -54,9 +54,87 @@ run "plans_config_and_manifests" {
   }
 
   assert {
-    condition     = yamldecode(data.tandem_proxy_manifests.this.deployment).spec.template.spec.terminationGracePeriodSeconds == 35
+    condition     = yamldecode(output.kubernetes_manifests["Deployment/assets"]).spec.template.spec.terminationGracePeriodSeconds == 35
     error_message = "grace period = drain delay + drain grace + 5 s margin"
   }
+
+  assert {
+    condition     = toset(keys(output.kubernetes_manifests)) == toset(["Deployment/assets", "Service/assets", "PodDisruptionBudget/assets", "HorizontalPodAutoscaler/assets", "ServiceAccount/assets"])
+    error_message = "one document per object, keyed Kind/name"
+  }
+
+  assert {
+    condition     = alltrue([for k, o in output.kubernetes_objects : "${o.kind}/${o.metadata.name}" == k])
+    error_message = "kubernetes_objects holds the decoded objects under the same keys"
+  }
+
+  assert {
+    condition     = output.kubernetes_objects["Deployment/assets"].spec.template.spec.containers[0].resources.limits.memory == "480Mi"
+    error_message = "the default 256 MiB cache gets 1.25 x 256 + 64 + 96 MiB"
+  }
+}
+
+run "service_account_priority_class_and_memory_follow_the_inputs" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "/assets/"
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+    }]
+    cache = { max_bytes = "1GiB", max_fill_bytes = "128MiB" }
+    kubernetes = {
+      pre_stop                    = "proxy"
+      service_account_annotations = { "eks.amazonaws.com/role-arn" = "arn:aws:iam::123456789012:role/assets-proxy" }
+      priority_class_name         = "edge-serving"
+      priority_class_value        = 100000
+    }
+  }
+
+  assert {
+    condition     = output.kubernetes_objects["ServiceAccount/assets"].metadata.annotations["eks.amazonaws.com/role-arn"] == "arn:aws:iam::123456789012:role/assets-proxy"
+    error_message = "the IRSA annotation is on the ServiceAccount"
+  }
+
+  assert {
+    condition     = output.kubernetes_objects["Deployment/assets"].spec.template.spec.serviceAccountName == "assets"
+    error_message = "the pods run as that ServiceAccount"
+  }
+
+  assert {
+    condition     = output.kubernetes_objects["PriorityClass/edge-serving"].value == 100000 && output.kubernetes_objects["Deployment/assets"].spec.template.spec.priorityClassName == "edge-serving"
+    error_message = "the PriorityClass is rendered and used"
+  }
+
+  assert {
+    condition     = output.kubernetes_objects["Deployment/assets"].spec.template.spec.containers[0].resources.requests.memory == "1504Mi"
+    error_message = "memory = 1.25 x 1024 + 128 + 96 MiB"
+  }
+
+  assert {
+    condition     = !can(output.kubernetes_objects["Deployment/assets"].spec.template.spec.containers[0].lifecycle)
+    error_message = "pre_stop = proxy renders no hook"
+  }
+}
+
+run "an_unknown_pre_stop_is_refused_at_plan" {
+  command = plan
+
+  variables {
+    name          = "assets"
+    config_bucket = run.config_bucket.bucket
+    routes = [{
+      name        = "assets"
+      path_prefix = "/assets/"
+      replicas    = [{ name = "eu", bucket = "assets-eu", region = "eu-west-1" }]
+    }]
+    kubernetes = { pre_stop = "exec" }
+  }
+
+  expect_failures = [var.kubernetes]
 }
 
 run "invalid_route_is_refused_at_plan" {
