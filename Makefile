@@ -65,6 +65,10 @@ bench:
 fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release -p tandem-proxy --lib
 
+# dist/: this platform's provider, tandem-review and tandem-proxy archives
+# and their sums. TANDEM_GPG_KEY_ID (a key in GNUPGHOME) signs the
+# provider's SHA256SUMS; without it the sums stay unsigned, with a warning
+# (RELEASING in docs/guides/installation.md).
 release:
 	@scripts/bootstrap demo
 	scripts/release
