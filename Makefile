@@ -33,6 +33,8 @@ fmt:
 # SeaweedFS and Redis, acceptance through real Terraform against moto, the
 # demo report in headless Chromium) from one shared debug build, in parallel.
 test: bootstrap lint
+	@# Modules, examples and their .tftest.hcl files in canonical form.
+	TF_CLI_CONFIG_FILE=/dev/null $(TANDEM_TERRAFORM) fmt -check -recursive -diff modules examples
 	$(CARGO) build --workspace --all-targets
 	TF_ACC=1 scripts/run-tests
 	@scripts/docs check
