@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tandem_acceptance::{repo_root, skip_unless_acc, TfDir};
+use tandem_acceptance::{copy_dir, repo_root, skip_unless_acc, TfDir};
 
 /// Blocks not checked yet: (file, 1-based block number in it, why).
 const KNOWN: &[(&str, usize, &str)] = &[(
@@ -114,21 +114,6 @@ fn all_snippets() -> Vec<Snippet> {
     }
     files.sort();
     files.iter().flat_map(|f| snippets(&root, f)).collect()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let (p, name) = (e.path(), e.file_name());
-        if name == ".terraform" || name == ".terraform.lock.hcl" || name == "tests" {
-            continue;
-        }
-        if p.is_dir() {
-            copy_dir(&p, &to.join(&name));
-        } else {
-            std::fs::copy(&p, to.join(&name)).unwrap();
-        }
-    }
 }
 
 /// What is wrong with one snippet, or None when it passes.
