@@ -150,6 +150,16 @@ fn stand_in_zip(path: &Path, name: &str) {
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
+/// Removes the files (not directories) of `dir` whose names start with
+/// `prefix`.
+fn remove_prefixed(dir: &Path, prefix: &str) {
+    for f in std::fs::read_dir(dir).unwrap().flatten() {
+        if f.file_name().to_string_lossy().starts_with(prefix) && f.path().is_file() {
+            std::fs::remove_file(f.path()).unwrap();
+        }
+    }
+}
+
 #[test]
 fn unsigned_release_warns_and_require_signature_refuses() {
     skip_unless_acc!();
@@ -174,6 +184,32 @@ fn unsigned_release_warns_and_require_signature_refuses() {
             .contains("TANDEM_GPG_KEY_ID is not set, and --require-signature was given"),
         "{}",
         text(&refused.stderr)
+    );
+
+    // A Windows platform's dist has no tandem-proxy: its sums are left out,
+    // the others written. Without a provider zip there is no release.
+    remove_prefixed(dist.path(), "tandem-proxy_");
+    let without_proxy = release(dist.path(), &["sums"], &[]);
+    assert!(
+        without_proxy.status.success(),
+        "{}",
+        text(&without_proxy.stderr)
+    );
+    assert!(!dist
+        .path()
+        .join(format!("tandem-proxy_{v}_SHA256SUMS"))
+        .exists());
+    assert!(dist
+        .path()
+        .join(format!("tandem-review_{v}_SHA256SUMS"))
+        .exists());
+    remove_prefixed(dist.path(), "terraform-provider-tandem_");
+    let no_provider = release(dist.path(), &["sums"], &[]);
+    assert!(!no_provider.status.success());
+    assert!(
+        text(&no_provider.stderr).contains(&format!("has no terraform-provider-tandem_{v}_*.zip")),
+        "{}",
+        text(&no_provider.stderr)
     );
 
     let bad = release(
