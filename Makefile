@@ -33,6 +33,8 @@ fmt:
 # SeaweedFS and Redis, acceptance through real Terraform against moto, the
 # demo report in headless Chromium) from one shared debug build, in parallel.
 test: bootstrap lint
+	@# Modules, examples and their .tftest.hcl files in canonical form.
+	TF_CLI_CONFIG_FILE=/dev/null $(TANDEM_TERRAFORM) fmt -check -recursive -diff modules examples
 	$(CARGO) build --workspace --all-targets
 	TF_ACC=1 scripts/run-tests
 	@scripts/docs check
@@ -65,6 +67,10 @@ bench:
 fuzz:
 	PROPTEST_CASES=$${PROPTEST_CASES:-200000} $(CARGO) test --release -p tandem-proxy --lib
 
+# dist/: this platform's provider, tandem-review and tandem-proxy archives
+# and their sums. TANDEM_GPG_KEY_ID (a key in GNUPGHOME) signs the
+# provider's SHA256SUMS; without it the sums stay unsigned, with a warning
+# (RELEASING in docs/guides/installation.md).
 release:
 	@scripts/bootstrap demo
 	scripts/release

@@ -843,3 +843,24 @@ pub fn unique(prefix: &str) -> String {
         .unwrap_or(0);
     format!("{prefix}-{}-{}-{n}", std::process::id(), t % 1_000_000)
 }
+
+/// Copies a directory tree such as `modules/` into a test's directory,
+/// leaving out Terraform's local state (`.terraform`, the lock file) so
+/// every copy inits afresh.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("creating {}: {e}", to.display()));
+    let entries =
+        std::fs::read_dir(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    for e in entries.flatten() {
+        let (p, name) = (e.path(), e.file_name());
+        if name == ".terraform" || name == ".terraform.lock.hcl" {
+            continue;
+        }
+        if p.is_dir() {
+            copy_dir(&p, &to.join(&name));
+        } else {
+            std::fs::copy(&p, to.join(&name))
+                .unwrap_or_else(|e| panic!("copying {}: {e}", p.display()));
+        }
+    }
+}

@@ -63,6 +63,12 @@ fn without_apt_the_bootstrap_stops_at_once_naming_what_to_install() {
         // The test part also needs the browser the report test uses; the
         // demo part never asks for it.
         assert_eq!(text.contains("chromium"), part == "test", "{part}: {text}");
+        // So does gpg, for the release test's signature.
+        assert_eq!(
+            text.contains("(Debian package gnupg)"),
+            part == "test",
+            "{part}: {text}"
+        );
         assert!(
             !repo.path().join(".cache").exists(),
             "{part}: nothing is created before stopping"

@@ -1,26 +1,8 @@
 //! Each module's own `tests/*.tftest.hcl`, run by `terraform test` against
-//! moto through the provider as built. The test files take the emulator's
-//! address as `-var aws_endpoint=...`.
+//! moto through the provider as built (or offline, with `mock_provider`).
+//! The test files take the emulator's address as `-var aws_endpoint=...`.
 
-use std::path::Path;
-
-use tandem_acceptance::{repo_root, skip_unless_acc, Moto, TfDir};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        let name = e.file_name();
-        if name == ".terraform" || name == ".terraform.lock.hcl" {
-            continue;
-        }
-        if p.is_dir() {
-            copy_dir(&p, &to.join(&name));
-        } else {
-            std::fs::copy(&p, to.join(&name)).unwrap();
-        }
-    }
-}
+use tandem_acceptance::{copy_dir, repo_root, skip_unless_acc, Moto, TfDir};
 
 #[test]
 fn every_module_passes_its_terraform_tests() {

@@ -9,6 +9,8 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod modules;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

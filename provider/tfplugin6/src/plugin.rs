@@ -190,6 +190,9 @@ fn check_protocol(offered: Option<&str>) -> Result<(), ServeError> {
 
 #[derive(Clone)]
 enum Listener {
+    /// Unix only: Windows has no Unix-domain listener in tokio, and
+    /// go-plugin itself uses TCP there.
+    #[cfg(unix)]
     Unix(Arc<tokio::net::UnixListener>, PathBuf),
     Tcp(Arc<tokio::net::TcpListener>),
 }
@@ -197,11 +200,8 @@ enum Listener {
 impl Listener {
     async fn bind(sock: PathBuf) -> Result<Listener, ServeError> {
         if std::env::var_os("TANDEM_PLUGIN_FORCE_TCP").is_none() {
-            match tokio::net::UnixListener::bind(&sock) {
-                Ok(l) => return Ok(Listener::Unix(Arc::new(l), sock)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "unix socket unavailable; falling back to TCP")
-                }
+            if let Some(l) = Listener::bind_unix(sock) {
+                return Ok(l);
             }
         }
         let min: u16 = std::env::var("PLUGIN_MIN_PORT")
@@ -224,12 +224,30 @@ impl Listener {
         })))
     }
 
+    #[cfg(unix)]
+    fn bind_unix(sock: PathBuf) -> Option<Listener> {
+        match tokio::net::UnixListener::bind(&sock) {
+            Ok(l) => Some(Listener::Unix(Arc::new(l), sock)),
+            Err(e) => {
+                tracing::warn!(error = %e, "unix socket unavailable; falling back to TCP");
+                None
+            }
+        }
+    }
+
+    /// Windows: TCP, as go-plugin uses there.
+    #[cfg(not(unix))]
+    fn bind_unix(_sock: PathBuf) -> Option<Listener> {
+        None
+    }
+
     fn clone_inner(&self) -> Listener {
         self.clone()
     }
 
     fn describe(&self) -> (&'static str, String) {
         match self {
+            #[cfg(unix)]
             Listener::Unix(_, p) => ("unix", p.display().to_string()),
             Listener::Tcp(l) => (
                 "tcp",
@@ -297,6 +315,7 @@ fn accept_loop(
     tokio::spawn(async move {
         loop {
             let raw: Box<dyn Io> = match &listener {
+                #[cfg(unix)]
                 Listener::Unix(l, _) => match l.accept().await {
                     Ok((s, _)) => Box::new(s),
                     Err(e) => {
