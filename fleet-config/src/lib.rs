@@ -67,6 +67,30 @@ buckets:
         assert_eq!(c.buckets[0].replicas[0].timeout, Dur::millis(500));
         assert_eq!(c.buckets[0].replicas[1].timeout, DEFAULT_REPLICA_TIMEOUT);
         assert!(c.buckets[0].cache.enabled);
+        assert_eq!(c.access_log, AccessLog::default());
+        assert!(c.access_log.enabled && c.access_log.sample == 1.0 && !c.access_log.hash_keys);
+    }
+
+    #[test]
+    fn access_log_sample_is_a_share() {
+        let c = FleetConfig::parse(
+            &format!("{GOOD}access_log: {{sample: 0.25, hash_keys: true}}\n"),
+            Format::Yaml,
+        )
+        .unwrap();
+        assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+        assert!(c.access_log.enabled && c.access_log.hash_keys);
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let mut c = good();
+            c.access_log.sample = bad;
+            assert_eq!(paths(&c), ["access_log.sample"], "{bad}");
+        }
+        let err = FleetConfig::parse(
+            &format!("{GOOD}access_log: {{sampel: 0.5}}\n"),
+            Format::Yaml,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sampel"), "{err}");
     }
 
     #[test]

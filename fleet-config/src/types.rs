@@ -136,6 +136,9 @@ pub struct FleetConfig {
     /// Admin API settings.
     #[serde(default)]
     pub admin: Admin,
+    /// The per-request access log (JSON lines on stdout).
+    #[serde(default)]
+    pub access_log: AccessLog,
     /// Where the proxy reloads this config from, when not a local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
@@ -527,6 +530,51 @@ pub struct Admin {
     /// disabled without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_token_env: Option<String>,
+}
+
+/// Access log: on by default, because an operator's first question after
+/// an incident ("what did client X get at 14:02?") needs it, and a line
+/// per request costs little next to the request.
+pub const DEFAULT_ACCESS_LOG_ENABLED: bool = true;
+/// Every request is logged by default; lower it only when the log volume
+/// itself is the problem (errors are logged whatever the rate).
+pub const DEFAULT_ACCESS_LOG_SAMPLE: f64 = 1.0;
+
+/// The per-request access log: one JSON object per line on stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLog {
+    /// Writes the log.
+    #[serde(default = "AccessLog::default_enabled")]
+    pub enabled: bool,
+    /// Share of successful requests logged, 0.0 to 1.0. Errors (status
+    /// 400 and above) and bodies cut off are always logged.
+    #[serde(default = "AccessLog::default_sample")]
+    pub sample: f64,
+    /// Logs a SHA-256 prefix of the object key instead of the key, for
+    /// buckets whose key names are personal data. The same key always
+    /// gives the same hash, so one object's requests can still be found.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hash_keys: bool,
+}
+
+impl AccessLog {
+    fn default_enabled() -> bool {
+        DEFAULT_ACCESS_LOG_ENABLED
+    }
+    fn default_sample() -> f64 {
+        DEFAULT_ACCESS_LOG_SAMPLE
+    }
+}
+
+impl Default for AccessLog {
+    fn default() -> AccessLog {
+        AccessLog {
+            enabled: DEFAULT_ACCESS_LOG_ENABLED,
+            sample: DEFAULT_ACCESS_LOG_SAMPLE,
+            hash_keys: false,
+        }
+    }
 }
 
 /// Where the proxy polls for this config.

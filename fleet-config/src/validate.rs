@@ -392,6 +392,14 @@ impl FleetConfig {
             }
         }
 
+        let sample = self.access_log.sample;
+        if !(0.0..=1.0).contains(&sample) {
+            c.add(
+                root.field("access_log").field("sample"),
+                format!("{sample} must be between 0.0 (errors only) and 1.0 (every request)"),
+            );
+        }
+
         if let Some(s) = &self.source {
             let p = root.field("source");
             if parse_s3_url(&s.url).is_none() {
