@@ -69,6 +69,10 @@ buckets:
         assert!(c.buckets[0].cache.enabled);
         assert_eq!(c.access_log, AccessLog::default());
         assert!(c.access_log.enabled && c.access_log.sample == 1.0 && !c.access_log.hash_keys);
+        // Older proxies refuse unknown fields: a default section is not
+        // written into published documents.
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("access_log"), "{json}");
     }
 
     #[test]

@@ -136,8 +136,11 @@ pub struct FleetConfig {
     /// Admin API settings.
     #[serde(default)]
     pub admin: Admin,
-    /// The per-request access log (JSON lines on stdout).
-    #[serde(default)]
+    /// The per-request access log (JSON lines on stdout). Left out of a
+    /// serialized document while it is the default, so a document
+    /// published for a fleet still running proxies older than the section
+    /// (which refuse unknown fields) stays readable to them.
+    #[serde(default, skip_serializing_if = "AccessLog::is_default")]
     pub access_log: AccessLog,
     /// Where the proxy reloads this config from, when not a local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -559,6 +562,9 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
+    fn is_default(&self) -> bool {
+        *self == AccessLog::default()
+    }
     fn default_enabled() -> bool {
         DEFAULT_ACCESS_LOG_ENABLED
     }
