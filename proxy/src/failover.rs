@@ -20,6 +20,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::access::Trail;
 use crate::breaker::{CircuitBreaker, Permit, State as BreakerState};
 use crate::client::OriginClient;
 use crate::error::{Attempt, ProxyError};
@@ -107,11 +108,20 @@ pub struct Failover {
     /// refusal is the answer, not a 503.
     refused: Option<Served>,
     all_refused: bool,
+    /// The request's ID (sent to each replica) and what the access log
+    /// reports of the origin side: attempts, the serving replica and its
+    /// request ID.
+    pub trail: Arc<Trail>,
 }
 
 impl Failover {
     /// A fresh context for one object request.
-    pub fn new(state: Arc<State>, rt: Arc<Runtime>, or: &ObjectRequest) -> Failover {
+    pub fn new(
+        state: Arc<State>,
+        rt: Arc<Runtime>,
+        or: &ObjectRequest,
+        trail: Arc<Trail>,
+    ) -> Failover {
         let n = rt.routes[or.route].origins.len();
         Failover {
             state,
@@ -124,6 +134,7 @@ impl Failover {
             attempts: Vec::new(),
             refused: None,
             all_refused: true,
+            trail,
         }
     }
 
@@ -197,16 +208,32 @@ impl Failover {
                 .await
             {
                 Err(e) => Err(Trouble::Failed(e, "signing")),
-                Ok(req) => match tokio::time::timeout(o.timeout, o.client(client).request(req))
-                    .await
-                {
-                    Err(_) => Err(Trouble::Failed(
-                        format!("no response within {:?} (replica timeout)", o.timeout),
-                        "timeout",
-                    )),
-                    Ok(Err(e)) => Err(Trouble::Failed(crate::client::error_chain(&e), e.kind())),
-                    Ok(Ok(resp)) => classify(resp, o.timeout).await,
-                },
+                Ok(mut req) => {
+                    // Added after signing, so unsigned: SigV4 requires
+                    // only `host` and `x-amz-*` headers to be signed, and
+                    // S3 ignores a header it does not know.
+                    if let Some(v) = self.trail.header() {
+                        req.headers_mut()
+                            .insert(crate::access::REQUEST_ID_HEADER, v);
+                    }
+                    self.trail.attempted();
+                    let sent = Instant::now();
+                    match tokio::time::timeout(o.timeout, o.client(client).request(req)).await {
+                        Err(_) => Err(Trouble::Failed(
+                            format!("no response within {:?} (replica timeout)", o.timeout),
+                            "timeout",
+                        )),
+                        Ok(Err(e)) => {
+                            Err(Trouble::Failed(crate::client::error_chain(&e), e.kind()))
+                        }
+                        Ok(Ok(resp)) => {
+                            metrics
+                                .origin_first_byte
+                                .observe(&[rname, &o.name], sent.elapsed());
+                            classify(resp, o.timeout).await
+                        }
+                    }
+                }
             };
             match outcome {
                 Ok(served) => {
@@ -216,6 +243,7 @@ impl Failover {
                         replica: i,
                         ..served
                     };
+                    self.trail.served_by(&o.name, &served.parts.headers);
                     let nf = served.parts.status == StatusCode::NOT_FOUND;
                     metrics.origin_requests.inc(&[
                         rname,

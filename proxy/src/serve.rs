@@ -5,7 +5,7 @@
 //! not cache pass straight through.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,6 +13,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
+use crate::access::{self, Trail};
 use crate::auth::AuthError;
 use crate::body::ProxyBody;
 use crate::cache::{self, CachedObject, Filled, Flight, FlightResult, Waited};
@@ -29,32 +30,24 @@ use crate::runtime::Runtime;
 use crate::state::State;
 use tandem_fleet_config::RateKey;
 
-static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
-
-/// A request id unique within this process, prefixed by the start time so
-/// ids from restarted proxies do not collide in logs.
-fn request_id() -> String {
-    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let e = *EPOCH.get_or_init(|| {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    });
-    format!("{e:X}{:08X}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed))
-}
-
 /// Serves one data-plane request. Never fails: every error becomes an
-/// S3-style response.
+/// S3-style response. Every response carries the request's ID (the
+/// client's valid `x-request-id`, or ours) as `x-request-id` and
+/// `x-amz-request-id`, and its body is wrapped so the access log line and
+/// the last-byte metrics are written when it ends.
 pub async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
     peer: IpAddr,
 ) -> Response<ProxyBody> {
+    let arrived = SystemTime::now();
     let mut guard = InFlight::new(&state.metrics);
     let rt = state.runtime.load_full();
-    let id = request_id();
+    let trail = Trail::new(access::request_id(req.headers()));
+    let id = trail.id.clone();
     let head = req.method() == Method::HEAD;
-    let result = serve(&state, &rt, &req, peer, &mut guard).await;
+    let client = forwarded::client_ip(peer, req.headers(), &rt.trusted);
+    let result = serve(&state, &rt, &req, client, &mut guard, &trail).await;
     let (route, route_name) = (guard.route_idx, guard.route.clone());
     let mut resp = match result {
         Ok(r) => r,
@@ -73,12 +66,37 @@ pub async fn handle(
             private(resp.headers_mut());
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-amz-request-id", v);
+    if let Some(v) = trail.header() {
+        resp.headers_mut().insert("x-amz-request-id", v.clone());
+        resp.headers_mut().insert(access::REQUEST_ID_HEADER, v);
     }
-    let elapsed = guard.finish(resp.status().as_u16());
-    tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status = resp.status().as_u16(), route = %route_name, elapsed_us = elapsed.as_micros() as u64, "served");
-    resp
+    let status = resp.status().as_u16();
+    let elapsed = guard.finish(status);
+    tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status, route = %route_name, elapsed_us = elapsed.as_micros() as u64, "served");
+    let done = access::Finish {
+        state: state.clone(),
+        log: rt.config.access_log.clone(),
+        arrived,
+        started: guard.started,
+        ttfb: elapsed,
+        client,
+        method: req.method().clone(),
+        route: route_name,
+        key: guard.key.take(),
+        status,
+        cache: resp
+            .headers()
+            .get("x-tandem-cache")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        replica: resp
+            .headers()
+            .get("x-tandem-replica")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        trail,
+    };
+    resp.map(|b| access::Logged::wrap(b, done))
 }
 
 /// Counts a request in flight until it is answered, or until hyper drops
@@ -90,6 +108,8 @@ struct InFlight<'a> {
     /// The route, once known: its name labels the metrics (a 499 too).
     route: String,
     route_idx: Option<usize>,
+    /// The object key, once parsed, for the access log.
+    key: Option<String>,
     done: bool,
 }
 
@@ -101,6 +121,7 @@ impl<'a> InFlight<'a> {
             started: Instant::now(),
             route: "-".to_string(),
             route_idx: None,
+            key: None,
             done: false,
         }
     }
@@ -126,6 +147,8 @@ impl Drop for InFlight<'_> {
 struct Ctx<'a> {
     state: &'a Arc<State>,
     rt: &'a Arc<Runtime>,
+    /// The request's ID and origin trail, handed to every failover.
+    trail: &'a Arc<Trail>,
     or: ObjectRequest,
     headers: &'a HeaderMap,
     method: &'a Method,
@@ -143,7 +166,12 @@ impl Ctx<'_> {
 
     /// A fresh failover context for a fetch of this object.
     fn failover(&self) -> Failover {
-        Failover::new(self.state.clone(), self.rt.clone(), &self.or)
+        Failover::new(
+            self.state.clone(),
+            self.rt.clone(),
+            &self.or,
+            self.trail.clone(),
+        )
     }
 
     /// Relays the origin's answer to this request's own Range and
@@ -203,8 +231,9 @@ async fn serve(
     state: &Arc<State>,
     rt: &Arc<Runtime>,
     req: &Request<Incoming>,
-    peer: IpAddr,
+    client: IpAddr,
     guard: &mut InFlight<'_>,
+    trail: &Arc<Trail>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
     let mut found_route = |r: usize| {
         guard.route_idx = Some(r);
@@ -243,16 +272,18 @@ async fn serve(
         req.uri().query(),
         rt.routes.iter().map(|r| r.config.path_prefix.as_str()),
     )?;
+    guard.key = Some(access::logged_key(&or.key, rt.config.access_log.hash_keys));
     let cx = Ctx {
         state,
         rt,
+        trail,
         or,
         headers: req.headers(),
         method: req.method(),
         head: req.method() == Method::HEAD,
     };
     found_route(cx.or.route);
-    admit(&cx, forwarded::client_ip(peer, req.headers(), &rt.trusted)).await?;
+    admit(&cx, client).await?;
     if !cx.route().config.cache.enabled {
         return cx.passthrough("BYPASS").await;
     }
