@@ -252,8 +252,11 @@ pub fn rfc3339(t: SystemTime) -> String {
 pub struct Finish {
     /// For the sink and the metrics.
     pub state: Arc<crate::state::State>,
-    /// The access log settings of the config the request started with.
-    pub log: tandem_fleet_config::AccessLog,
+    /// The config the request started with: its access log settings
+    /// and the route's metric handles.
+    pub rt: Arc<crate::runtime::Runtime>,
+    /// Index of the route in `rt.routes`, once one matched.
+    pub route: Option<usize>,
     /// Wall-clock arrival, for the line's `time`.
     pub arrived: SystemTime,
     /// Monotonic arrival, for durations.
@@ -264,16 +267,14 @@ pub struct Finish {
     pub client: IpAddr,
     /// HTTP method.
     pub method: http::Method,
-    /// Route name or `-`.
-    pub route: String,
     /// The key as logged.
     pub key: Option<String>,
     /// Status sent.
     pub status: u16,
     /// `x-tandem-cache`, when the answer is an object.
-    pub cache: Option<String>,
+    pub cache: Option<HeaderValue>,
     /// `x-tandem-replica`.
-    pub replica: Option<String>,
+    pub replica: Option<HeaderValue>,
     /// ID and origin trail.
     pub trail: Arc<Trail>,
 }
@@ -282,13 +283,18 @@ impl Finish {
     fn done(self, bytes: u64, completed: bool) {
         let total = self.started.elapsed();
         let m = &self.state.metrics;
-        let cache = self.cache.as_deref();
-        m.response_duration.observe(&[&self.route], total);
-        if bytes > 0 {
-            m.response_bytes
-                .add(&[&self.route, cache.unwrap_or("-")], bytes);
+        let cache = self.cache.as_ref().and_then(|v| v.to_str().ok());
+        let route = self.route.map(|i| &self.rt.routes[i]);
+        let name = route.map_or("-", |r| r.config.name.as_str());
+        match route {
+            Some(r) => r.metrics(m).response_duration.observe(total),
+            None => m.response_duration.observe(&[name], total),
         }
-        if !self.log.enabled {
+        if bytes > 0 {
+            m.response_bytes.add(&[name, cache.unwrap_or("-")], bytes);
+        }
+        let log = &self.rt.config.access_log;
+        if !log.enabled {
             return;
         }
         let origin = self.trail.origin();
@@ -297,7 +303,7 @@ impl Finish {
             time: rfc3339(self.arrived),
             client: self.client,
             method: self.method.as_str(),
-            route: &self.route,
+            route: name,
             key: self.key,
             status: self.status,
             bytes,
@@ -305,12 +311,17 @@ impl Finish {
             total_s: total.as_secs_f64(),
             completed,
             cache,
-            replica: self.replica.or(origin.replica),
+            replica: self
+                .replica
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+                .or(origin.replica),
             attempts: origin.attempts,
             request_id: &self.trail.id,
             origin_request_id: origin.origin_request_id,
         };
-        self.state.access_log.write(&line, self.log.sample);
+        self.state.access_log.write(&line, log.sample);
     }
 }
 

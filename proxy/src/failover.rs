@@ -227,9 +227,7 @@ impl Failover {
                             Err(Trouble::Failed(crate::client::error_chain(&e), e.kind()))
                         }
                         Ok(Ok(resp)) => {
-                            metrics
-                                .origin_first_byte
-                                .observe(&[rname, &o.name], sent.elapsed());
+                            route.metrics(metrics).first_byte[i].observe(sent.elapsed());
                             classify(resp, o.timeout).await
                         }
                     }

@@ -4,14 +4,17 @@
 //! page of code, and the crate would add its own registry and encoder
 //! types without making the hot path cheaper than what is here.
 //!
-//! The hot path takes no lock for writing: each series is an atomic, found
-//! under a shared read lock (readers never wait for each other; the write
-//! lock is taken only the first time a label set is seen). Histograms keep
-//! one atomic per bucket, so an observation is two atomic adds.
+//! The hot path takes no lock for writing: each series is an atomic. The
+//! per-request series of a route and its replicas are resolved once per
+//! loaded config into [`RouteHandles`], so a request's cache, latency and
+//! origin figures are plain atomic adds. Other series are found under a
+//! shared read lock (readers never wait for each other; the write lock is
+//! taken only the first time a label set is seen). Histograms keep one
+//! atomic per bucket, so an observation is two atomic adds.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 /// Latency histogram bounds in seconds: sub-millisecond hits up to
@@ -20,9 +23,9 @@ pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// One histogram: a count per bucket (not cumulative; summed when
+/// One histogram series: a count per bucket (not cumulative; summed when
 /// rendered), the last slot for values above every bound.
-struct Histogram {
+pub struct Histogram {
     counts: [AtomicU64; LATENCY_BUCKETS.len() + 1],
     sum_ns: AtomicU64,
 }
@@ -34,12 +37,29 @@ impl Histogram {
             sum_ns: AtomicU64::new(0),
         }
     }
+
+    /// Records one duration.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
 }
 
 type Labels = Box<[Box<str>]>;
 
-/// Series of one family, keyed by label values.
-struct Series<T>(RwLock<Vec<(Labels, T)>>);
+/// Series of one family, keyed by label values; each shared, so a
+/// resolved handle and the family see the same atomics.
+struct Series<T>(RwLock<Vec<(Labels, Arc<T>)>>);
 
 impl<T> Default for Series<T> {
     fn default() -> Self {
@@ -54,7 +74,7 @@ fn same(k: &Labels, labels: &[&str]) -> bool {
 impl<T> Series<T> {
     /// Runs `f` on the series with these label values, making it with
     /// `new` the first time.
-    fn with<R>(&self, labels: &[&str], new: impl FnOnce() -> T, f: impl Fn(&T) -> R) -> R {
+    fn with<R>(&self, labels: &[&str], new: impl FnOnce() -> T, f: impl Fn(&Arc<T>) -> R) -> R {
         {
             let v = self.0.read().unwrap_or_else(|p| p.into_inner());
             if let Some((_, t)) = v.iter().find(|(k, _)| same(k, labels)) {
@@ -65,7 +85,10 @@ impl<T> Series<T> {
         if let Some((_, t)) = v.iter().find(|(k, _)| same(k, labels)) {
             return f(t);
         }
-        v.push((labels.iter().map(|s| Box::from(*s)).collect(), new()));
+        v.push((
+            labels.iter().map(|s| Box::from(*s)).collect(),
+            Arc::new(new()),
+        ));
         f(&v[v.len() - 1].1)
     }
 
@@ -93,6 +116,11 @@ impl CounterVec {
     /// Adds one.
     pub fn inc(&self, labels: &[&str]) {
         self.add(labels, 1);
+    }
+
+    /// The series with these label values, to add to without a lookup.
+    pub fn handle(&self, labels: &[&str]) -> Arc<AtomicU64> {
+        self.0.with(labels, AtomicU64::default, Arc::clone)
     }
 
     /// The value of one series (tests and /status).
@@ -137,24 +165,20 @@ pub struct HistogramVec(Series<Histogram>);
 impl HistogramVec {
     /// Records one duration.
     pub fn observe(&self, labels: &[&str], d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.0.with(labels, Histogram::new, |h| {
-            h.counts[i].fetch_add(1, Ordering::Relaxed);
-            h.sum_ns.fetch_add(ns, Ordering::Relaxed);
-        });
+        self.0.with(labels, Histogram::new, |h| h.observe(d));
+    }
+
+    /// The series with these label values, to observe without a lookup.
+    pub fn handle(&self, labels: &[&str]) -> Arc<Histogram> {
+        self.0.with(labels, Histogram::new, Arc::clone)
     }
 
     /// Observations recorded in one series (tests).
     pub fn count(&self, labels: &[&str]) -> u64 {
         let v = self.0 .0.read().unwrap_or_else(|p| p.into_inner());
-        v.iter().find(|(k, _)| same(k, labels)).map_or(0, |(_, h)| {
-            h.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-        })
+        v.iter()
+            .find(|(k, _)| same(k, labels))
+            .map_or(0, |(_, h)| h.count())
     }
 
     fn render(&self, o: &mut String, name: &str, help: &str, labels: &[&str]) {
@@ -197,6 +221,23 @@ fn label_set(names: &[&str], vals: &[Box<str>]) -> String {
         .map(|(n, v)| format!("{n}=\"{}\"", esc(v)))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+/// One route's per-request series and its replicas', resolved once (see
+/// [`Metrics::route_handles`]) and kept with the route.
+pub struct RouteHandles {
+    /// `tandem_cache_hits_total{route}`.
+    pub hits: Arc<AtomicU64>,
+    /// `tandem_cache_misses_total{route}`.
+    pub misses: Arc<AtomicU64>,
+    /// `tandem_cache_hit_bytes_total{route}`.
+    pub hit_bytes: Arc<AtomicU64>,
+    /// `tandem_request_duration_seconds{route}`.
+    pub latency: Arc<Histogram>,
+    /// `tandem_response_duration_seconds{route}`.
+    pub response_duration: Arc<Histogram>,
+    /// `tandem_origin_first_byte_seconds{route,replica}`, by replica index.
+    pub first_byte: Vec<Arc<Histogram>>,
 }
 
 /// Every counter the proxy keeps; gauges are computed at scrape time.
@@ -273,10 +314,39 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Records one answered request (its headers sent).
-    pub fn observe(&self, route: &str, status: u16, elapsed: Duration) {
+    /// Records one answered request (its headers sent); `handles` are
+    /// the route's, when one matched.
+    pub fn observe(
+        &self,
+        route: &str,
+        handles: Option<&RouteHandles>,
+        status: u16,
+        elapsed: Duration,
+    ) {
         self.requests.inc(&[route, status_str(status)]);
-        self.latency.observe(&[route], elapsed);
+        match handles {
+            Some(h) => h.latency.observe(elapsed),
+            None => self.latency.observe(&[route], elapsed),
+        }
+    }
+
+    /// The per-request series of `route` and its `replicas` (in the
+    /// route's order).
+    pub fn route_handles<'a>(
+        &self,
+        route: &str,
+        replicas: impl Iterator<Item = &'a str>,
+    ) -> RouteHandles {
+        RouteHandles {
+            hits: self.cache_hits.handle(&[route]),
+            misses: self.cache_misses.handle(&[route]),
+            hit_bytes: self.cache_hit_bytes.handle(&[route]),
+            latency: self.latency.handle(&[route]),
+            response_duration: self.response_duration.handle(&[route]),
+            first_byte: replicas
+                .map(|r| self.origin_first_byte.handle(&[route, r]))
+                .collect(),
+        }
     }
 
     /// Renders the counters and histogram; `gauges` appends scrape-time
@@ -584,8 +654,15 @@ mod tests {
     #[test]
     fn text_format() {
         let m = Metrics::default();
-        m.observe("a\"b", 200, Duration::from_millis(3));
-        m.observe("a\"b", 200, Duration::from_millis(3));
+        m.observe("a\"b", None, 200, Duration::from_millis(3));
+        let h = m.route_handles("a\"b", ["eu"].into_iter());
+        m.observe("a\"b", Some(&h), 200, Duration::from_millis(3));
+        h.hits.fetch_add(1, Ordering::Relaxed);
+        assert_eq!(
+            m.cache_hits.get(&["a\"b"]),
+            1,
+            "a handle is the family's series"
+        );
         m.failovers.inc(&["a", "eu"]);
         let t = m.render("");
         assert!(

@@ -41,14 +41,15 @@ pub async fn handle(
     peer: IpAddr,
 ) -> Response<ProxyBody> {
     let arrived = SystemTime::now();
-    let mut guard = InFlight::new(&state.metrics);
     let rt = state.runtime.load_full();
+    let mut guard = InFlight::new(&state.metrics, &rt);
     let trail = Trail::new(access::request_id(req.headers()));
     let id = trail.id.clone();
     let head = req.method() == Method::HEAD;
     let client = forwarded::client_ip(peer, req.headers(), &rt.trusted);
     let result = serve(&state, &rt, &req, client, &mut guard, &trail).await;
-    let (route, route_name) = (guard.route_idx, guard.route.clone());
+    let route = guard.route_idx;
+    let route_name = guard.route_name();
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -73,28 +74,22 @@ pub async fn handle(
     let status = resp.status().as_u16();
     let elapsed = guard.finish(status);
     tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status, route = %route_name, elapsed_us = elapsed.as_micros() as u64, "served");
+    let (started, key) = (guard.started, guard.key.take());
+    drop(guard);
     let done = access::Finish {
         state: state.clone(),
-        log: rt.config.access_log.clone(),
+        route,
         arrived,
-        started: guard.started,
+        started,
         ttfb: elapsed,
         client,
         method: req.method().clone(),
-        route: route_name,
-        key: guard.key.take(),
+        key,
         status,
-        cache: resp
-            .headers()
-            .get("x-tandem-cache")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        replica: resp
-            .headers()
-            .get("x-tandem-replica")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
+        cache: resp.headers().get("x-tandem-cache").cloned(),
+        replica: resp.headers().get("x-tandem-replica").cloned(),
         trail,
+        rt,
     };
     resp.map(|b| access::Logged::wrap(b, done))
 }
@@ -104,9 +99,9 @@ pub async fn handle(
 /// (nginx's "client closed request"), so the gauge never leaks.
 struct InFlight<'a> {
     metrics: &'a crate::metrics::Metrics,
+    rt: &'a Runtime,
     started: Instant,
     /// The route, once known: its name labels the metrics (a 499 too).
-    route: String,
     route_idx: Option<usize>,
     /// The object key, once parsed, for the access log.
     key: Option<String>,
@@ -114,12 +109,12 @@ struct InFlight<'a> {
 }
 
 impl<'a> InFlight<'a> {
-    fn new(metrics: &'a crate::metrics::Metrics) -> InFlight<'a> {
+    fn new(metrics: &'a crate::metrics::Metrics, rt: &'a Runtime) -> InFlight<'a> {
         metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight {
             metrics,
+            rt,
             started: Instant::now(),
-            route: "-".to_string(),
             route_idx: None,
             key: None,
             done: false,
@@ -130,10 +125,22 @@ impl<'a> InFlight<'a> {
         let elapsed = self.started.elapsed();
         if !self.done {
             self.done = true;
-            self.metrics.observe(&self.route, status, elapsed);
+            let route = self.route_idx.map(|i| &self.rt.routes[i]);
+            self.metrics.observe(
+                self.route_name(),
+                route.map(|r| r.metrics(self.metrics)),
+                status,
+                elapsed,
+            );
             self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         elapsed
+    }
+
+    /// The route's name, `-` before one matched.
+    fn route_name(&self) -> &'a str {
+        self.route_idx
+            .map_or("-", |i| self.rt.routes[i].config.name.as_str())
     }
 }
 
@@ -235,10 +242,7 @@ async fn serve(
     guard: &mut InFlight<'_>,
     trail: &Arc<Trail>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let mut found_route = |r: usize| {
-        guard.route_idx = Some(r);
-        guard.route.clone_from(&rt.routes[r].config.name);
-    };
+    let mut found_route = |r: usize| guard.route_idx = Some(r);
     if req.method() == Method::OPTIONS {
         // A CORS preflight: answered here, before auth (browsers send no
         // credentials with it) and without asking a replica.
@@ -295,17 +299,16 @@ async fn serve(
     );
     let cached = rt.cache.get(&ck).await;
     if let Some(obj) = cached.as_ref().filter(|o| o.is_fresh()) {
-        m.cache_hits.inc(&[cx.rname()]);
+        let handles = cx.route().metrics(m);
+        handles.hits.fetch_add(1, Ordering::Relaxed);
         let r = from_object(obj, cx.headers, cx.head, "HIT")?;
         if !cx.head {
-            m.cache_hit_bytes.add(
-                &[cx.rname()],
-                http_body::Body::size_hint(r.body()).exact().unwrap_or(0),
-            );
+            let n = http_body::Body::size_hint(r.body()).exact().unwrap_or(0);
+            handles.hit_bytes.fetch_add(n, Ordering::Relaxed);
         }
         return Ok(r);
     }
-    m.cache_misses.inc(&[cx.rname()]);
+    cx.route().metrics(m).misses.fetch_add(1, Ordering::Relaxed);
     match (miss(&cx, ck, cached.clone()).await, cached) {
         (Err(e @ ProxyError::Unavailable { .. }), Some(stale)) => stale_if_error(&cx, e, &stale),
         (other, _) => other,
