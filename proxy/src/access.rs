@@ -280,6 +280,12 @@ pub struct Finish {
 }
 
 impl Finish {
+    /// The client left before the response headers were ready (status
+    /// 499): logged as a body that never started.
+    pub fn gave_up(self) {
+        self.done(0, false);
+    }
+
     fn done(self, bytes: u64, completed: bool) {
         let total = self.started.elapsed();
         let m = &self.state.metrics;

@@ -40,13 +40,22 @@ pub async fn handle(
     req: Request<Incoming>,
     peer: IpAddr,
 ) -> Response<ProxyBody> {
-    let arrived = SystemTime::now();
     let rt = state.runtime.load_full();
-    let mut guard = InFlight::new(&state.metrics, &rt);
     let trail = Trail::new(access::request_id(req.headers()));
     let id = trail.id.clone();
     let head = req.method() == Method::HEAD;
     let client = forwarded::client_ip(peer, req.headers(), &rt.trusted);
+    let mut guard = InFlight::new(
+        &state,
+        &rt,
+        Pending {
+            arrived: SystemTime::now(),
+            client,
+            method: req.method().clone(),
+            trail: trail.clone(),
+            key: None,
+        },
+    );
     let result = serve(&state, &rt, &req, client, &mut guard, &trail).await;
     let route = guard.route_idx;
     let route_name = guard.route_name();
@@ -74,49 +83,64 @@ pub async fn handle(
     let status = resp.status().as_u16();
     let elapsed = guard.finish(status);
     tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status, route = %route_name, elapsed_us = elapsed.as_micros() as u64, "served");
-    let (started, key) = (guard.started, guard.key.take());
+    let started = guard.started;
+    let p = guard.pending.take();
     drop(guard);
+    let Some(p) = p else {
+        return resp;
+    };
     let done = access::Finish {
         state: state.clone(),
         route,
-        arrived,
+        arrived: p.arrived,
         started,
         ttfb: elapsed,
-        client,
-        method: req.method().clone(),
-        key,
+        client: p.client,
+        method: p.method,
+        key: p.key,
         status,
         cache: resp.headers().get("x-tandem-cache").cloned(),
         replica: resp.headers().get("x-tandem-replica").cloned(),
-        trail,
+        trail: p.trail,
         rt,
     };
     resp.map(|b| access::Logged::wrap(b, done))
 }
 
+/// What the access log needs of a request before its answer exists.
+struct Pending {
+    arrived: SystemTime,
+    client: IpAddr,
+    method: Method,
+    trail: Arc<Trail>,
+    /// The object key as logged, once parsed.
+    key: Option<String>,
+}
+
 /// Counts a request in flight until it is answered, or until hyper drops
 /// it because the client went away first; that case is recorded as 499
-/// (nginx's "client closed request"), so the gauge never leaks.
+/// (nginx's "client closed request") in the metrics and the access log,
+/// so the gauge never leaks and the wait the client gave up on is seen.
 struct InFlight<'a> {
-    metrics: &'a crate::metrics::Metrics,
-    rt: &'a Runtime,
+    state: &'a Arc<State>,
+    rt: &'a Arc<Runtime>,
     started: Instant,
     /// The route, once known: its name labels the metrics (a 499 too).
     route_idx: Option<usize>,
-    /// The object key, once parsed, for the access log.
-    key: Option<String>,
+    /// For the access log line; taken when the answer is sent.
+    pending: Option<Pending>,
     done: bool,
 }
 
 impl<'a> InFlight<'a> {
-    fn new(metrics: &'a crate::metrics::Metrics, rt: &'a Runtime) -> InFlight<'a> {
-        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    fn new(state: &'a Arc<State>, rt: &'a Arc<Runtime>, pending: Pending) -> InFlight<'a> {
+        state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight {
-            metrics,
+            state,
             rt,
             started: Instant::now(),
             route_idx: None,
-            key: None,
+            pending: Some(pending),
             done: false,
         }
     }
@@ -125,28 +149,51 @@ impl<'a> InFlight<'a> {
         let elapsed = self.started.elapsed();
         if !self.done {
             self.done = true;
+            let m = &self.state.metrics;
             let route = self.route_idx.map(|i| &self.rt.routes[i]);
-            self.metrics.observe(
+            m.observe(
                 self.route_name(),
-                route.map(|r| r.metrics(self.metrics)),
+                route.map(|r| r.metrics(m)),
                 status,
                 elapsed,
             );
-            self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+            m.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         elapsed
     }
 
     /// The route's name, `-` before one matched.
     fn route_name(&self) -> &'a str {
+        let rt: &'a Runtime = self.rt;
         self.route_idx
-            .map_or("-", |i| self.rt.routes[i].config.name.as_str())
+            .map_or("-", |i| rt.routes[i].config.name.as_str())
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.finish(499);
+        if self.done {
+            return;
+        }
+        let elapsed = self.finish(499);
+        if let Some(p) = self.pending.take() {
+            access::Finish {
+                state: self.state.clone(),
+                rt: self.rt.clone(),
+                route: self.route_idx,
+                arrived: p.arrived,
+                started: self.started,
+                ttfb: elapsed,
+                client: p.client,
+                method: p.method,
+                key: p.key,
+                status: 499,
+                cache: None,
+                replica: None,
+                trail: p.trail,
+            }
+            .gave_up();
+        }
     }
 }
 
@@ -276,7 +323,9 @@ async fn serve(
         req.uri().query(),
         rt.routes.iter().map(|r| r.config.path_prefix.as_str()),
     )?;
-    guard.key = Some(access::logged_key(&or.key, rt.config.access_log.hash_keys));
+    if let Some(p) = guard.pending.as_mut() {
+        p.key = Some(access::logged_key(&or.key, rt.config.access_log.hash_keys));
+    }
     let cx = Ctx {
         state,
         rt,
