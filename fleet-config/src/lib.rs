@@ -76,6 +76,33 @@ buckets:
     }
 
     #[test]
+    fn tracing_is_off_by_default_and_checked_when_on() {
+        assert_eq!(good().tracing, None);
+        let c = FleetConfig::parse(
+            &format!("{GOOD}tracing: {{otlp_endpoint: \"http://127.0.0.1:4318/v1/traces\"}}\n"),
+            Format::Yaml,
+        )
+        .unwrap();
+        assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+        let t = c.tracing.clone().unwrap();
+        assert_eq!(t.sample, DEFAULT_TRACING_SAMPLE);
+        assert_eq!(t.service_name, DEFAULT_TRACING_SERVICE_NAME);
+        let mut bad = c.clone();
+        let b = bad.tracing.as_mut().unwrap();
+        b.otlp_endpoint = "https://collector:4318/v1/traces".into();
+        b.sample = 2.0;
+        b.service_name = " ".into();
+        assert_eq!(
+            paths(&bad),
+            [
+                "tracing.otlp_endpoint",
+                "tracing.sample",
+                "tracing.service_name"
+            ]
+        );
+    }
+
+    #[test]
     fn access_log_sample_is_a_share() {
         let c = FleetConfig::parse(
             &format!("{GOOD}access_log: {{sample: 0.25, hash_keys: true}}\n"),

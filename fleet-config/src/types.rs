@@ -142,6 +142,9 @@ pub struct FleetConfig {
     /// (which refuse unknown fields) stays readable to them.
     #[serde(default, skip_serializing_if = "AccessLog::is_default")]
     pub access_log: AccessLog,
+    /// OpenTelemetry traces over OTLP/HTTP; off without this section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<Tracing>,
     /// Where the proxy reloads this config from, when not a local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
@@ -580,6 +583,40 @@ impl Default for AccessLog {
             sample: DEFAULT_ACCESS_LOG_SAMPLE,
             hash_keys: false,
         }
+    }
+}
+
+/// Share of requests traced when the client sent no sampling decision
+/// (`traceparent`): 1% of a proxy serving 10k requests/s is 100 traces/s,
+/// which one collector takes without planning; a request with a sampled
+/// `traceparent` is always traced, so a client can ask for its trace.
+pub const DEFAULT_TRACING_SAMPLE: f64 = 0.01;
+/// `service.name` of the spans: what trace UIs list the proxy as.
+pub const DEFAULT_TRACING_SERVICE_NAME: &str = "tandem-proxy";
+
+/// OpenTelemetry tracing: spans of each sampled request (the request,
+/// its cache lookup, its Redis lookup, each origin attempt) posted as
+/// OTLP/HTTP JSON to a collector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracing {
+    /// `http://host:port/v1/traces` of an OTLP/HTTP receiver, usually a
+    /// collector next to the proxy (plain HTTP only).
+    pub otlp_endpoint: String,
+    /// Share of requests traced, 0.0 to 1.0, unless the client decided.
+    #[serde(default = "Tracing::default_sample")]
+    pub sample: f64,
+    /// `service.name` resource attribute.
+    #[serde(default = "Tracing::default_service_name")]
+    pub service_name: String,
+}
+
+impl Tracing {
+    fn default_sample() -> f64 {
+        DEFAULT_TRACING_SAMPLE
+    }
+    fn default_service_name() -> String {
+        DEFAULT_TRACING_SERVICE_NAME.to_string()
     }
 }
 

@@ -96,21 +96,24 @@ pub struct OriginTrail {
     pub origin_request_id: Option<String>,
 }
 
-/// One request's ID and origin trail. The lock is per request (the request
-/// and its fill task), never shared between requests.
+/// One request's ID, origin trail and trace. The locks are per request
+/// (the request and its fill task), never shared between requests.
 #[derive(Debug)]
 pub struct Trail {
     /// Our request ID.
     pub id: Arc<str>,
     origin: Mutex<OriginTrail>,
+    /// The request's spans, when tracing is on and it is sampled.
+    pub trace: Option<crate::otel::Trace>,
 }
 
 impl Trail {
-    /// A trail for the request with this ID.
-    pub fn new(id: Arc<str>) -> Arc<Trail> {
+    /// A trail for the request with this ID, traced when `trace` is set.
+    pub fn new(id: Arc<str>, trace: Option<crate::otel::Trace>) -> Arc<Trail> {
         Arc::new(Trail {
             id,
             origin: Mutex::new(OriginTrail::default()),
+            trace,
         })
     }
 
@@ -201,7 +204,9 @@ impl Line<'_> {
     }
 }
 
-fn splitmix(mut z: u64) -> u64 {
+/// A well-mixed 64-bit hash of a sequence number (SplitMix64), for
+/// sampling decisions without a random number generator.
+pub(crate) fn splitmix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -299,11 +304,34 @@ impl Finish {
         if bytes > 0 {
             m.response_bytes.add(&[name, cache.unwrap_or("-")], bytes);
         }
+        let origin = self.trail.origin();
+        if let (Some(t), Some(cfg)) = (&self.trail.trace, &self.rt.config.tracing) {
+            use crate::otel::Attr;
+            let mut attrs = vec![
+                ("http.request.method", Attr::Str(self.method.to_string())),
+                ("http.route", Attr::Str(name.to_string())),
+                (
+                    "http.response.status_code",
+                    Attr::Int(i64::from(self.status)),
+                ),
+                ("tandem.request_id", Attr::Str(self.trail.id.to_string())),
+                ("tandem.attempts", Attr::Int(i64::from(origin.attempts))),
+                ("tandem.bytes", Attr::Int(bytes as i64)),
+                ("tandem.completed", Attr::Bool(completed)),
+            ];
+            if let Some(c) = cache {
+                attrs.push(("tandem.cache", Attr::Str(c.to_string())));
+            }
+            if let Some(k) = &self.key {
+                attrs.push(("tandem.key", Attr::Str(k.clone())));
+            }
+            let error = self.status >= 500 || !completed;
+            t.finish(&self.state.tracer, cfg, self.arrived, attrs, error);
+        }
         let log = &self.rt.config.access_log;
         if !log.enabled {
             return;
         }
-        let origin = self.trail.origin();
         let line = Line {
             log: "access",
             time: rfc3339(self.arrived),

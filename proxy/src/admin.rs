@@ -170,6 +170,17 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                 "# HELP tandem_access_log_dropped_total Access log lines dropped because the writer's queue was full.\n# TYPE tandem_access_log_dropped_total counter\ntandem_access_log_dropped_total {}",
                 state.access_log.dropped.load(Ordering::Relaxed)
             );
+            let _ = writeln!(
+                g,
+                "# HELP tandem_otlp_traces_dropped_total Traces dropped because the OTLP exporter's queue was full.\n# TYPE tandem_otlp_traces_dropped_total counter\ntandem_otlp_traces_dropped_total {}",
+                state.tracer.dropped.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                g,
+                "# HELP tandem_otlp_exports_total Span batches posted to the OTLP endpoint, by result.\n# TYPE tandem_otlp_exports_total counter\ntandem_otlp_exports_total{{result=\"ok\"}} {}\ntandem_otlp_exports_total{{result=\"error\"}} {}",
+                state.tracer.exported.load(Ordering::Relaxed),
+                state.tracer.failed.load(Ordering::Relaxed)
+            );
             crate::metrics::build_info(&mut g);
             crate::metrics::process(&mut g, state.started_wall);
             let t = state.metrics.render(&g);

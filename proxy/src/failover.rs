@@ -203,6 +203,7 @@ impl Failover {
                 breaker: &o.breaker,
                 permit: Some(permit),
             };
+            let span = self.trail.trace.as_ref().map(|t| t.span("origin.attempt"));
             let outcome = match o
                 .signed_request(method, &self.key, self.version_id.as_deref(), forward)
                 .await
@@ -215,6 +216,10 @@ impl Failover {
                     if let Some(v) = self.trail.header() {
                         req.headers_mut()
                             .insert(crate::access::REQUEST_ID_HEADER, v);
+                    }
+                    let tp = self.trail.trace.as_ref().zip(span.as_ref());
+                    if let Some(v) = tp.and_then(|(t, s)| t.traceparent(s)) {
+                        req.headers_mut().insert("traceparent", v);
                     }
                     self.trail.attempted();
                     let sent = Instant::now();
@@ -233,6 +238,9 @@ impl Failover {
                     }
                 }
             };
+            if let (Some(t), Some(s)) = (&self.trail.trace, span) {
+                trace_attempt(t, s, &o.name, &outcome);
+            }
             match outcome {
                 Ok(served) => {
                     guard.finish(true, metrics, rname, &o.name);
@@ -326,6 +334,37 @@ impl Failover {
             reason,
         });
     }
+}
+
+/// Records an origin attempt's span: the replica, and its status or why
+/// it failed.
+fn trace_attempt(
+    t: &crate::otel::Trace,
+    s: crate::otel::Started,
+    replica: &str,
+    outcome: &Result<Served, Trouble>,
+) {
+    use crate::otel::Attr;
+    let mut attrs = vec![("tandem.replica", Attr::Str(replica.to_string()))];
+    let error = match outcome {
+        Ok(served) => {
+            let code = i64::from(served.parts.status.as_u16());
+            attrs.push(("http.response.status_code", Attr::Int(code)));
+            false
+        }
+        Err(Trouble::Failed(reason, kind)) => {
+            attrs.push(("tandem.outcome", Attr::Str((*kind).to_string())));
+            attrs.push(("error.message", Attr::Str(reason.clone())));
+            true
+        }
+        Err(Trouble::Refused(served, reason)) => {
+            let code = i64::from(served.parts.status.as_u16());
+            attrs.push(("http.response.status_code", Attr::Int(code)));
+            attrs.push(("error.message", Attr::Str(reason.clone())));
+            true
+        }
+    };
+    t.end(s, attrs, error);
 }
 
 /// Error documents are small; anything longer is not one and is cut.

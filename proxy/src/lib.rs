@@ -10,7 +10,8 @@
 //! Redis/Valkey tier ([`tier`]) and the cacheability rules ([`policy`]);
 //! failover between replicas, with one per-request context ([`failover`],
 //! [`breaker`], [`origin`], [`sigv4`], [`client`]); reading origin bodies
-//! ([`collect`]); the access log and request IDs ([`access`]); relaying uncached answers with mid-stream resume
+//! ([`collect`]); the access log and request IDs ([`access`]) and
+//! OpenTelemetry traces ([`otel`]); relaying uncached answers with mid-stream resume
 //! ([`relay`], [`resume`]); building responses ([`response`], [`range`],
 //! [`conditional`], [`body`], [`error`]). Around them: the admin endpoints
 //! ([`admin`]), metrics ([`metrics`]), where the config comes from
@@ -40,6 +41,7 @@ pub mod fill;
 pub mod forwarded;
 pub mod metrics;
 pub mod origin;
+pub mod otel;
 pub mod policy;
 pub mod range;
 pub mod ratelimit;

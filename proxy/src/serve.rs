@@ -41,7 +41,10 @@ pub async fn handle(
     peer: IpAddr,
 ) -> Response<ProxyBody> {
     let rt = state.runtime.load_full();
-    let trail = Trail::new(access::request_id(req.headers()));
+    let trail = Trail::new(
+        access::request_id(req.headers()),
+        crate::otel::Trace::start(req.headers(), rt.config.tracing.as_ref()),
+    );
     let id = trail.id.clone();
     let head = req.method() == Method::HEAD;
     let client = forwarded::client_ip(peer, req.headers(), &rt.trusted);
@@ -346,7 +349,12 @@ async fn serve(
         &cx.or.key,
         cx.or.version_id.as_deref(),
     );
+    let span = trail.trace.as_ref().map(|t| t.span("cache.lookup"));
     let cached = rt.cache.get(&ck).await;
+    if let (Some(t), Some(s)) = (&trail.trace, span) {
+        let hit = cached.as_ref().is_some_and(|o| o.is_fresh());
+        t.end(s, vec![("tandem.hit", crate::otel::Attr::Bool(hit))], false);
+    }
     if let Some(obj) = cached.as_ref().filter(|o| o.is_fresh()) {
         let handles = cx.route().metrics(m);
         handles.hits.fetch_add(1, Ordering::Relaxed);
@@ -462,7 +470,7 @@ async fn miss(
                 Waited::Abandoned => {}
             }
         }
-        if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.route(), &ck).await {
+        if let Some(o) = tier_lookup(cx, &ck).await {
             if o.is_fresh() {
                 cx.rt.cache.insert(ck, o.clone()).await;
                 return from_object(&o, cx.headers, cx.head, "HIT-REDIS");
@@ -512,7 +520,7 @@ async fn lead(
     leader: cache::Leader,
     mut stale: Option<Arc<CachedObject>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.route(), leader.key()).await {
+    if let Some(o) = tier_lookup(cx, leader.key()).await {
         if o.is_fresh() {
             leader
                 .finish(FlightResult::Object(o.clone(), Filled::Redis))
@@ -542,6 +550,23 @@ async fn lead(
         // The fill task is gone (shutdown): fetch directly.
         Err(_) => cx.passthrough("MISS").await,
     }
+}
+
+/// The Redis tier's copy of `ck`, as a traced span when the request is
+/// traced and there is a tier.
+async fn tier_lookup(cx: &Ctx<'_>, ck: &str) -> Option<Arc<CachedObject>> {
+    let span = cx
+        .trail
+        .trace
+        .as_ref()
+        .filter(|_| cx.rt.tier.is_some())
+        .map(|t| (t, t.span("redis.lookup")));
+    let got = fill::from_tier(cx.state, cx.rt, cx.route(), ck).await;
+    if let Some((t, s)) = span {
+        let hit = got.is_some();
+        t.end(s, vec![("tandem.hit", crate::otel::Attr::Bool(hit))], false);
+    }
+    got
 }
 
 /// Every replica failed, but a copy within `ttl + cache.stale_if_error` of

@@ -22,6 +22,8 @@ pub struct State {
     pub metrics: Metrics,
     /// The access log's queue and writer.
     pub access_log: crate::access::Sink,
+    /// The OTLP trace exporter's queue and thread.
+    pub tracer: crate::otel::Exporter,
     /// Origin client.
     pub client: OriginClient,
     /// Set at SIGTERM: /ready turns 503 at once.
@@ -51,6 +53,7 @@ impl State {
             runtime: ArcSwap::from_pointee(rt),
             metrics: Metrics::default(),
             access_log: crate::access::Sink::default(),
+            tracer: crate::otel::Exporter::default(),
             client,
             draining: AtomicBool::new(false),
             started: Instant::now(),

@@ -368,3 +368,209 @@ fn metric_names(q: &str) -> Vec<String> {
     }
     out
 }
+
+/// An OTLP/HTTP receiver: keeps every posted JSON body, answers 200.
+struct Receiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let got = bodies.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                let head_end = loop {
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0);
+                while buf.len() < head_end + len {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                if head.starts_with("post /v1/traces ")
+                    && head.contains("content-type: application/json")
+                {
+                    if let Ok(v) = serde_json::from_slice::<Value>(&buf[head_end..]) {
+                        got.lock().unwrap().push(v);
+                    }
+                }
+                let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+            }
+        });
+        Receiver { port, bodies }
+    }
+
+    /// Every span received so far.
+    fn spans(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for b in self.bodies.lock().unwrap().iter() {
+            for rs in b["resourceSpans"].as_array().into_iter().flatten() {
+                assert_eq!(
+                    rs["resource"]["attributes"][0]["value"]["stringValue"],
+                    "edge-proxy"
+                );
+                for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                    out.extend(ss["spans"].as_array().into_iter().flatten().cloned());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn attr<'a>(span: &'a Value, key: &str) -> &'a Value {
+    span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["key"] == key)
+        .map_or(&Value::Null, |a| &a["value"])
+}
+
+#[test]
+fn otlp_traces_have_the_request_its_lookups_and_each_origin_attempt() {
+    let w = Seaweed::start();
+    w.bucket("site");
+    w.put("site", "a.txt", bytes(1000, 7));
+    let flaky = Flaky::start();
+    let redis = Redis::start();
+    let rx = Receiver::start();
+    let tracing = format!(
+        "tracing: {{otlp_endpoint: \"http://127.0.0.1:{}/v1/traces\", sample: 1.0, service_name: edge-proxy}}\n",
+        rx.port
+    );
+    let p = Proxy::start(&config(&w, &flaky, &redis, &tracing));
+    let http = Client::new();
+
+    // A miss under the client's trace: memory, Redis, then the origin.
+    let tid = "0af7651916cd43dd8448eb211c80319c";
+    let r = http
+        .get(format!("{}/c/a.txt", p.data))
+        .header("traceparent", format!("00-{tid}-b7ad6b7169203331-01"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let spans = poll("the miss's four spans", Duration::from_secs(15), || {
+        let s: Vec<Value> = rx
+            .spans()
+            .into_iter()
+            .filter(|s| s["traceId"] == tid)
+            .collect();
+        (s.len() >= 4).then_some(s)
+    });
+    let named = |n: &str| -> Vec<&Value> { spans.iter().filter(|s| s["name"] == n).collect() };
+    let root = named("request")[0];
+    assert_eq!(root["parentSpanId"], "b7ad6b7169203331", "{root}");
+    assert_eq!(root["kind"], 2);
+    assert_eq!(attr(root, "http.route")["stringValue"], "cached");
+    assert_eq!(attr(root, "http.response.status_code")["intValue"], "200");
+    assert_eq!(attr(root, "tandem.cache")["stringValue"], "MISS");
+    for child in ["cache.lookup", "redis.lookup", "origin.attempt"] {
+        let c = named(child);
+        assert_eq!(c.len(), 1, "{child}: {spans:?}");
+        assert_eq!(c[0]["parentSpanId"], root["spanId"], "{child}");
+        let (start, end) = (
+            c[0]["startTimeUnixNano"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+            c[0]["endTimeUnixNano"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
+        );
+        let root_start: u64 = root["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
+        assert!(
+            root_start <= start && start <= end,
+            "{child} inside the request"
+        );
+    }
+    assert_eq!(
+        attr(named("cache.lookup")[0], "tandem.hit")["boolValue"],
+        false
+    );
+    assert_eq!(
+        attr(named("origin.attempt")[0], "tandem.replica")["stringValue"],
+        "sw"
+    );
+
+    // A failover, sampled by the proxy: one attempt failed, one served,
+    // and the failing origin was sent the trace.
+    let r = http
+        .get(format!("{}/f/a.txt", p.data))
+        .header("x-request-id", "traced-fo")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let spans = poll("the failover's trace", Duration::from_secs(15), || {
+        let all = rx.spans();
+        let root = all
+            .iter()
+            .find(|s| attr(s, "tandem.request_id")["stringValue"] == "traced-fo")?
+            .clone();
+        let kids: Vec<Value> = all
+            .into_iter()
+            .filter(|s| s["parentSpanId"] == root["spanId"])
+            .collect();
+        (kids.len() == 2).then_some((root, kids))
+    });
+    let (root, kids) = spans;
+    assert_eq!(attr(&root, "tandem.attempts")["intValue"], "2");
+    let failed = kids
+        .iter()
+        .find(|k| attr(k, "tandem.replica")["stringValue"] == "flaky")
+        .unwrap();
+    assert_eq!(failed["status"]["code"], 2, "{failed}");
+    assert_eq!(failed["kind"], 3);
+    let tid = root["traceId"].as_str().unwrap();
+    let heads = flaky.heads.lock().unwrap().clone();
+    assert!(
+        heads.iter().any(|h| h.contains(&format!(
+            "traceparent: 00-{tid}-{}-01",
+            failed["spanId"].as_str().unwrap()
+        ))),
+        "the origin attempt carries its traceparent: {heads:?}"
+    );
+
+    // A client that says "not sampled" is not traced.
+    let r = http
+        .get(format!("{}/c/a.txt", p.data))
+        .header(
+            "traceparent",
+            "00-11111111111111111111111111111111-2222222222222222-00",
+        )
+        .header("x-request-id", "unsampled")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    line_of(&p, "unsampled");
+    assert!(p.metric("tandem_otlp_exports_total", &["result=\"ok\""]) >= 1.0);
+    assert_eq!(p.metric("tandem_otlp_traces_dropped_total", &[]), 0.0);
+    assert!(!rx
+        .spans()
+        .iter()
+        .any(|s| s["traceId"] == "11111111111111111111111111111111"));
+}
