@@ -11,8 +11,8 @@
 //! how a collector next to the proxy (a sidecar or node agent) is reached;
 //! that keeps a second HTTP client stack out of the binary. A client's
 //! `traceparent` is honoured (its trace ID, parent and sampling decision)
-//! and each origin attempt is sent one, so S3 access logs can be joined
-//! when a replica is fronted by something that records it.
+//! and each origin attempt is sent one of its own (S3 ignores it; a
+//! tracing-aware hop in front of a replica continues the trace).
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpStream, ToSocketAddrs};
