@@ -307,6 +307,17 @@ fn access_log_request_ids_and_metrics_after_a_hit_a_miss_a_failover_and_errors()
         missing.is_empty(),
         "queried but not exported: {missing:?}\n{text}"
     );
+    // ... and every exported family is documented.
+    let doc = std::fs::read_to_string(root.join("docs/proxy/metrics.md")).unwrap();
+    let undocumented: Vec<&str> = declared
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !doc.contains(&format!("| `{n}` |")))
+        .collect();
+    assert!(
+        undocumented.is_empty(),
+        "exported but not in docs/proxy/metrics.md: {undocumented:?}"
+    );
 
     // Sampling and hashed keys: successes sampled out, errors kept, and
     // keys hashed.
