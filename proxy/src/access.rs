@@ -518,6 +518,34 @@ mod tests {
         assert_ne!(request_id(&h), ours, "generated IDs differ");
     }
 
+    proptest::proptest! {
+        /// Whatever a client sends, the ID that comes back is safe to
+        /// echo in a header, XML and JSON, and a safe one is kept as is.
+        #[test]
+        fn any_client_id_becomes_a_safe_one(raw in proptest::collection::vec(0x20u8..0x7f, 0..200)) {
+            let v = String::from_utf8(raw).unwrap();
+            let mut h = HeaderMap::new();
+            if let Ok(hv) = HeaderValue::from_str(&v) {
+                h.insert(REQUEST_ID_HEADER, hv);
+            }
+            let id = request_id(&h);
+            proptest::prop_assert!(valid_request_id(&id));
+            proptest::prop_assert!(!id.contains(['<', '>', '&', '"', '\'', '\\', ' ']));
+            if valid_request_id(&v) && h.contains_key(REQUEST_ID_HEADER) {
+                proptest::prop_assert_eq!(&*id, v.as_str());
+            }
+        }
+
+        /// Any instant formats as 24 characters of RFC 3339 UTC.
+        #[test]
+        fn any_time_formats_alike(ms in 0u64..253_402_300_799_999) {
+            let t = rfc3339(SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+            proptest::prop_assert_eq!(t.len(), 24, "{}", t);
+            proptest::prop_assert_eq!(&t[10..11], "T");
+            proptest::prop_assert!(t.ends_with('Z'));
+        }
+    }
+
     #[test]
     fn times_are_rfc3339_utc() {
         let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_796_072_700_123);

@@ -441,6 +441,22 @@ mod tests {
         assert!(Trace::start(&h, None).is_none(), "tracing off");
     }
 
+    proptest::proptest! {
+        /// A traceparent we format is one we read back, and no header
+        /// value makes the parser panic.
+        #[test]
+        fn traceparents_round_trip(tid in proptest::array::uniform16(1u8..), pid in proptest::array::uniform8(1u8..), junk in "[ -~]{0,80}") {
+            let mut h = HeaderMap::new();
+            let v = format!("00-{}-{}-01", hex(&tid), hex(&pid));
+            h.insert("traceparent", HeaderValue::from_str(&v).unwrap());
+            proptest::prop_assert_eq!(parse_traceparent(&h), Some((tid, pid, true)));
+            if let Ok(j) = HeaderValue::from_str(&junk) {
+                h.insert("traceparent", j);
+                let _ = parse_traceparent(&h);
+            }
+        }
+    }
+
     #[test]
     fn sampling_keeps_about_its_share() {
         let h = HeaderMap::new();
