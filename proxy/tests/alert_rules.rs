@@ -111,3 +111,34 @@ fn every_alert_has_a_summary_a_description_and_a_runbook_that_exists() {
     }
     assert!(alerts >= 10, "only {alerts} alerts found");
 }
+
+#[test]
+fn every_dashboard_query_is_valid_promql() {
+    let text =
+        std::fs::read_to_string(common::repo_root().join("deploy/grafana/tandem-proxy.json"))
+            .unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let mut n = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().into_iter().flatten() {
+            // Grafana's variables, as Grafana would fill them in.
+            let q = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "5m")
+                .replace("$job", ".*")
+                .replace("$instance", ".*");
+            n += 1;
+            rules.push_str(&format!(
+                "      - record: dashboard:query{n}\n        expr: {}\n",
+                serde_json::to_string(&q).unwrap()
+            ));
+        }
+    }
+    assert!(n >= 15, "{n} queries");
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("dashboard.rules.yml"), &rules).unwrap();
+    let (ok, out) = promtool_in(tmp.path(), &["check", "rules", "dashboard.rules.yml"]);
+    assert!(ok, "a dashboard query is not valid PromQL:\n{out}\n{rules}");
+}
