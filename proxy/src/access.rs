@@ -194,13 +194,15 @@ pub struct Line<'a> {
 
 impl Line<'_> {
     /// Whether this line is written at this sample rate: errors and
-    /// cut-off bodies always are; otherwise a hash of the sequence number
-    /// picks a uniform share without a random number generator.
-    pub fn sampled(&self, sample: f64, seq: u64) -> bool {
+    /// cut-off bodies always are; otherwise a hash of a sequence number
+    /// (`seq`, asked for only when a draw is needed, so the shared counter
+    /// is not touched per request at the default rate) picks a uniform
+    /// share without a random number generator.
+    pub fn sampled(&self, sample: f64, seq: impl FnOnce() -> u64) -> bool {
         if self.status >= 400 || !self.completed || sample >= 1.0 {
             return true;
         }
-        (splitmix(seq) >> 11) as f64 / (1u64 << 53) as f64 <= sample && sample > 0.0
+        sample > 0.0 && (splitmix(seq()) >> 11) as f64 / (1u64 << 53) as f64 <= sample
     }
 }
 
@@ -445,7 +447,7 @@ pub struct Sink {
 impl Sink {
     /// Formats and queues `line` if it is sampled; never blocks.
     pub fn write(&self, line: &Line<'_>, sample: f64) {
-        if !line.sampled(sample, self.seq.fetch_add(1, Ordering::Relaxed)) {
+        if !line.sampled(sample, || self.seq.fetch_add(1, Ordering::Relaxed)) {
             return;
         }
         let Some(tx) = self.tx.get_or_init(start).as_ref() else {
@@ -589,12 +591,12 @@ mod tests {
     #[test]
     fn sampling_keeps_its_share_and_every_error() {
         let ok = line(200, true);
-        let kept = (0..10_000).filter(|&s| ok.sampled(0.1, s)).count();
+        let kept = (0..10_000).filter(|&s| ok.sampled(0.1, || s)).count();
         assert!((800..1200).contains(&kept), "{kept}");
-        assert_eq!((0..1000).filter(|&s| ok.sampled(0.0, s)).count(), 0);
-        assert_eq!((0..1000).filter(|&s| ok.sampled(1.0, s)).count(), 1000);
-        assert!((0..1000).all(|s| line(503, true).sampled(0.0, s)));
-        assert!((0..1000).all(|s| line(404, true).sampled(0.0, s)));
-        assert!((0..1000).all(|s| line(200, false).sampled(0.0, s)));
+        assert_eq!((0..1000).filter(|&s| ok.sampled(0.0, || s)).count(), 0);
+        assert_eq!((0..1000).filter(|&s| ok.sampled(1.0, || s)).count(), 1000);
+        assert!((0..1000).all(|s| line(503, true).sampled(0.0, || s)));
+        assert!((0..1000).all(|s| line(404, true).sampled(0.0, || s)));
+        assert!((0..1000).all(|s| line(200, false).sampled(0.0, || s)));
     }
 }
