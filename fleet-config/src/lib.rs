@@ -67,6 +67,61 @@ buckets:
         assert_eq!(c.buckets[0].replicas[0].timeout, Dur::millis(500));
         assert_eq!(c.buckets[0].replicas[1].timeout, DEFAULT_REPLICA_TIMEOUT);
         assert!(c.buckets[0].cache.enabled);
+        assert_eq!(c.access_log, AccessLog::default());
+        assert!(c.access_log.enabled && c.access_log.sample == 1.0 && !c.access_log.hash_keys);
+        // Older proxies refuse unknown fields: a default section is not
+        // written into published documents.
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(!json.contains("access_log"), "{json}");
+    }
+
+    #[test]
+    fn tracing_is_off_by_default_and_checked_when_on() {
+        assert_eq!(good().tracing, None);
+        let c = FleetConfig::parse(
+            &format!("{GOOD}tracing: {{otlp_endpoint: \"http://127.0.0.1:4318/v1/traces\"}}\n"),
+            Format::Yaml,
+        )
+        .unwrap();
+        assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+        let t = c.tracing.clone().unwrap();
+        assert_eq!(t.sample, DEFAULT_TRACING_SAMPLE);
+        assert_eq!(t.service_name, DEFAULT_TRACING_SERVICE_NAME);
+        let mut bad = c.clone();
+        let b = bad.tracing.as_mut().unwrap();
+        b.otlp_endpoint = "https://collector:4318/v1/traces".into();
+        b.sample = 2.0;
+        b.service_name = " ".into();
+        assert_eq!(
+            paths(&bad),
+            [
+                "tracing.otlp_endpoint",
+                "tracing.sample",
+                "tracing.service_name"
+            ]
+        );
+    }
+
+    #[test]
+    fn access_log_sample_is_a_share() {
+        let c = FleetConfig::parse(
+            &format!("{GOOD}access_log: {{sample: 0.25, hash_keys: true}}\n"),
+            Format::Yaml,
+        )
+        .unwrap();
+        assert!(paths(&c).is_empty(), "{:?}", paths(&c));
+        assert!(c.access_log.enabled && c.access_log.hash_keys);
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let mut c = good();
+            c.access_log.sample = bad;
+            assert_eq!(paths(&c), ["access_log.sample"], "{bad}");
+        }
+        let err = FleetConfig::parse(
+            &format!("{GOOD}access_log: {{sampel: 0.5}}\n"),
+            Format::Yaml,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sampel"), "{err}");
     }
 
     #[test]

@@ -137,6 +137,15 @@ pub struct FleetConfig {
     /// Admin API settings.
     #[serde(default)]
     pub admin: Admin,
+    /// The per-request access log (JSON lines on stdout). Left out of a
+    /// serialized document while it is the default, so a document
+    /// published for a fleet still running proxies older than the section
+    /// (which refuse unknown fields) stays readable to them.
+    #[serde(default, skip_serializing_if = "AccessLog::is_default")]
+    pub access_log: AccessLog,
+    /// OpenTelemetry traces over OTLP/HTTP; off without this section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<Tracing>,
     /// Where the proxy reloads this config from, when not a local file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<Source>,
@@ -528,6 +537,88 @@ pub struct Admin {
     /// disabled without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_token_env: Option<String>,
+}
+
+/// Access log: on by default, because an operator's first question after
+/// an incident ("what did client X get at 14:02?") needs it, and a line
+/// per request costs little next to the request.
+pub const DEFAULT_ACCESS_LOG_ENABLED: bool = true;
+/// Every request is logged by default; lower it only when the log volume
+/// itself is the problem (errors are logged whatever the rate).
+pub const DEFAULT_ACCESS_LOG_SAMPLE: f64 = 1.0;
+
+/// The per-request access log: one JSON object per line on stdout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLog {
+    /// Writes the log.
+    #[serde(default = "AccessLog::default_enabled")]
+    pub enabled: bool,
+    /// Share of successful requests logged, 0.0 to 1.0. Errors (status
+    /// 400 and above) and bodies cut off are always logged.
+    #[serde(default = "AccessLog::default_sample")]
+    pub sample: f64,
+    /// Logs a SHA-256 prefix of the object key instead of the key, for
+    /// buckets whose key names are personal data. The same key always
+    /// gives the same hash, so one object's requests can still be found.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hash_keys: bool,
+}
+
+impl AccessLog {
+    fn is_default(&self) -> bool {
+        *self == AccessLog::default()
+    }
+    fn default_enabled() -> bool {
+        DEFAULT_ACCESS_LOG_ENABLED
+    }
+    fn default_sample() -> f64 {
+        DEFAULT_ACCESS_LOG_SAMPLE
+    }
+}
+
+impl Default for AccessLog {
+    fn default() -> AccessLog {
+        AccessLog {
+            enabled: DEFAULT_ACCESS_LOG_ENABLED,
+            sample: DEFAULT_ACCESS_LOG_SAMPLE,
+            hash_keys: false,
+        }
+    }
+}
+
+/// Share of requests traced when the client sent no sampling decision
+/// (`traceparent`): 1% of a proxy serving 10k requests/s is 100 traces/s,
+/// which one collector takes without planning; a request with a sampled
+/// `traceparent` is always traced, so a client can ask for its trace.
+pub const DEFAULT_TRACING_SAMPLE: f64 = 0.01;
+/// `service.name` of the spans: what trace UIs list the proxy as.
+pub const DEFAULT_TRACING_SERVICE_NAME: &str = "tandem-proxy";
+
+/// OpenTelemetry tracing: spans of each sampled request (the request,
+/// its cache lookup, its Redis lookup, each origin attempt) posted as
+/// OTLP/HTTP JSON to a collector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracing {
+    /// `http://host:port/v1/traces` of an OTLP/HTTP receiver, usually a
+    /// collector next to the proxy (plain HTTP only).
+    pub otlp_endpoint: String,
+    /// Share of requests traced, 0.0 to 1.0, unless the client decided.
+    #[serde(default = "Tracing::default_sample")]
+    pub sample: f64,
+    /// `service.name` resource attribute.
+    #[serde(default = "Tracing::default_service_name")]
+    pub service_name: String,
+}
+
+impl Tracing {
+    fn default_sample() -> f64 {
+        DEFAULT_TRACING_SAMPLE
+    }
+    fn default_service_name() -> String {
+        DEFAULT_TRACING_SERVICE_NAME.to_string()
+    }
 }
 
 /// Where the proxy polls for this config.

@@ -392,6 +392,38 @@ impl FleetConfig {
             }
         }
 
+        let sample = self.access_log.sample;
+        if !(0.0..=1.0).contains(&sample) {
+            c.add(
+                root.field("access_log").field("sample"),
+                format!("{sample} must be between 0.0 (errors only) and 1.0 (every request)"),
+            );
+        }
+
+        if let Some(t) = &self.tracing {
+            let p = root.field("tracing");
+            if !t.otlp_endpoint.starts_with("http://") {
+                c.add(
+                    p.field("otlp_endpoint"),
+                    format!(
+                        "{:?} must be an http:// URL of an OTLP/HTTP receiver (a collector next to the proxy; https is not supported)",
+                        t.otlp_endpoint
+                    ),
+                );
+            } else if let Some(why) = url_problem(&t.otlp_endpoint) {
+                c.add(p.field("otlp_endpoint"), why);
+            }
+            if !(0.0..=1.0).contains(&t.sample) {
+                c.add(
+                    p.field("sample"),
+                    format!("{} must be between 0.0 and 1.0", t.sample),
+                );
+            }
+            if t.service_name.trim().is_empty() {
+                c.add(p.field("service_name"), "must not be empty");
+            }
+        }
+
         if let Some(s) = &self.source {
             let p = root.field("source");
             if parse_s3_url(&s.url).is_none() {

@@ -3,6 +3,7 @@
 //! incident). Separate from the data port so probes never queue behind
 //! downloads and metrics are never exposed to object clients.
 
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -81,6 +82,7 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
             );
             let mut up = Vec::new();
             let mut br = Vec::new();
+            let mut breakers = Vec::new();
             for r in &rt.routes {
                 for o in &r.origins {
                     let s = o.breaker.state();
@@ -98,8 +100,26 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                         },
                     ));
                     br.push((l, f64::from(s.gauge())));
+                    for each in [
+                        crate::breaker::State::Closed,
+                        crate::breaker::State::HalfOpen,
+                        crate::breaker::State::Open,
+                    ] {
+                        let l = labels(&[
+                            ("route", &r.config.name),
+                            ("replica", &o.name),
+                            ("state", each.as_str()),
+                        ]);
+                        breakers.push((l, if each == s { 1.0 } else { 0.0 }));
+                    }
                 }
             }
+            gauge(
+                &mut g,
+                "tandem_replica_breaker_state",
+                "1 for the replica breaker's current state (closed, half_open, open), 0 for the others.",
+                &breakers,
+            );
             gauge(
                 &mut g,
                 "tandem_replica_up",
@@ -145,6 +165,24 @@ pub async fn handle<B>(state: Arc<State>, req: Request<B>) -> Response<ProxyBody
                 "Seconds since the process started.",
                 &[(String::new(), state.started.elapsed().as_secs_f64())],
             );
+            let _ = writeln!(
+                g,
+                "# HELP tandem_access_log_dropped_total Access log lines dropped because the writer's queue was full.\n# TYPE tandem_access_log_dropped_total counter\ntandem_access_log_dropped_total {}",
+                state.access_log.dropped.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                g,
+                "# HELP tandem_otlp_traces_dropped_total Traces dropped because the OTLP exporter's queue was full.\n# TYPE tandem_otlp_traces_dropped_total counter\ntandem_otlp_traces_dropped_total {}",
+                state.tracer.dropped.load(Ordering::Relaxed)
+            );
+            let _ = writeln!(
+                g,
+                "# HELP tandem_otlp_exports_total Span batches posted to the OTLP endpoint, by result.\n# TYPE tandem_otlp_exports_total counter\ntandem_otlp_exports_total{{result=\"ok\"}} {}\ntandem_otlp_exports_total{{result=\"error\"}} {}",
+                state.tracer.exported.load(Ordering::Relaxed),
+                state.tracer.failed.load(Ordering::Relaxed)
+            );
+            crate::metrics::build_info(&mut g);
+            crate::metrics::process(&mut g, state.started_wall);
             let t = state.metrics.render(&g);
             Response::builder()
                 .header(

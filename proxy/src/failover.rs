@@ -20,6 +20,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::access::Trail;
 use crate::breaker::{CircuitBreaker, Permit, State as BreakerState};
 use crate::client::OriginClient;
 use crate::error::{Attempt, ProxyError};
@@ -107,11 +108,20 @@ pub struct Failover {
     /// refusal is the answer, not a 503.
     refused: Option<Served>,
     all_refused: bool,
+    /// The request's ID (sent to each replica) and what the access log
+    /// reports of the origin side: attempts, the serving replica and its
+    /// request ID.
+    pub trail: Arc<Trail>,
 }
 
 impl Failover {
     /// A fresh context for one object request.
-    pub fn new(state: Arc<State>, rt: Arc<Runtime>, or: &ObjectRequest) -> Failover {
+    pub fn new(
+        state: Arc<State>,
+        rt: Arc<Runtime>,
+        or: &ObjectRequest,
+        trail: Arc<Trail>,
+    ) -> Failover {
         let n = rt.routes[or.route].origins.len();
         Failover {
             state,
@@ -124,6 +134,7 @@ impl Failover {
             attempts: Vec::new(),
             refused: None,
             all_refused: true,
+            trail,
         }
     }
 
@@ -192,22 +203,44 @@ impl Failover {
                 breaker: &o.breaker,
                 permit: Some(permit),
             };
+            let span = self.trail.trace.as_ref().map(|t| t.span("origin.attempt"));
             let outcome = match o
                 .signed_request(method, &self.key, self.version_id.as_deref(), forward)
                 .await
             {
                 Err(e) => Err(Trouble::Failed(e, "signing")),
-                Ok(req) => match tokio::time::timeout(o.timeout, o.client(client).request(req))
-                    .await
-                {
-                    Err(_) => Err(Trouble::Failed(
-                        format!("no response within {:?} (replica timeout)", o.timeout),
-                        "timeout",
-                    )),
-                    Ok(Err(e)) => Err(Trouble::Failed(crate::client::error_chain(&e), e.kind())),
-                    Ok(Ok(resp)) => classify(resp, o.timeout).await,
-                },
+                Ok(mut req) => {
+                    // Added after signing, so unsigned: SigV4 requires
+                    // only `host` and `x-amz-*` headers to be signed, and
+                    // S3 ignores a header it does not know.
+                    if let Some(v) = self.trail.header() {
+                        req.headers_mut()
+                            .insert(crate::access::REQUEST_ID_HEADER, v);
+                    }
+                    let tp = self.trail.trace.as_ref().zip(span.as_ref());
+                    if let Some(v) = tp.and_then(|(t, s)| t.traceparent(s)) {
+                        req.headers_mut().insert("traceparent", v);
+                    }
+                    self.trail.attempted();
+                    let sent = Instant::now();
+                    match tokio::time::timeout(o.timeout, o.client(client).request(req)).await {
+                        Err(_) => Err(Trouble::Failed(
+                            format!("no response within {:?} (replica timeout)", o.timeout),
+                            "timeout",
+                        )),
+                        Ok(Err(e)) => {
+                            Err(Trouble::Failed(crate::client::error_chain(&e), e.kind()))
+                        }
+                        Ok(Ok(resp)) => {
+                            route.metrics(metrics).first_byte[i].observe(sent.elapsed());
+                            classify(resp, o.timeout).await
+                        }
+                    }
+                }
             };
+            if let (Some(t), Some(s)) = (&self.trail.trace, span) {
+                trace_attempt(t, s, &o.name, &outcome);
+            }
             match outcome {
                 Ok(served) => {
                     guard.finish(true, metrics, rname, &o.name);
@@ -216,6 +249,7 @@ impl Failover {
                         replica: i,
                         ..served
                     };
+                    self.trail.served_by(&o.name, &served.parts.headers);
                     let nf = served.parts.status == StatusCode::NOT_FOUND;
                     metrics.origin_requests.inc(&[
                         rname,
@@ -300,6 +334,37 @@ impl Failover {
             reason,
         });
     }
+}
+
+/// Records an origin attempt's span: the replica, and its status or why
+/// it failed.
+fn trace_attempt(
+    t: &crate::otel::Trace,
+    s: crate::otel::Started,
+    replica: &str,
+    outcome: &Result<Served, Trouble>,
+) {
+    use crate::otel::Attr;
+    let mut attrs = vec![("tandem.replica", Attr::Str(replica.to_string()))];
+    let error = match outcome {
+        Ok(served) => {
+            let code = i64::from(served.parts.status.as_u16());
+            attrs.push(("http.response.status_code", Attr::Int(code)));
+            false
+        }
+        Err(Trouble::Failed(reason, kind)) => {
+            attrs.push(("tandem.outcome", Attr::Str((*kind).to_string())));
+            attrs.push(("error.message", Attr::Str(reason.clone())));
+            true
+        }
+        Err(Trouble::Refused(served, reason)) => {
+            let code = i64::from(served.parts.status.as_u16());
+            attrs.push(("http.response.status_code", Attr::Int(code)));
+            attrs.push(("error.message", Attr::Str(reason.clone())));
+            true
+        }
+    };
+    t.end(s, attrs, error);
 }
 
 /// Error documents are small; anything longer is not one and is cut.

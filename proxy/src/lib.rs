@@ -10,7 +10,8 @@
 //! Redis/Valkey tier ([`tier`]) and the cacheability rules ([`policy`]);
 //! failover between replicas, with one per-request context ([`failover`],
 //! [`breaker`], [`origin`], [`sigv4`], [`client`]); reading origin bodies
-//! ([`collect`]); relaying uncached answers with mid-stream resume
+//! ([`collect`]); the access log and request IDs ([`access`]) and
+//! OpenTelemetry traces ([`otel`]); relaying uncached answers with mid-stream resume
 //! ([`relay`], [`resume`]); building responses ([`response`], [`range`],
 //! [`conditional`], [`body`], [`error`]). Around them: the admin endpoints
 //! ([`admin`]), metrics ([`metrics`]), where the config comes from
@@ -22,6 +23,7 @@
 #![deny(rust_2018_idioms)]
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod body;
@@ -40,6 +42,7 @@ pub mod forwarded;
 pub mod metrics;
 pub mod notify;
 pub mod origin;
+pub mod otel;
 pub mod policy;
 pub mod range;
 pub mod ratelimit;

@@ -347,6 +347,21 @@ pub struct Route {
     pub generation: String,
     /// JWT verification, when the route has `auth`.
     pub auth: Option<crate::auth::Verifier>,
+    /// The route's per-request metric series, resolved on first use.
+    pub handles: std::sync::OnceLock<crate::metrics::RouteHandles>,
+}
+
+impl Route {
+    /// The route's per-request metric series: looked up in `m` once per
+    /// loaded config, then plain atomics for every request.
+    pub fn metrics(&self, m: &crate::metrics::Metrics) -> &crate::metrics::RouteHandles {
+        self.handles.get_or_init(|| {
+            m.route_handles(
+                &self.config.name,
+                self.origins.iter().map(|o| o.name.as_str()),
+            )
+        })
+    }
 }
 
 #[cfg(test)]

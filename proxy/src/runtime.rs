@@ -142,6 +142,7 @@ impl Runtime {
                 origins,
                 generation,
                 auth,
+                handles: std::sync::OnceLock::new(),
             });
         }
         let tls = match (&config.listen.tls_cert_file, &config.listen.tls_key_file) {

@@ -5,7 +5,7 @@
 //! not cache pass straight through.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,6 +13,7 @@ use http::{header, HeaderMap, HeaderValue, Method, Request, Response};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
+use crate::access::{self, Trail};
 use crate::auth::AuthError;
 use crate::body::ProxyBody;
 use crate::cache::{self, CachedObject, Filled, Flight, FlightResult, Waited};
@@ -29,33 +30,38 @@ use crate::runtime::Runtime;
 use crate::state::State;
 use tandem_fleet_config::RateKey;
 
-static REQUEST_IDS: AtomicU64 = AtomicU64::new(1);
-
-/// A request id unique within this process, prefixed by the start time so
-/// ids from restarted proxies do not collide in logs.
-fn request_id() -> String {
-    static EPOCH: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    let e = *EPOCH.get_or_init(|| {
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    });
-    format!("{e:X}{:08X}", REQUEST_IDS.fetch_add(1, Ordering::Relaxed))
-}
-
 /// Serves one data-plane request. Never fails: every error becomes an
-/// S3-style response.
+/// S3-style response. Every response carries the request's ID (the
+/// client's valid `x-request-id`, or ours) as `x-request-id` and
+/// `x-amz-request-id`, and its body is wrapped so the access log line and
+/// the last-byte metrics are written when it ends.
 pub async fn handle(
     state: Arc<State>,
     req: Request<Incoming>,
     peer: IpAddr,
 ) -> Response<ProxyBody> {
-    let mut guard = InFlight::new(&state.metrics);
     let rt = state.runtime.load_full();
-    let id = request_id();
+    let trail = Trail::new(
+        access::request_id(req.headers()),
+        crate::otel::Trace::start(req.headers(), rt.config.tracing.as_ref()),
+    );
+    let id = trail.id.clone();
     let head = req.method() == Method::HEAD;
-    let result = serve(&state, &rt, &req, peer, &mut guard).await;
-    let (route, route_name) = (guard.route_idx, guard.route.clone());
+    let client = forwarded::client_ip(peer, req.headers(), &rt.trusted);
+    let mut guard = InFlight::new(
+        &state,
+        &rt,
+        Pending {
+            arrived: SystemTime::now(),
+            client,
+            method: req.method().clone(),
+            trail: trail.clone(),
+            key: None,
+        },
+    );
+    let result = serve(&state, &rt, &req, client, &mut guard, &trail).await;
+    let route = guard.route_idx;
+    let route_name = guard.route_name();
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {
@@ -73,34 +79,71 @@ pub async fn handle(
             private(resp.headers_mut());
         }
     }
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-amz-request-id", v);
+    if let Some(v) = trail.header() {
+        resp.headers_mut().insert("x-amz-request-id", v.clone());
+        resp.headers_mut().insert(access::REQUEST_ID_HEADER, v);
     }
-    let elapsed = guard.finish(resp.status().as_u16());
-    tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status = resp.status().as_u16(), route = %route_name, elapsed_us = elapsed.as_micros() as u64, "served");
-    resp
+    let status = resp.status().as_u16();
+    let elapsed = guard.finish(status);
+    tracing::debug!(request_id = %id, method = %req.method(), path = req.uri().path(), status, route = %route_name, elapsed_us = elapsed.as_micros() as u64, "served");
+    let started = guard.started;
+    let p = guard.pending.take();
+    drop(guard);
+    let Some(p) = p else {
+        return resp;
+    };
+    let done = access::Finish {
+        state: state.clone(),
+        route,
+        arrived: p.arrived,
+        started,
+        ttfb: elapsed,
+        client: p.client,
+        method: p.method,
+        key: p.key,
+        status,
+        cache: resp.headers().get("x-tandem-cache").cloned(),
+        replica: resp.headers().get("x-tandem-replica").cloned(),
+        trail: p.trail,
+        rt,
+    };
+    resp.map(|b| access::Logged::wrap(b, done))
+}
+
+/// What the access log needs of a request before its answer exists.
+struct Pending {
+    arrived: SystemTime,
+    client: IpAddr,
+    method: Method,
+    trail: Arc<Trail>,
+    /// The object key as logged, once parsed.
+    key: Option<String>,
 }
 
 /// Counts a request in flight until it is answered, or until hyper drops
 /// it because the client went away first; that case is recorded as 499
-/// (nginx's "client closed request"), so the gauge never leaks.
+/// (nginx's "client closed request") in the metrics and the access log,
+/// so the gauge never leaks and the wait the client gave up on is seen.
 struct InFlight<'a> {
-    metrics: &'a crate::metrics::Metrics,
+    state: &'a Arc<State>,
+    rt: &'a Arc<Runtime>,
     started: Instant,
     /// The route, once known: its name labels the metrics (a 499 too).
-    route: String,
     route_idx: Option<usize>,
+    /// For the access log line; taken when the answer is sent.
+    pending: Option<Pending>,
     done: bool,
 }
 
 impl<'a> InFlight<'a> {
-    fn new(metrics: &'a crate::metrics::Metrics) -> InFlight<'a> {
-        metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    fn new(state: &'a Arc<State>, rt: &'a Arc<Runtime>, pending: Pending) -> InFlight<'a> {
+        state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight {
-            metrics,
+            state,
+            rt,
             started: Instant::now(),
-            route: "-".to_string(),
             route_idx: None,
+            pending: Some(pending),
             done: false,
         }
     }
@@ -109,16 +152,51 @@ impl<'a> InFlight<'a> {
         let elapsed = self.started.elapsed();
         if !self.done {
             self.done = true;
-            self.metrics.observe(&self.route, status, elapsed);
-            self.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+            let m = &self.state.metrics;
+            let route = self.route_idx.map(|i| &self.rt.routes[i]);
+            m.observe(
+                self.route_name(),
+                route.map(|r| r.metrics(m)),
+                status,
+                elapsed,
+            );
+            m.in_flight.fetch_sub(1, Ordering::Relaxed);
         }
         elapsed
+    }
+
+    /// The route's name, `-` before one matched.
+    fn route_name(&self) -> &'a str {
+        let rt: &'a Runtime = self.rt;
+        self.route_idx
+            .map_or("-", |i| rt.routes[i].config.name.as_str())
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.finish(499);
+        if self.done {
+            return;
+        }
+        let elapsed = self.finish(499);
+        if let Some(p) = self.pending.take() {
+            access::Finish {
+                state: self.state.clone(),
+                rt: self.rt.clone(),
+                route: self.route_idx,
+                arrived: p.arrived,
+                started: self.started,
+                ttfb: elapsed,
+                client: p.client,
+                method: p.method,
+                key: p.key,
+                status: 499,
+                cache: None,
+                replica: None,
+                trail: p.trail,
+            }
+            .gave_up();
+        }
     }
 }
 
@@ -126,6 +204,8 @@ impl Drop for InFlight<'_> {
 struct Ctx<'a> {
     state: &'a Arc<State>,
     rt: &'a Arc<Runtime>,
+    /// The request's ID and origin trail, handed to every failover.
+    trail: &'a Arc<Trail>,
     or: ObjectRequest,
     headers: &'a HeaderMap,
     method: &'a Method,
@@ -143,7 +223,12 @@ impl Ctx<'_> {
 
     /// A fresh failover context for a fetch of this object.
     fn failover(&self) -> Failover {
-        Failover::new(self.state.clone(), self.rt.clone(), &self.or)
+        Failover::new(
+            self.state.clone(),
+            self.rt.clone(),
+            &self.or,
+            self.trail.clone(),
+        )
     }
 
     /// Relays the origin's answer to this request's own Range and
@@ -203,13 +288,11 @@ async fn serve(
     state: &Arc<State>,
     rt: &Arc<Runtime>,
     req: &Request<Incoming>,
-    peer: IpAddr,
+    client: IpAddr,
     guard: &mut InFlight<'_>,
+    trail: &Arc<Trail>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    let mut found_route = |r: usize| {
-        guard.route_idx = Some(r);
-        guard.route.clone_from(&rt.routes[r].config.name);
-    };
+    let mut found_route = |r: usize| guard.route_idx = Some(r);
     if req.method() == Method::OPTIONS {
         // A CORS preflight: answered here, before auth (browsers send no
         // credentials with it) and without asking a replica.
@@ -243,16 +326,20 @@ async fn serve(
         req.uri().query(),
         rt.routes.iter().map(|r| r.config.path_prefix.as_str()),
     )?;
+    if let Some(p) = guard.pending.as_mut() {
+        p.key = Some(access::logged_key(&or.key, rt.config.access_log.hash_keys));
+    }
     let cx = Ctx {
         state,
         rt,
+        trail,
         or,
         headers: req.headers(),
         method: req.method(),
         head: req.method() == Method::HEAD,
     };
     found_route(cx.or.route);
-    admit(&cx, forwarded::client_ip(peer, req.headers(), &rt.trusted)).await?;
+    admit(&cx, client).await?;
     if !cx.route().config.cache.enabled {
         return cx.passthrough("BYPASS").await;
     }
@@ -262,19 +349,23 @@ async fn serve(
         &cx.or.key,
         cx.or.version_id.as_deref(),
     );
+    let span = trail.trace.as_ref().map(|t| t.span("cache.lookup"));
     let cached = rt.cache.get(&ck).await;
+    if let (Some(t), Some(s)) = (&trail.trace, span) {
+        let hit = cached.as_ref().is_some_and(|o| o.is_fresh());
+        t.end(s, vec![("tandem.hit", crate::otel::Attr::Bool(hit))], false);
+    }
     if let Some(obj) = cached.as_ref().filter(|o| o.is_fresh()) {
-        m.cache_hits.inc(&[cx.rname()]);
+        let handles = cx.route().metrics(m);
+        handles.hits.fetch_add(1, Ordering::Relaxed);
         let r = from_object(obj, cx.headers, cx.head, "HIT")?;
         if !cx.head {
-            m.cache_hit_bytes.add(
-                &[cx.rname()],
-                http_body::Body::size_hint(r.body()).exact().unwrap_or(0),
-            );
+            let n = http_body::Body::size_hint(r.body()).exact().unwrap_or(0);
+            handles.hit_bytes.fetch_add(n, Ordering::Relaxed);
         }
         return Ok(r);
     }
-    m.cache_misses.inc(&[cx.rname()]);
+    cx.route().metrics(m).misses.fetch_add(1, Ordering::Relaxed);
     match (miss(&cx, ck, cached.clone()).await, cached) {
         (Err(e @ ProxyError::Unavailable { .. }), Some(stale)) => stale_if_error(&cx, e, &stale),
         (other, _) => other,
@@ -379,7 +470,7 @@ async fn miss(
                 Waited::Abandoned => {}
             }
         }
-        if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.route(), &ck).await {
+        if let Some(o) = tier_lookup(cx, &ck).await {
             if o.is_fresh() {
                 cx.rt.cache.insert(ck, o.clone()).await;
                 return from_object(&o, cx.headers, cx.head, "HIT-REDIS");
@@ -429,7 +520,7 @@ async fn lead(
     leader: cache::Leader,
     mut stale: Option<Arc<CachedObject>>,
 ) -> Result<Response<ProxyBody>, ProxyError> {
-    if let Some(o) = fill::from_tier(cx.state, cx.rt, cx.route(), leader.key()).await {
+    if let Some(o) = tier_lookup(cx, leader.key()).await {
         if o.is_fresh() {
             leader
                 .finish(FlightResult::Object(o.clone(), Filled::Redis))
@@ -459,6 +550,23 @@ async fn lead(
         // The fill task is gone (shutdown): fetch directly.
         Err(_) => cx.passthrough("MISS").await,
     }
+}
+
+/// The Redis tier's copy of `ck`, as a traced span when the request is
+/// traced and there is a tier.
+async fn tier_lookup(cx: &Ctx<'_>, ck: &str) -> Option<Arc<CachedObject>> {
+    let span = cx
+        .trail
+        .trace
+        .as_ref()
+        .filter(|_| cx.rt.tier.is_some())
+        .map(|t| (t, t.span("redis.lookup")));
+    let got = fill::from_tier(cx.state, cx.rt, cx.route(), ck).await;
+    if let Some((t, s)) = span {
+        let hit = got.is_some();
+        t.end(s, vec![("tandem.hit", crate::otel::Attr::Bool(hit))], false);
+    }
+    got
 }
 
 /// Every replica failed, but a copy within `ttl + cache.stale_if_error` of

@@ -20,12 +20,18 @@ pub struct State {
     pub runtime: ArcSwap<Runtime>,
     /// Counters.
     pub metrics: Metrics,
+    /// The access log's queue and writer.
+    pub access_log: crate::access::Sink,
+    /// The OTLP trace exporter's queue and thread.
+    pub tracer: crate::otel::Exporter,
     /// Origin client.
     pub client: OriginClient,
     /// Set at SIGTERM: /ready turns 503 at once.
     pub draining: AtomicBool,
     /// Process start.
     pub started: Instant,
+    /// Process start, wall clock (`process_start_time_seconds`).
+    pub started_wall: SystemTime,
     /// Why the last reload was refused, until one succeeds.
     pub last_reload_error: Mutex<Option<String>>,
     /// Open connections of the data listener, against `limits.max_connections`.
@@ -46,9 +52,12 @@ impl State {
             admin_conns,
             runtime: ArcSwap::from_pointee(rt),
             metrics: Metrics::default(),
+            access_log: crate::access::Sink::default(),
+            tracer: crate::otel::Exporter::default(),
             client,
             draining: AtomicBool::new(false),
             started: Instant::now(),
+            started_wall: SystemTime::now(),
             last_reload_error: Mutex::new(None),
         })
     }

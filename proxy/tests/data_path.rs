@@ -52,7 +52,12 @@ fn object_view(h: &HeaderMap) -> Vec<(String, String)> {
         .filter(|(k, _)| {
             !matches!(
                 k.as_str(),
-                "date" | "age" | "x-amz-request-id" | "x-tandem-cache" | "connection"
+                "date"
+                    | "age"
+                    | "x-amz-request-id"
+                    | "x-request-id"
+                    | "x-tandem-cache"
+                    | "connection"
             )
         })
         .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))

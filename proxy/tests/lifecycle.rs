@@ -172,6 +172,22 @@ fn requests_abandoned_by_their_client_leave_no_in_flight_count() {
         || (p.metric("tandem_in_flight_requests", &[]) == 0.0).then_some(()),
     );
     assert_eq!(p.metric("tandem_requests_total", &["status=\"499\""]), 4.0);
+    // Each wait the client gave up on is in the access log.
+    let gave_up = poll("four 499 lines", Duration::from_secs(10), || {
+        let l: Vec<_> = p
+            .access_log()
+            .into_iter()
+            .filter(|l| l["status"] == 499)
+            .collect();
+        (l.len() == 4).then_some(l)
+    });
+    for l in &gave_up {
+        assert_eq!(l["completed"], false, "{l}");
+        assert_eq!(l["bytes"], 0, "{l}");
+        assert_eq!(l["route"], "site", "{l}");
+        assert!(l["key"].as_str().unwrap().starts_with('k'), "{l}");
+        assert!(l["total_s"].as_f64().unwrap() >= 0.15, "{l}");
+    }
 }
 
 #[test]

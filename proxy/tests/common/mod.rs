@@ -525,6 +525,18 @@ impl Proxy {
         std::fs::read_to_string(self.dir.path().join("proxy.log")).unwrap_or_default()
     }
 
+    /// Every access log line written so far (stdout shares the log file
+    /// with the diagnostic log on stderr; access lines are JSON objects
+    /// with `"log":"access"`).
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        self.log()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["log"] == "access")
+            .collect()
+    }
+
     /// Rewrites the config file body (listen block kept).
     pub fn rewrite(&self, body: &str) {
         let cur = std::fs::read_to_string(&self.config).unwrap();

@@ -302,6 +302,20 @@ fn schema() -> Schema {
             Block::new("Admin API settings.").attr(s("purge_token_env", "Environment variable holding the purge API's bearer token; purge is disabled without it.")),
         ))
         .block(NestedBlock::single(
+            "access_log",
+            Block::new("The proxies' access log: one JSON line per request on stdout (fields in the proxy's operations guide).")
+                .attr(b("enabled", "Write the access log. Default `true`."))
+                .attr(n("sample", "Share of successful requests logged, `0` to `1`; statuses of 400 and above and cut-off bodies are always logged. Default `1`."))
+                .attr(b("hash_keys", "Log `sha256:` and a 16-hex-digit prefix of each object key's SHA-256 instead of the key, for keys that are personal data. Default `false`.")),
+        ))
+        .block(NestedBlock::single(
+            "tracing",
+            Block::new("OpenTelemetry traces posted as OTLP/HTTP JSON: a span per request with its cache lookup, Redis lookup and each origin attempt. Off without this block.")
+                .attr(Attribute::required("otlp_endpoint", Type::String, "`http://host:port/v1/traces` of an OTLP/HTTP receiver, usually a collector next to the proxy (plain HTTP only)."))
+                .attr(n("sample", "Share of requests traced when the client sent no sampled `traceparent`, `0` to `1`. Default `0.01`."))
+                .attr(s("service_name", "`service.name` of the spans. Default `tandem-proxy`.")),
+        ))
+        .block(NestedBlock::single(
             "source",
             Block::new("Where the proxies poll for this config (normally this resource's own object).")
                 .attr(Attribute::required("url", Type::String, "`s3://bucket/key`."))
@@ -979,6 +993,40 @@ mod tests {
         let mut d = Diagnostics::new();
         ProxyFleetResource.validate(&c, &mut d);
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn access_log_and_tracing_reach_the_document_and_survive_import() {
+        let mut c = config();
+        c.set(
+            "access_log",
+            Value::object([("hash_keys", Value::Bool(true))]),
+        );
+        c.set(
+            "tracing",
+            Value::object([(
+                "otlp_endpoint",
+                Value::string("http://127.0.0.1:4318/v1/traces"),
+            )]),
+        );
+        let cfg = check(&c).unwrap();
+        assert!(cfg.access_log.enabled && cfg.access_log.hash_keys);
+        let t = cfg.tracing.as_ref().unwrap();
+        assert_eq!(t.sample, tandem_fleet_config::DEFAULT_TRACING_SAMPLE);
+        let v = from_document(&serde_json::to_value(&cfg).unwrap(), &schema().value_type());
+        let again = check(&v).unwrap();
+        assert_eq!(again.access_log, cfg.access_log);
+        assert_eq!(again.tracing, cfg.tracing);
+        c.set(
+            "tracing",
+            Value::object([("otlp_endpoint", Value::string("https://collector"))]),
+        );
+        let d = check(&c).unwrap_err();
+        let paths: Vec<String> =
+            d.0.iter()
+                .map(|x| x.path.as_ref().unwrap().to_string())
+                .collect();
+        assert_eq!(paths, ["tracing.otlp_endpoint"]);
     }
 
     #[test]
