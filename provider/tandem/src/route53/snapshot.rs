@@ -4,17 +4,19 @@
 //!
 //! **Zones.** ListResourceRecordSets returns a zone in Route 53's order (by
 //! name with its labels reversed, then by type), 300 sets a page, from any
-//! name. A read whose name no listing has covered yet lists one page from
-//! the lowest name reads are waiting for; that page covers everything from
-//! there to the next page's first name. Reads are answered from the pages,
-//! so a refresh of 100 pairs whose names sort together costs one call, and
-//! a plan of one pair in a 10,000-set zone costs one call, not the zone's
-//! 34 pages. After [`WINDOW_LISTINGS`] such pages, a zone whose reads are
-//! spread out is listed whole, once: a refresh costs at most that many
-//! calls plus the zone's pages. A name a partial listing says is absent is
-//! confirmed with a listing of its own before it is reported gone, so a
-//! mistake in our idea of Route 53's order costs a call, never a record
-//! dropped from state.
+//! name. The first read lists the zone's first page, which is all of a
+//! zone of up to 300 sets. A read whose name no page has covered yet lists
+//! one page from the lowest name reads are waiting for; that page covers
+//! everything from there to the next page's first name. So a refresh of
+//! 100 pairs whose names sort together in a big zone costs two calls, and
+//! so does one pair in a 10,000-set zone (not its 34 pages). After
+//! [`WINDOW_LISTINGS`] such pages, the zone's remaining gaps are listed
+//! from the bottom up, a page at a time, skipping what is listed already:
+//! a refresh costs at most the zone's pages plus that many.
+//!
+//! A name a partial listing says is absent is confirmed with a listing of
+//! its own before it is reported gone, so a mistake in our idea of Route
+//! 53's order costs a call, never a record dropped from state.
 //!
 //! **Health checks.** 100 health checks cost one ListHealthChecks page and
 //! ten ListTagsForResources calls instead of 200 calls.
@@ -108,18 +110,28 @@ impl ZoneView {
         }
     }
 
-    /// Whether the listings cover the whole zone: a first page that
-    /// reached its end, or the rest listed from where it ended.
-    fn whole(&self) -> bool {
-        match self.spans.first() {
-            Some((first, _)) if !first.is_empty() => false,
-            Some((_, None)) => true,
-            Some((_, Some(end))) => self
-                .spans
-                .iter()
-                .any(|(f, t)| f.as_str() <= end.as_str() && t.is_none()),
-            None => false,
+    /// Where the listings first leave a gap, walking up from the start
+    /// of the zone (`""` before any listing); `None` once they cover it all.
+    fn first_gap(&self) -> Option<String> {
+        let mut spans: Vec<&(String, Option<String>)> = self.spans.iter().collect();
+        spans.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut reached = String::new();
+        for (from, to) in spans {
+            if from.as_str() > reached.as_str() {
+                break;
+            }
+            match to {
+                None => return None,
+                Some(t) if t.as_str() > reached.as_str() => reached.clone_from(t),
+                Some(_) => {}
+            }
         }
+        Some(reached)
+    }
+
+    /// Whether the listings cover the whole zone.
+    fn whole(&self) -> bool {
+        self.first_gap().is_none()
     }
 
     fn covers(&self, at: &str) -> bool {
@@ -326,51 +338,46 @@ impl Snapshots {
     }
 }
 
-/// Lists the next part of the zone a waiting read needs, with the zone's
+/// Lists the next page of the zone a waiting read needs, with the zone's
 /// turn held: first the zone's first page (all of a zone of up to 300
 /// sets), then up to [`WINDOW_LISTINGS`] pages from the lowest name a read
-/// waits for, then the rest of the zone after the first page.
+/// waits for, then the zone's gaps from the bottom up, a page at a time,
+/// skipping what the earlier pages covered.
 async fn list_zone(
     entry: &ZoneEntry,
     client: &Client,
     cancel: &CancellationToken,
     zone: &str,
 ) -> Result<(), AwsError> {
-    let next = {
+    let (from, window) = {
         let v = lock(&entry.view);
-        match v.spans.first() {
-            None => Listing::FirstPage,
-            Some(_) if v.windows < WINDOW_LISTINGS => match v.first_unlisted() {
-                Some(from) => Listing::Window(from),
+        match v.first_unlisted() {
+            Some(from) if !v.spans.is_empty() && v.windows < WINDOW_LISTINGS => {
+                (order_key(&from), true)
+            }
+            _ => match v.first_gap() {
+                Some(gap) => (gap, false),
                 None => return Ok(()),
             },
-            Some((_, to)) => Listing::Rest(to.clone()),
         }
     };
-    let listed = match &next {
-        Listing::FirstPage => find::list_record_sets_from(client, cancel, zone, None)
-            .await
-            .map(|(sets, to)| (sets, String::new(), to)),
-        Listing::Window(from) => find::list_record_sets_from(client, cancel, zone, Some(from))
-            .await
-            .map(|(sets, to)| (sets, order_key(from), to)),
-        Listing::Rest(from) => {
-            find::list_record_sets_onwards(client, cancel, zone, from.as_deref())
+    let start = (!from.is_empty()).then(|| name_of(&from));
+    let mut listed = find::list_record_sets_from(client, cancel, zone, start.as_deref())
+        .await
+        .map(|(sets, next)| (sets, next.map(|n| order_key(&n))));
+    if let Ok((_, Some(next))) = &listed {
+        if next.as_str() <= from.as_str() {
+            // A page that ends where it began (one name with more sets
+            // than a page): list on exactly, to the end of the zone.
+            listed = find::list_record_sets_onwards(client, cancel, zone, start.as_deref())
                 .await
-                .map(|sets| {
-                    (
-                        sets,
-                        from.as_deref().map(order_key).unwrap_or_default(),
-                        None,
-                    )
-                })
+                .map(|sets| (sets, None));
         }
-    };
+    }
     let mut view = lock(&entry.view);
     match listed {
-        Ok((sets, from, to)) => {
-            view.windows += usize::from(matches!(next, Listing::Window(_)));
-            let to = to.map(|n| order_key(&n));
+        Ok((sets, to)) => {
+            view.windows += usize::from(window);
             view.add(sets, from, to);
             Ok(())
         }
@@ -382,15 +389,6 @@ async fn list_zone(
     }
 }
 
-/// The next listing of a zone (see [`list_zone`]).
-enum Listing {
-    FirstPage,
-    /// One page from this name.
-    Window(String),
-    /// Every page from this name (where the first page ended) on.
-    Rest(Option<String>),
-}
-
 /// Where `name` sorts in a ListResourceRecordSets listing: by name with
 /// its labels reversed and a trailing dot, compared as bytes
 /// (`www.example.com` sorts as `com.example.www.`; Route 53 API Reference,
@@ -400,6 +398,14 @@ fn order_key(name: &str) -> String {
     let mut k = n.rsplit('.').collect::<Vec<_>>().join(".");
     k.push('.');
     k
+}
+
+/// The name an [`order_key`] stands for.
+fn name_of(key: &str) -> String {
+    key.trim_end_matches('.')
+        .rsplit('.')
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -571,6 +577,20 @@ mod tests {
         assert!(!v.whole());
         v.add(vec![], order_key("c.example.com"), None);
         assert!(v.whole());
+        let mut gaps = view_of(vec![], "", Some("c.example.com"));
+        gaps.add(vec![], order_key("m.example.com"), None);
+        assert_eq!(gaps.first_gap().as_deref(), Some("com.example.c."));
+        gaps.add(
+            vec![],
+            order_key("c.example.com"),
+            Some(order_key("n.example.com")),
+        );
+        assert_eq!(
+            gaps.first_gap(),
+            None,
+            "the gap listing ran into the window"
+        );
+        assert_eq!(name_of(&order_key("www.Example.com.")), "www.example.com");
         let window_only = view_of(vec![], "m.example.com", None);
         assert!(
             !window_only.whole(),
