@@ -158,4 +158,6 @@ data "tandem_proxy_manifests" "this" {
   service_account_annotations = var.kubernetes.service_account_annotations
   priority_class_name         = var.kubernetes.priority_class_name
   priority_class_value        = var.kubernetes.priority_class_value
+  prometheus_rule             = var.kubernetes.prometheus_rule
+  service_monitor             = var.kubernetes.service_monitor
 }

@@ -215,7 +215,7 @@ variable "replicas" {
 }
 
 variable "kubernetes" {
-  description = "Kubernetes settings of the manifests: `pre_stop` (`sleep`, a preStop sleep action, needs Kubernetes 1.30+; `proxy` for older clusters, the proxy waits out the drain delay itself), the ServiceAccount (`service_account_name`, default the fleet name; `create_service_account`; `service_account_annotations`, e.g. `eks.amazonaws.com/role-arn` for IRSA; EKS Pod Identity needs none), `priority_class_name` and `priority_class_value` (render that PriorityClass), and `memory_request`/`memory_limit` to override the memory derived from `cache` (1.25 x max_bytes + max_fill_bytes + 96Mi)."
+  description = "Kubernetes settings of the manifests: `pre_stop` (`sleep`, a preStop sleep action, needs Kubernetes 1.30+; `proxy` for older clusters, the proxy waits out the drain delay itself), the ServiceAccount (`service_account_name`, default the fleet name; `create_service_account`; `service_account_annotations`, e.g. `eks.amazonaws.com/role-arn` for IRSA; EKS Pod Identity needs none), `priority_class_name` and `priority_class_value` (render that PriorityClass), `memory_request`/`memory_limit` to override the memory derived from `cache` (1.25 x max_bytes + max_fill_bytes + 96Mi), and `prometheus_rule`/`service_monitor` to render the Prometheus Operator's objects (the tested alert rules; a scrape of the admin port)."
   type = object({
     pre_stop                    = optional(string, "sleep")
     service_account_name        = optional(string)
@@ -225,6 +225,8 @@ variable "kubernetes" {
     priority_class_value        = optional(number)
     memory_request              = optional(string)
     memory_limit                = optional(string)
+    prometheus_rule             = optional(bool, false)
+    service_monitor             = optional(bool, false)
   })
   default = {}
 

@@ -91,7 +91,14 @@ run "service_account_priority_class_and_memory_follow_the_inputs" {
       service_account_annotations = { "eks.amazonaws.com/role-arn" = "arn:aws:iam::123456789012:role/assets-proxy" }
       priority_class_name         = "edge-serving"
       priority_class_value        = 100000
+      prometheus_rule             = true
+      service_monitor             = true
     }
+  }
+
+  assert {
+    condition     = length(output.kubernetes_objects["PrometheusRule/assets"].spec.groups[0].rules) >= 10 && output.kubernetes_objects["ServiceMonitor/assets"].spec.endpoints[0].port == "admin"
+    error_message = "the Prometheus Operator's objects are rendered with the alert rules and the admin port"
   }
 
   assert {

@@ -317,6 +317,20 @@ fn schema() -> Schema {
             "priority_class_value",
             "Render a PriorityClass named `priority_class_name` with this value (not the cluster default, preempting lower priorities). Null: use an existing class.",
         ).validate(Validator::between(-2_147_483_648, MAX_USER_PRIORITY)).validate(Validator::also_requires(&["priority_class_name"])))
+        .attr(Attribute::optional(
+            "prometheus_rule",
+            Type::Bool,
+            "Render a `PrometheusRule` (Prometheus Operator) holding the alert rules of \
+             `deploy/prometheus/tandem-proxy.rules.yml`, the promtool-tested file. Default `false`: it needs the \
+             operator's CRDs in the cluster.",
+        ))
+        .attr(Attribute::optional(
+            "service_monitor",
+            Type::Bool,
+            "Render a `ServiceMonitor` (Prometheus Operator) scraping the Service's `admin` port at `/metrics` \
+             every 15 s. Default `false`: it needs the operator's CRDs; without the operator, the pods' \
+             `prometheus.io/*` annotations serve annotation-based scraping.",
+        ))
         .attr(s("binary", "Absolute path of the tandem-proxy binary in the systemd unit. Default `/usr/local/bin/tandem-proxy`.").validate(Validator::format("an absolute path", absolute_path)))
         .attr(Attribute::computed("id", Type::String, "`namespace/name`."))
         .attr(Attribute::computed(
@@ -366,6 +380,8 @@ struct Model {
     automount_service_account_token: Field<bool>,
     priority_class_name: Field<String>,
     priority_class_value: Field<i64>,
+    prometheus_rule: Field<bool>,
+    service_monitor: Field<bool>,
     binary: Field<String>,
     id: Field<String>,
     manifests: Field<BTreeMap<String, String>>,
@@ -429,6 +445,10 @@ pub struct Inputs {
     pub priority_class_name: Option<String>,
     /// Render that PriorityClass with this value.
     pub priority_class_value: Option<i64>,
+    /// Whether the PrometheusRule is rendered.
+    pub prometheus_rule: bool,
+    /// Whether the ServiceMonitor is rendered.
+    pub service_monitor: bool,
     /// The binary in the systemd unit.
     pub binary: String,
 }
@@ -551,6 +571,8 @@ fn inputs(m: &Model) -> Result<Inputs, Diagnostics> {
             .unwrap_or(false),
         priority_class_name: m.priority_class_name.known().cloned(),
         priority_class_value: m.priority_class_value.known().copied(),
+        prometheus_rule: m.prometheus_rule.known().copied().unwrap_or(false),
+        service_monitor: m.service_monitor.known().copied().unwrap_or(false),
         binary: text(&m.binary, DEFAULT_BINARY),
         name,
     })
@@ -764,9 +786,47 @@ pub fn hpa(i: &Inputs) -> Json {
     })
 }
 
+/// The alert rules, one copy for Prometheus and the operator alike:
+/// `alert_rules.rs` unit-tests this file with promtool.
+const ALERT_RULES: &str = include_str!("../../../../deploy/prometheus/tandem-proxy.rules.yml");
+
+/// The PrometheusRule object: the groups of [`ALERT_RULES`].
+pub fn prometheus_rule(i: &Inputs) -> Json {
+    // The file is the repository's own, parsed by a unit test: it cannot
+    // fail here except in a build whose tests failed.
+    let rules: Json = serde_yaml_ng::from_str(ALERT_RULES).unwrap_or(Json::Null);
+    json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": metadata(i, &i.name),
+        "spec": {"groups": rules["groups"]}
+    })
+}
+
+/// The ServiceMonitor object: the Service's admin port, every 15 s (the
+/// dashboard's rates span at least a minute, so four samples each).
+pub fn service_monitor(i: &Inputs) -> Json {
+    json!({
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": metadata(i, &i.name),
+        "spec": {
+            "selector": {"matchLabels": labels(i)},
+            "namespaceSelector": {"matchNames": [i.namespace]},
+            "endpoints": [{"port": "admin", "path": "/metrics", "interval": "15s"}]
+        }
+    })
+}
+
 /// Every Kubernetes object, keyed `Kind/name`.
 pub fn objects(i: &Inputs) -> BTreeMap<String, Json> {
     let mut all = vec![deployment(i), service(i), pdb(i), hpa(i)];
+    if i.prometheus_rule {
+        all.push(prometheus_rule(i));
+    }
+    if i.service_monitor {
+        all.push(service_monitor(i));
+    }
     if i.create_service_account {
         all.push(service_account(i));
     }
@@ -1243,6 +1303,32 @@ mod tests {
         let pc = &objects(&rendered)["PriorityClass/edge-critical"];
         assert_eq!(pc["value"], 100_000);
         assert!(pc["metadata"].get("namespace").is_none(), "cluster-scoped");
+    }
+
+    #[test]
+    fn the_operator_objects_carry_the_tested_rules_and_scrape_the_admin_port() {
+        let i = inputs_of(&[
+            ("prometheus_rule", Value::Bool(true)),
+            ("service_monitor", Value::Bool(true)),
+        ]);
+        let all = objects(&i);
+        let rule = &all[&format!("PrometheusRule/{}", i.name)];
+        let file: Json = serde_yaml_ng::from_str(ALERT_RULES).expect("the rules file parses");
+        assert_eq!(rule["spec"]["groups"], file["groups"]);
+        let alerts = rule["spec"]["groups"][0]["rules"]
+            .as_array()
+            .expect("rules");
+        assert!(alerts.len() >= 10, "{}", alerts.len());
+        let sm = &all[&format!("ServiceMonitor/{}", i.name)];
+        assert_eq!(sm["spec"]["endpoints"][0]["port"], "admin");
+        assert_eq!(
+            sm["spec"]["selector"]["matchLabels"],
+            service(&i)["spec"]["selector"]
+        );
+        let off = objects(&inputs_of(&[]));
+        assert!(!off
+            .keys()
+            .any(|k| k.starts_with("PrometheusRule/") || k.starts_with("ServiceMonitor/")));
     }
 
     #[test]
