@@ -143,3 +143,47 @@ fn credentials_are_validated_with_sts() {
     );
     assert!(!all.contains("rpc error"), "{all}");
 }
+
+/// `TF_LOG=debug` shows every AWS call the provider makes, with its
+/// operation, attempt and duration, and never the credentials: the access
+/// key ID, the secret and the session token appear nowhere in Terraform's
+/// whole debug log (which also carries the provider's gRPC traffic).
+#[test]
+fn debug_log_shows_each_aws_call_and_never_a_secret() {
+    skip_unless_acc!();
+    const ACCESS_KEY: &str = "AKIATANDEMLOGCHECK01";
+    const SECRET: &str = "tandem-secret-that-must-never-be-logged";
+    const TOKEN: &str = "tandem-session-token-that-must-never-be-logged";
+    let moto = Moto::shared();
+    let block = moto
+        .provider_block()
+        .replace(
+            "access_key                  = \"test\"",
+            &format!("access_key = \"{ACCESS_KEY}\"\n  token = \"{TOKEN}\""),
+        )
+        .replace(
+            "secret_key                  = \"test\"",
+            &format!("secret_key = \"{SECRET}\""),
+        );
+    assert!(block.contains(SECRET) && block.contains(TOKEN), "{block}");
+    let mut dir = TfDir::new();
+    dir.env("TF_LOG", "debug");
+    dir.write(&format!(
+        "{block}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{}\"\n}}\n",
+        tandem_acceptance::unique("log")
+    ));
+    let out = dir.apply();
+    dir.destroy();
+    let log = out.all();
+    for secret in [ACCESS_KEY, SECRET, TOKEN] {
+        assert!(!log.contains(secret), "{secret} is in the debug log");
+    }
+    let calls: Vec<&str> = log.lines().filter(|l| l.contains("AWS call")).collect();
+    assert!(
+        calls.iter().any(|l| l.contains("CreateBucket")
+            && l.contains("attempt")
+            && l.contains("duration_ms")),
+        "no CreateBucket line with its attempt and duration:\n{}",
+        calls.join("\n")
+    );
+}

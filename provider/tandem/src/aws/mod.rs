@@ -3,6 +3,7 @@
 //! for eventual consistency and default-tag merging.
 
 pub mod call;
+pub mod call_log;
 pub mod error;
 pub mod partition;
 pub mod rate_limit;
@@ -186,7 +187,8 @@ impl Aws {
         if !settings.skip_credentials_validation {
             let mut b = aws_sdk_sts::config::Builder::from(&sdk)
                 .region(Region::new(region.clone()))
-                .retry_config(RetryConfig::standard().with_max_attempts(CREDENTIAL_CHECK_ATTEMPTS));
+                .retry_config(RetryConfig::standard().with_max_attempts(CREDENTIAL_CHECK_ATTEMPTS))
+                .interceptor(call_log::CallLog);
             if let Some(url) = &settings.endpoint_sts {
                 b = b.endpoint_url(url.clone());
             }
@@ -216,7 +218,8 @@ impl Aws {
 
         let mut r53 = aws_sdk_route53::config::Builder::from(&sdk)
             .http_client(rate_limit::PacedHttpClient::new(http, Arc::clone(&limiter)))
-            .interceptor(rate_limit::ThrottleFeedback::new(limiter));
+            .interceptor(rate_limit::ThrottleFeedback::new(limiter))
+            .interceptor(call_log::CallLog);
         if let Some(url) = &settings.endpoint_route53 {
             r53 = r53.endpoint_url(url.clone());
         }
@@ -301,7 +304,8 @@ impl Aws {
             .or_insert_with(|| {
                 let mut b = aws_sdk_s3::config::Builder::from(&self.sdk)
                     .region(Region::new(region.to_string()))
-                    .force_path_style(self.settings.s3_use_path_style);
+                    .force_path_style(self.settings.s3_use_path_style)
+                    .interceptor(call_log::CallLog);
                 if let Some(url) = &self.settings.endpoint_s3 {
                     b = b.endpoint_url(url.clone());
                 }
