@@ -187,28 +187,7 @@ impl Route53 {
     /// as an operator using the console would (Route 53 refuses a DELETE
     /// that does not repeat the record set's current values).
     pub fn delete_record_sets(self, zone: &str, name: &str) {
-        let wanted = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
-        let listed = block_on(
-            self.client()
-                .list_resource_record_sets()
-                .hosted_zone_id(zone)
-                .send(),
-        )
-        .expect("ListResourceRecordSets");
-        let changes: Vec<Change> = listed
-            .resource_record_sets()
-            .iter()
-            .filter(|s| s.name().to_ascii_lowercase() == wanted)
-            .map(|s| {
-                Change::builder()
-                    .action(ChangeAction::Delete)
-                    .resource_record_set(s.clone())
-                    .build()
-                    .expect("change")
-            })
-            .collect();
-        assert!(!changes.is_empty(), "no record sets named {name} in {zone}");
-        send_changes(self.client(), zone, changes);
+        delete_record_sets_with(self.client(), zone, name);
     }
 
     /// One change batch of `(action, name, set_identifier, failover, ip, ttl)`
@@ -252,6 +231,35 @@ impl Route53 {
             .collect();
         send_changes(self.client(), zone, changes);
     }
+}
+
+/// [`Route53::delete_record_sets`] through any client (e.g. a strict lane
+/// of a test's own). The listing starts at `name`, so it is found in a zone
+/// of any size.
+pub fn delete_record_sets_with(client: &aws_sdk_route53::Client, zone: &str, name: &str) {
+    let wanted = format!("{}.", name.trim_end_matches('.').to_ascii_lowercase());
+    let listed = block_on(
+        client
+            .list_resource_record_sets()
+            .hosted_zone_id(zone)
+            .start_record_name(&wanted)
+            .send(),
+    )
+    .expect("ListResourceRecordSets");
+    let changes: Vec<Change> = listed
+        .resource_record_sets()
+        .iter()
+        .filter(|s| s.name().to_ascii_lowercase() == wanted)
+        .map(|s| {
+            Change::builder()
+                .action(ChangeAction::Delete)
+                .resource_record_set(s.clone())
+                .build()
+                .expect("change")
+        })
+        .collect();
+    assert!(!changes.is_empty(), "no record sets named {name} in {zone}");
+    send_changes(client, zone, changes);
 }
 
 /// Sends `changes` to `zone` as one ChangeResourceRecordSets batch

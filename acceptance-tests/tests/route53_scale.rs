@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use aws_sdk_route53::types::{Change, ChangeAction, ResourceRecord, ResourceRecordSet, RrType};
-use tandem_acceptance::outside::send_changes;
+use tandem_acceptance::outside::{delete_record_sets_with, send_changes};
 use tandem_acceptance::strict::{StrictConfig, StrictLane};
 use tandem_acceptance::{block_on, sdk, skip_unless_acc, unique_label, Moto, TfDir};
 
@@ -119,6 +119,26 @@ fn account_checks(lane: &StrictLane) -> u64 {
     )
     .expect("ListHealthChecks");
     out.health_checks().len() as u64
+}
+
+/// The next apply only waits for the pair's pending change: GetChange
+/// and no ChangeResourceRecordSets, the records written once (`written`),
+/// the pair INSYNC, then an empty plan.
+fn next_apply_resumes(tf: &TfDir, lane: &StrictLane, record: &str, name: &str, written: &[String]) {
+    let before = lane.route53_calls();
+    tf.apply();
+    let resumed = calls_since(&before, lane);
+    assert_eq!(tf.resource(record)["change_status"], "INSYNC");
+    assert_eq!(
+        lane.change_actions(name),
+        written,
+        "the records were not written again"
+    );
+    assert!(
+        !resumed.contains_key("ChangeResourceRecordSets") && resumed.contains_key("GetChange"),
+        "{resumed:?}"
+    );
+    tf.assert_empty_plan("after the wait resumed");
 }
 
 // ---------------------------------------------------------------- tests
@@ -310,30 +330,11 @@ fn a_pair_in_a_big_zone_refreshes_from_two_pages() {
     assert_eq!(plan.get("ListResourceRecordSets"), Some(&2), "{plan:?}");
 
     // Both halves deleted outside Terraform.
-    let name = format!("r0.{zone_name}");
-    let sets = block_on(
-        sdk::route53(&lane.endpoint())
-            .list_resource_record_sets()
-            .hosted_zone_id(&zone)
-            .start_record_name(&name)
-            .max_items(2)
-            .send(),
-    )
-    .expect("ListResourceRecordSets");
-    let deletes: Vec<Change> = sets
-        .resource_record_sets()
-        .iter()
-        .filter(|s| s.set_identifier().is_some())
-        .map(|s| {
-            Change::builder()
-                .action(ChangeAction::Delete)
-                .resource_record_set(s.clone())
-                .build()
-                .expect("change")
-        })
-        .collect();
-    assert_eq!(deletes.len(), 2, "{sets:?}");
-    change(&lane, &zone, deletes);
+    delete_record_sets_with(
+        &sdk::route53(&lane.endpoint()),
+        &zone,
+        &format!("r0.{zone_name}"),
+    );
     let before = lane.route53_calls();
     tf.assert_plan_shows("pair deleted outside Terraform", &["will be created"]);
     let plan = calls_since(&before, &lane);
@@ -377,22 +378,9 @@ fn an_insync_wait_that_ran_out_resumes_at_the_next_apply() {
     assert_eq!(written, ["CREATE", "CREATE"], "both halves, once");
 
     tf.assert_plan_shows("pending change", &["change_status", "update in-place"]);
-    let before = lane.route53_calls();
     let t0 = Instant::now();
-    tf.apply();
-    let resumed = calls_since(&before, &lane);
-    assert_eq!(tf.resource(record)["change_status"], "INSYNC");
-    assert_eq!(
-        lane.change_actions(&name),
-        written,
-        "the records were not written again"
-    );
-    assert!(
-        !resumed.contains_key("ChangeResourceRecordSets") && resumed.contains_key("GetChange"),
-        "{resumed:?}"
-    );
+    next_apply_resumes(&tf, &lane, record, &name, &written);
     assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
-    tf.assert_empty_plan("after the wait resumed");
     tf.destroy();
 }
 
@@ -438,20 +426,7 @@ fn an_insync_wait_interrupted_by_ctrl_c_resumes_at_the_next_apply() {
     let written = lane.change_actions(&name);
     assert_eq!(written, ["CREATE", "CREATE"], "both halves, once");
 
-    let before = lane.route53_calls();
-    tf.apply();
-    let resumed = calls_since(&before, &lane);
-    assert_eq!(tf.resource(record)["change_status"], "INSYNC");
-    assert_eq!(
-        lane.change_actions(&name),
-        written,
-        "the records were not written again"
-    );
-    assert!(
-        !resumed.contains_key("ChangeResourceRecordSets") && resumed.contains_key("GetChange"),
-        "{resumed:?}"
-    );
-    tf.assert_empty_plan("after the interrupted wait resumed");
+    next_apply_resumes(&tf, &lane, record, &name, &written);
     tf.destroy();
 }
 
