@@ -5,13 +5,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use moka::Expiry;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::chunks::Chunks;
 use crate::error::ProxyError;
@@ -236,11 +236,35 @@ impl Drop for Reservation {
     }
 }
 
-type Waiters = watch::Receiver<Option<FlightResult>>;
+/// What a fill's waiters share: its outcome, set once, and one wake-up
+/// list. A `watch` channel did this before, but its sender walks eight
+/// wake-up lists when dropped, waiters or not: about 1 % of a Redis hit's
+/// CPU, paid by every uncontended hit. Here a leader with no follower
+/// (the cell's only holder once the table lets go) wakes nobody.
+pub struct Waiters(Arc<FlightCell>);
+
+struct FlightCell {
+    /// `Some` once the leader finished; `None` inside if it went away
+    /// without a result.
+    outcome: OnceLock<Option<FlightResult>>,
+    done: Notify,
+}
+
+impl FlightCell {
+    /// Publishes the outcome and wakes whoever waits. `Arc::strong_count`
+    /// is exact here: the table no longer lists the flight, so no new
+    /// follower can take a handle.
+    fn publish(self: &Arc<Self>, outcome: Option<FlightResult>) {
+        let _ = self.outcome.set(outcome);
+        if Arc::strong_count(self) > 1 {
+            self.done.notify_waiters();
+        }
+    }
+}
 
 struct FlightEntry {
     id: u64,
-    rx: Waiters,
+    cell: Arc<FlightCell>,
 }
 
 /// A purge, as remembered for the fills it overtook.
@@ -285,7 +309,8 @@ pub struct Leader {
     key: Arc<str>,
     id: u64,
     epoch: u64,
-    tx: Option<watch::Sender<Option<FlightResult>>>,
+    /// `None` once finished.
+    cell: Option<Arc<FlightCell>>,
 }
 
 impl Leader {
@@ -314,21 +339,21 @@ impl Leader {
                 self.cache.insert(self.key.clone(), o.clone()).await;
             }
         }
-        // The table's own receiver goes first: with no follower, the send
-        // then finds no receiver and wakes nothing (a watch send otherwise
-        // walks all its waiter lists: about 1 % of a Redis hit's CPU in
-        // perf). A request arriving meanwhile finds the object in memory.
+        // The table's handle goes first, so that with no follower the
+        // publish wakes nobody. A request arriving meanwhile finds the
+        // object in memory.
         self.cache.remove_flight(&self.key, self.id);
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Some(r));
+        if let Some(cell) = self.cell.take() {
+            cell.publish(Some(r));
         }
     }
 }
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        if self.tx.is_some() {
+        if let Some(cell) = self.cell.take() {
             self.cache.remove_flight(&self.key, self.id);
+            cell.publish(None);
         }
     }
 }
@@ -344,15 +369,19 @@ pub enum Waited {
 }
 
 /// Waits up to `limit` for the fill behind `rx`.
-pub async fn wait(mut rx: Waiters, limit: Duration) -> Waited {
+pub async fn wait(w: Waiters, limit: Duration) -> Waited {
+    let cell = w.0;
     let waiting = async {
         loop {
-            if let Some(r) = rx.borrow_and_update().clone() {
-                return Some(r);
+            // Registered before the outcome is checked, so a publish in
+            // between still wakes this wait.
+            let notified = cell.done.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = cell.outcome.get() {
+                return r.clone();
             }
-            if rx.changed().await.is_err() {
-                return rx.borrow().clone();
-            }
+            notified.await;
         }
     };
     match tokio::time::timeout(limit, waiting).await {
@@ -424,17 +453,26 @@ impl Cache {
     pub fn flight(self: &Arc<Self>, key: Arc<str>) -> Flight {
         let mut f = self.flights.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = f.get(&key) {
-            return Flight::Follower(e.rx.clone());
+            return Flight::Follower(Waiters(e.cell.clone()));
         }
-        let (tx, rx) = watch::channel(None);
+        let cell = Arc::new(FlightCell {
+            outcome: OnceLock::new(),
+            done: Notify::new(),
+        });
         let id = self.next_flight.fetch_add(1, Ordering::Relaxed);
-        f.insert(key.clone(), FlightEntry { id, rx });
+        f.insert(
+            key.clone(),
+            FlightEntry {
+                id,
+                cell: cell.clone(),
+            },
+        );
         Flight::Leader(Leader {
             cache: self.clone(),
             key,
             id,
             epoch: self.epoch.load(Ordering::Acquire),
-            tx: Some(tx),
+            cell: Some(cell),
         })
     }
 
@@ -445,7 +483,7 @@ impl Cache {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(key)
-            .map(|e| e.rx.clone())
+            .map(|e| Waiters(e.cell.clone()))
     }
 
     /// Forgets the flight `id` for `key`; a purge may already have
@@ -594,6 +632,45 @@ mod tests {
         drop(l);
         assert!(matches!(wait(f, LONG).await, Waited::Abandoned));
         assert!(matches!(c.flight(k2), Flight::Leader(_)));
+    }
+
+    /// Followers already parked when the leader publishes, on other
+    /// threads and racing the publish, are all woken: none misses it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn parked_followers_are_woken_by_a_finish_or_a_drop() {
+        let c = cache();
+        for (round, finish) in (0..50).zip([true, false].into_iter().cycle()) {
+            let k = key("g", &format!("park{round}"), None);
+            let Flight::Leader(l) = c.flight(k.clone()) else {
+                panic!()
+            };
+            let waits: Vec<_> = (0..8)
+                .map(|_| {
+                    let Flight::Follower(f) = c.flight(k.clone()) else {
+                        panic!()
+                    };
+                    tokio::spawn(wait(f, LONG))
+                })
+                .collect();
+            tokio::task::yield_now().await;
+            if finish {
+                let o = obj(1, Duration::from_secs(60));
+                l.finish(FlightResult::Object(o, Filled::Origin)).await;
+            } else {
+                drop(l);
+            }
+            for w in waits {
+                let got = w.await.unwrap();
+                assert!(
+                    match got {
+                        Waited::Done(FlightResult::Object(..)) => finish,
+                        Waited::Abandoned => !finish,
+                        _ => false,
+                    },
+                    "round {round}: a follower was not woken with its flight's outcome"
+                );
+            }
+        }
     }
 
     #[tokio::test]
