@@ -187,3 +187,47 @@ fn debug_log_shows_each_aws_call_and_never_a_secret() {
         calls.join("\n")
     );
 }
+
+/// With `assume_role`, every call runs on the assumed role's credentials,
+/// which come from an AssumeRole call that `TF_LOG=debug` shows like any
+/// other (aws-config's own provider made it through a client without our
+/// call log), and the provider block's static secret still appears nowhere.
+#[test]
+fn an_assumed_role_is_used_and_its_assume_role_call_is_logged() {
+    skip_unless_acc!();
+    const SECRET: &str = "tandem-source-secret-that-must-never-be-logged";
+    let moto = Moto::shared();
+    let block = moto.provider_block().replace(
+        "secret_key                  = \"test\"",
+        &format!(
+            "secret_key = \"{SECRET}\"\n  assume_role {{\n    role_arn = \"arn:aws:iam::123456789012:role/tandem-log-check\"\n    session_name = \"tandem-acc\"\n  }}"
+        ),
+    );
+    assert!(block.contains("assume_role"), "{block}");
+    let mut dir = TfDir::new();
+    dir.env("TF_LOG", "debug");
+    dir.write(&format!(
+        "{block}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{}\"\n}}\n",
+        tandem_acceptance::unique("role")
+    ));
+    let out = dir.apply();
+    dir.destroy();
+    let log = out.all();
+    assert!(
+        !log.contains(SECRET),
+        "the source secret is in the debug log"
+    );
+    let calls: Vec<&str> = log.lines().filter(|l| l.contains("AWS call")).collect();
+    assert!(
+        calls
+            .iter()
+            .any(|l| l.contains("AssumeRole") && l.contains("attempt")),
+        "no AssumeRole line:\n{}",
+        calls.join("\n")
+    );
+    assert!(
+        calls.iter().any(|l| l.contains("CreateBucket")),
+        "no CreateBucket line:\n{}",
+        calls.join("\n")
+    );
+}

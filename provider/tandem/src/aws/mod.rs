@@ -2,6 +2,7 @@
 //! the provider block, per-region clients, error rendering, bounded retries
 //! for eventual consistency and default-tag merging.
 
+pub mod assume_role;
 pub mod call;
 pub mod call_log;
 pub mod error;
@@ -157,20 +158,17 @@ impl Aws {
         }
         let mut sdk = loader.load().await;
         if let Some(role) = &settings.role_arn {
-            let mut b = aws_config::sts::AssumeRoleProvider::builder(role.clone()).session_name(
-                settings
-                    .session_name
-                    .clone()
-                    .unwrap_or_else(|| DEFAULT_SESSION_NAME.into()),
+            let session = settings
+                .session_name
+                .clone()
+                .unwrap_or_else(|| DEFAULT_SESSION_NAME.into());
+            let provider = assume_role::AssumeRole::new(
+                &sdk,
+                settings.endpoint_sts.as_deref(),
+                role.clone(),
+                session,
+                settings.external_id.clone(),
             );
-            if let Some(x) = &settings.external_id {
-                b = b.external_id(x.clone());
-            }
-            let sts_conf = match &settings.endpoint_sts {
-                Some(url) => sdk.to_builder().endpoint_url(url.clone()).build(),
-                None => sdk.clone(),
-            };
-            let provider = b.configure(&sts_conf).build().await;
             sdk = sdk
                 .to_builder()
                 .credentials_provider(
