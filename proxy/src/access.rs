@@ -73,7 +73,25 @@ pub fn request_id(h: &HeaderMap) -> Arc<str> {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs())
     });
-    format!("{e:X}{:08X}", SEQUENCE.fetch_add(1, Ordering::Relaxed)).into()
+    generated_id(e, SEQUENCE.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `{epoch:X}{seq:08X}` (the sequence at least 8 digits), written by hand:
+/// `format!` and its string cost a hit about 1 % of its CPU (perf, 4 KiB
+/// hits), and this runs for every request.
+fn generated_id(epoch: u64, seq: u64) -> Arc<str> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let digits = |v: u64, min: u32| (64 - v.leading_zeros()).div_ceil(4).max(min) as usize;
+    let (ed, sd) = (digits(epoch, 1), digits(seq, 8));
+    let mut buf = [0u8; 32];
+    for (i, b) in buf[..ed].iter_mut().enumerate() {
+        *b = HEX[(epoch >> (4 * (ed - 1 - i)) & 0xF) as usize];
+    }
+    for (i, b) in buf[ed..ed + sd].iter_mut().enumerate() {
+        *b = HEX[(seq >> (4 * (sd - 1 - i)) & 0xF) as usize];
+    }
+    // Only ASCII hex digits were written.
+    Arc::from(std::str::from_utf8(&buf[..ed + sd]).unwrap_or_default())
 }
 
 /// A client-chosen ID is echoed in headers, XML bodies and JSON logs, so
@@ -297,6 +315,11 @@ impl Finish {
         if bytes > 0 {
             m.response_bytes.add(&[name, cache.unwrap_or("-")], bytes);
         }
+        let log = &self.rt.config.access_log;
+        let traced = self.trail.trace.is_some() && self.rt.config.tracing.is_some();
+        if !log.enabled && !traced {
+            return;
+        }
         let origin = self.trail.origin();
         if let (Some(t), Some(cfg)) = (&self.trail.trace, &self.rt.config.tracing) {
             use crate::otel::Attr;
@@ -321,7 +344,6 @@ impl Finish {
             let error = self.status >= 500 || !completed;
             t.finish(&self.state.tracer, cfg, self.arrived, attrs, error);
         }
-        let log = &self.rt.config.access_log;
         if !log.enabled {
             return;
         }
@@ -493,6 +515,24 @@ fn writer(rx: Receiver<Vec<u8>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generated_ids_read_as_format_would_write_them() {
+        for (e, seq) in [
+            (0, 0),
+            (0x6A2F_1C3B, 1),
+            (0x6A2F_1C3B, 0xFFFF_FFFF),
+            (0x6A2F_1C3B, 0x1_0000_0000),
+            (u64::MAX, u64::MAX),
+            (1, 0xABC),
+        ] {
+            assert_eq!(
+                &*generated_id(e, seq),
+                format!("{e:X}{seq:08X}"),
+                "{e} {seq}"
+            );
+        }
+    }
 
     #[test]
     fn client_ids_pass_only_when_short_and_plain() {
