@@ -144,6 +144,20 @@ fn credentials_are_validated_with_sts() {
     assert!(!all.contains("rpc error"), "{all}");
 }
 
+/// Creates and destroys one bucket with `block` at `TF_LOG=debug`, and
+/// returns the apply's whole output (Terraform's log included).
+fn bucket_with_debug_log(block: &str, prefix: &str) -> String {
+    let mut dir = TfDir::new();
+    dir.env("TF_LOG", "debug");
+    dir.write(&format!(
+        "{block}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{}\"\n}}\n",
+        tandem_acceptance::unique(prefix)
+    ));
+    let out = dir.apply();
+    dir.destroy();
+    out.all()
+}
+
 /// `TF_LOG=debug` shows every AWS call the provider makes, with its
 /// operation, attempt and duration, and never the credentials: the access
 /// key ID, the secret and the session token appear nowhere in Terraform's
@@ -166,15 +180,7 @@ fn debug_log_shows_each_aws_call_and_never_a_secret() {
             &format!("secret_key = \"{SECRET}\""),
         );
     assert!(block.contains(SECRET) && block.contains(TOKEN), "{block}");
-    let mut dir = TfDir::new();
-    dir.env("TF_LOG", "debug");
-    dir.write(&format!(
-        "{block}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{}\"\n}}\n",
-        tandem_acceptance::unique("log")
-    ));
-    let out = dir.apply();
-    dir.destroy();
-    let log = out.all();
+    let log = bucket_with_debug_log(&block, "log");
     for secret in [ACCESS_KEY, SECRET, TOKEN] {
         assert!(!log.contains(secret), "{secret} is in the debug log");
     }
@@ -204,15 +210,7 @@ fn an_assumed_role_is_used_and_its_assume_role_call_is_logged() {
         ),
     );
     assert!(block.contains("assume_role"), "{block}");
-    let mut dir = TfDir::new();
-    dir.env("TF_LOG", "debug");
-    dir.write(&format!(
-        "{block}\nresource \"tandem_s3_bucket\" \"b\" {{\n  bucket = \"{}\"\n}}\n",
-        tandem_acceptance::unique("role")
-    ));
-    let out = dir.apply();
-    dir.destroy();
-    let log = out.all();
+    let log = bucket_with_debug_log(&block, "role");
     assert!(
         !log.contains(SECRET),
         "the source secret is in the debug log"

@@ -368,7 +368,7 @@ pub enum Waited {
     TimedOut,
 }
 
-/// Waits up to `limit` for the fill behind `rx`.
+/// Waits up to `limit` for the fill behind `w`.
 pub async fn wait(w: Waiters, limit: Duration) -> Waited {
     let cell = w.0;
     let waiting = async {
