@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use serde::Serialize;
@@ -41,7 +41,7 @@ pub const QUEUE_LINES: usize = 16 * 1024;
 pub const MAX_REQUEST_ID_BYTES: usize = 128;
 
 /// The header that carries a request's ID in and out, and to the origin.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Hex digits of the SHA-256 of a key logged with `hash_keys`: 64 bits
 /// tell a bucket's objects apart, and a prefix is shorter to read.

@@ -168,12 +168,22 @@ pub fn from_object(
     Ok(out)
 }
 
+/// `x-tandem-cache`: how an answer was served (`HIT`, `MISS`, ...).
+/// Header names are constants so the hot path never parses them.
+pub const X_TANDEM_CACHE: HeaderName = HeaderName::from_static("x-tandem-cache");
+
+/// `x-tandem-replica`: the replica an answer came from.
+pub const X_TANDEM_REPLICA: HeaderName = HeaderName::from_static("x-tandem-replica");
+
+/// `x-amz-request-id`: S3's request ID header, which answers carry ours in.
+pub const X_AMZ_REQUEST_ID: HeaderName = HeaderName::from_static("x-amz-request-id");
+
 /// Tells the client where its answer came from: the cache state and the
 /// replica (operators debugging a failover ask exactly this).
 pub fn tag(headers: &mut HeaderMap, cache_status: &'static str, replica: &str) {
-    headers.insert("x-tandem-cache", HeaderValue::from_static(cache_status));
+    headers.insert(X_TANDEM_CACHE, HeaderValue::from_static(cache_status));
     if let Ok(v) = HeaderValue::from_str(replica) {
-        headers.insert("x-tandem-replica", v);
+        headers.insert(X_TANDEM_REPLICA, v);
     }
 }
 
@@ -202,7 +212,7 @@ pub fn from_answer(a: &Answer, head: bool) -> Response<ProxyBody> {
     let mut headers = a.headers.clone();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(a.body.len()));
     if let Ok(v) = HeaderValue::from_str(&a.replica) {
-        headers.insert("x-tandem-replica", v);
+        headers.insert(X_TANDEM_REPLICA, v);
     }
     let mut out = Response::new(if head {
         body::empty()

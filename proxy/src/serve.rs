@@ -25,7 +25,7 @@ use crate::origin::Route;
 use crate::policy::worth_filling;
 use crate::relay::{passthrough, whole};
 use crate::request::{self, ObjectRequest};
-use crate::response::{from_answer, from_object};
+use crate::response::{self, from_answer, from_object};
 use crate::runtime::Runtime;
 use crate::state::State;
 use tandem_fleet_config::RateKey;
@@ -80,7 +80,8 @@ pub async fn handle(
         }
     }
     if let Some(v) = trail.header() {
-        resp.headers_mut().insert("x-amz-request-id", v.clone());
+        resp.headers_mut()
+            .insert(response::X_AMZ_REQUEST_ID, v.clone());
         resp.headers_mut().insert(access::REQUEST_ID_HEADER, v);
     }
     let status = resp.status().as_u16();
@@ -102,8 +103,8 @@ pub async fn handle(
         method: p.method,
         key: p.key,
         status,
-        cache: resp.headers().get("x-tandem-cache").cloned(),
-        replica: resp.headers().get("x-tandem-replica").cloned(),
+        cache: resp.headers().get(response::X_TANDEM_CACHE).cloned(),
+        replica: resp.headers().get(response::X_TANDEM_REPLICA).cloned(),
         trail: p.trail,
         rt,
     };
