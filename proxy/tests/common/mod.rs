@@ -163,12 +163,21 @@ impl Seaweed {
         };
         let deadline = Instant::now() + limit;
         loop {
-            if reqwest::blocking::get(format!("http://127.0.0.1:{}/", w.s3_port)).is_ok() {
-                return Ok(w);
-            }
+            let answered =
+                reqwest::blocking::get(format!("http://127.0.0.1:{}/", w.s3_port)).is_ok();
             let log = std::fs::read_to_string(w.dir.path().join("weed.log")).unwrap_or_default();
             let exited = w.child.as_mut().unwrap().try_wait().unwrap().is_some();
-            if exited || log.contains("address already in use") || Instant::now() > deadline {
+            // An answer on the S3 port counts only if this weed is alive and
+            // has not failed to bind a port: another test's server can hold
+            // a port taken from the free list, answer the probe, and go away
+            // later. (A clean-checkout run once saw `create_bucket` refused
+            // for 60 s after the probe had succeeded; this is one way, not
+            // a proven one.)
+            let lost_a_port = log.contains("address already in use");
+            if answered && !exited && !lost_a_port {
+                return Ok(w);
+            }
+            if exited || lost_a_port || Instant::now() > deadline {
                 w.kill();
                 let tail: String = log
                     .lines()
