@@ -426,7 +426,9 @@ impl Tier {
     /// `clamp`.
     pub async fn get(&self, ck: &str, clamp: Clamp) -> Result<Lookup, TierError> {
         let rkey = object_key(ck);
-        let v: Option<Vec<u8>> = self.call(redis::cmd("GET").arg(&rkey).clone()).await?;
+        let mut get = redis::cmd("GET");
+        get.arg(&rkey);
+        let v: Option<Vec<u8>> = self.call(get).await?;
         let Some(v) = v else {
             return Ok(Lookup::Miss);
         };

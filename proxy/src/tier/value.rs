@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use ring::hmac;
+use subtle::ConstantTimeEq;
 
 use crate::cache::CachedObject;
 use crate::chunks::Chunks;
@@ -51,21 +52,26 @@ impl Keys {
     }
 
     fn sign(&self, parts: &[&[u8]]) -> hmac::Tag {
-        let mut c = hmac::Context::with_key(&self.current);
-        for p in parts {
-            c.update(p);
-        }
-        c.sign()
+        mac(&self.current, parts)
     }
 
     /// Whether `mac` is the HMAC of `parts` under either key (compared in
-    /// constant time).
-    fn verify(&self, parts: &[&[u8]], mac: &[u8]) -> bool {
-        let msg: Vec<u8> = parts.concat();
+    /// constant time). The parts are fed to the HMAC one by one: joining
+    /// them first would copy the whole value, body included, per read.
+    fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
         std::iter::once(&self.current)
             .chain(self.previous.as_ref())
-            .any(|k| hmac::verify(k, &msg, mac).is_ok())
+            .any(|k| bool::from(mac(k, parts).as_ref().ct_eq(tag)))
     }
+}
+
+/// The HMAC of `parts`, in order, under `key`.
+fn mac(key: &hmac::Key, parts: &[&[u8]]) -> hmac::Tag {
+    let mut c = hmac::Context::with_key(key);
+    for p in parts {
+        c.update(p);
+    }
+    c.sign()
 }
 
 fn put_bytes(v: &mut Vec<u8>, b: &[u8]) {
@@ -211,7 +217,9 @@ fn parse(v: &Bytes, at: usize, now: SystemTime, clamp: Clamp) -> Option<Option<C
     let mut headers = HeaderMap::with_capacity(n.min(64));
     for _ in 0..n {
         let k = HeaderName::from_bytes(r.bytes()?).ok()?;
-        let val = HeaderValue::from_bytes(r.bytes()?).ok()?;
+        // A slice of the value, as the body is: no copy per header (the
+        // value lives as long as the object anyway).
+        let val = HeaderValue::from_maybe_shared(r.shared()?).ok()?;
         // A value may only say what an origin's answer could have.
         if crate::response::passes(&k) {
             headers.append(k, val);
@@ -240,7 +248,7 @@ fn parse(v: &Bytes, at: usize, now: SystemTime, clamp: Clamp) -> Option<Option<C
 }
 
 struct Reader<'a> {
-    v: &'a [u8],
+    v: &'a Bytes,
     at: usize,
 }
 
@@ -249,6 +257,12 @@ impl<'a> Reader<'a> {
         let s = self.v.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(s)
+    }
+    /// Like [`Reader::bytes`], as a slice sharing the value's buffer.
+    fn shared(&mut self) -> Option<Bytes> {
+        let start = self.at + 4;
+        let n = self.bytes()?.len();
+        Some(self.v.slice(start..start + n))
     }
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
@@ -348,6 +362,29 @@ mod tests {
             assert_eq!(d.last_modified, o.last_modified);
             assert_eq!((d.ttl, d.keep, d.replica.as_str()), (o.ttl, o.keep, "eu"));
             assert!(d.is_fresh());
+        }
+    }
+
+    #[test]
+    fn header_values_are_slices_of_the_value_not_copies() {
+        let o = object(
+            b"hello",
+            &[("content-type", "text/plain"), ("x-amz-meta-owner", "ops")],
+            60,
+            0,
+        );
+        let now = SystemTime::now();
+        let v = Bytes::from(Encoded::new(&o, now, "k", None).to_vec());
+        let within = v.as_ptr_range();
+        let Decoded::Object(d) = decode(v.clone(), now, "k", None, LONG) else {
+            panic!("not decoded")
+        };
+        assert_eq!(d.headers, o.headers);
+        for (name, val) in &d.headers {
+            assert!(
+                within.contains(&val.as_bytes().as_ptr()),
+                "{name} was copied out of the value"
+            );
         }
     }
 
