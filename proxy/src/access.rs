@@ -308,12 +308,21 @@ impl Finish {
         let cache = self.cache.as_ref().and_then(|v| v.to_str().ok());
         let route = self.route.map(|i| &self.rt.routes[i]);
         let name = route.map_or("-", |r| r.config.name.as_str());
+        let state = cache.unwrap_or("-");
         match route {
-            Some(r) => r.metrics(m).response_duration.observe(total),
-            None => m.response_duration.observe(&[name], total),
-        }
-        if bytes > 0 {
-            m.response_bytes.add(&[name, cache.unwrap_or("-")], bytes);
+            Some(r) => {
+                let h = r.metrics(m);
+                h.response_duration.observe(total);
+                if bytes > 0 {
+                    h.response_bytes.add(&m.response_bytes, name, state, bytes);
+                }
+            }
+            None => {
+                m.response_duration.observe(&[name], total);
+                if bytes > 0 {
+                    m.response_bytes.add(&[name, state], bytes);
+                }
+            }
         }
         let log = &self.rt.config.access_log;
         let traced = self.trail.trace.is_some() && self.rt.config.tracing.is_some();

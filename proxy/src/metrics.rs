@@ -6,8 +6,8 @@
 //!
 //! The hot path takes no lock for writing: each series is an atomic. The
 //! per-request series of a route and its replicas are resolved once per
-//! loaded config into [`RouteHandles`], so a request's cache, latency and
-//! origin figures are plain atomic adds. Other series are found under a
+//! loaded config into [`RouteHandles`], so a request's cache, latency,
+//! status, bytes and origin figures are plain atomic adds. Other series are found under a
 //! shared read lock (readers never wait for each other; the write lock is
 //! taken only the first time a label set is seen). Histograms keep one
 //! atomic per bucket, so an observation is two atomic adds.
@@ -238,6 +238,60 @@ pub struct RouteHandles {
     pub response_duration: Arc<Histogram>,
     /// `tandem_origin_first_byte_seconds{route,replica}`, by replica index.
     pub first_byte: Vec<Arc<Histogram>>,
+    /// `tandem_requests_total{route,status}`, for the usual statuses.
+    pub requests: ByLabel,
+    /// `tandem_response_bytes_total{route,cache}`, by cache state.
+    pub response_bytes: ByLabel,
+}
+
+/// Statuses whose `tandem_requests_total` series a route resolves once;
+/// any other status is counted through the family's lookup.
+const USUAL_STATUSES: &[&str] = &[
+    "200", "206", "304", "400", "403", "404", "412", "416", "429", "499", "500", "502", "503",
+    "504",
+];
+
+/// Every `cache` label of `tandem_response_bytes_total`: the
+/// `x-tandem-cache` values, and `-` for answers that are not objects.
+const CACHE_STATES: &[&str] = &[
+    "HIT",
+    "MISS",
+    "HIT-REDIS",
+    "REVALIDATED",
+    "STALE",
+    "BYPASS",
+    "-",
+];
+
+/// A route's series of a counter family whose second label takes one of a
+/// few known values (a status, a cache state). Each is resolved the first
+/// time it is used, so a request adds to an atomic without the family's
+/// lock (a shared read lock is still one contended atomic per request
+/// between workers) and never-seen values export no zero series.
+pub struct ByLabel {
+    known: &'static [&'static str],
+    slots: Box<[OnceLock<Arc<AtomicU64>>]>,
+}
+
+impl ByLabel {
+    fn new(known: &'static [&'static str]) -> ByLabel {
+        ByLabel {
+            known,
+            slots: known.iter().map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Adds `n` to `family{route, label}`.
+    pub fn add(&self, family: &CounterVec, route: &str, label: &str, n: u64) {
+        match self.known.iter().position(|k| *k == label) {
+            Some(i) => {
+                self.slots[i]
+                    .get_or_init(|| family.handle(&[route, label]))
+                    .fetch_add(n, Ordering::Relaxed);
+            }
+            None => family.add(&[route, label], n),
+        }
+    }
 }
 
 /// Every counter the proxy keeps; gauges are computed at scrape time.
@@ -323,10 +377,16 @@ impl Metrics {
         status: u16,
         elapsed: Duration,
     ) {
-        self.requests.inc(&[route, status_str(status)]);
+        let status = status_str(status);
         match handles {
-            Some(h) => h.latency.observe(elapsed),
-            None => self.latency.observe(&[route], elapsed),
+            Some(h) => {
+                h.requests.add(&self.requests, route, status, 1);
+                h.latency.observe(elapsed);
+            }
+            None => {
+                self.requests.inc(&[route, status]);
+                self.latency.observe(&[route], elapsed);
+            }
         }
     }
 
@@ -346,6 +406,8 @@ impl Metrics {
             first_byte: replicas
                 .map(|r| self.origin_first_byte.handle(&[route, r]))
                 .collect(),
+            requests: ByLabel::new(USUAL_STATUSES),
+            response_bytes: ByLabel::new(CACHE_STATES),
         }
     }
 
@@ -680,6 +742,35 @@ mod tests {
         assert!(t.contains("tandem_request_duration_seconds_count{route=\"a\\\"b\"} 2"));
         assert!(
             t.contains("tandem_request_duration_seconds_bucket{route=\"a\\\"b\",le=\"+Inf\"} 2")
+        );
+    }
+
+    #[test]
+    fn route_handles_count_statuses_and_bytes_into_the_families() {
+        let m = Metrics::default();
+        let h = m.route_handles("r", std::iter::empty());
+        for status in [200, 200, 404, 418] {
+            m.observe("r", Some(&h), status, Duration::from_millis(1));
+        }
+        // Without handles (no route matched) the same family counts.
+        m.observe("r", None, 200, Duration::from_millis(1));
+        assert_eq!(m.requests.get(&["r", "200"]), 3);
+        assert_eq!(m.requests.get(&["r", "404"]), 1);
+        assert_eq!(m.requests.get(&["r", "418"]), 1, "an unusual status");
+        h.response_bytes.add(&m.response_bytes, "r", "HIT", 10);
+        h.response_bytes.add(&m.response_bytes, "r", "HIT", 5);
+        h.response_bytes
+            .add(&m.response_bytes, "r", "SOMETHING-NEW", 7);
+        assert_eq!(m.response_bytes.get(&["r", "HIT"]), 15);
+        assert_eq!(m.response_bytes.get(&["r", "SOMETHING-NEW"]), 7);
+        let t = m.render("");
+        assert!(
+            t.contains("tandem_response_bytes_total{route=\"r\",cache=\"HIT\"} 15"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("cache=\"MISS\""),
+            "a state never seen exports no series: {t}"
         );
     }
 
