@@ -308,22 +308,13 @@ impl Finish {
         let cache = self.cache.as_ref().and_then(|v| v.to_str().ok());
         let route = self.route.map(|i| &self.rt.routes[i]);
         let name = route.map_or("-", |r| r.config.name.as_str());
-        let state = cache.unwrap_or("-");
-        match route {
-            Some(r) => {
-                let h = r.metrics(m);
-                h.response_duration.observe(total);
-                if bytes > 0 {
-                    h.response_bytes.add(&m.response_bytes, name, state, bytes);
-                }
-            }
-            None => {
-                m.response_duration.observe(&[name], total);
-                if bytes > 0 {
-                    m.response_bytes.add(&[name, state], bytes);
-                }
-            }
-        }
+        m.observe_response(
+            name,
+            route.map(|r| r.metrics(m)),
+            cache.unwrap_or("-"),
+            bytes,
+            total,
+        );
         let log = &self.rt.config.access_log;
         let traced = self.trail.trace.is_some() && self.rt.config.tracing.is_some();
         if !log.enabled && !traced {

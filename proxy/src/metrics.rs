@@ -7,10 +7,11 @@
 //! The hot path takes no lock for writing: each series is an atomic. The
 //! per-request series of a route and its replicas are resolved once per
 //! loaded config into [`RouteHandles`], so a request's cache, latency,
-//! status, bytes and origin figures are plain atomic adds. Other series are found under a
-//! shared read lock (readers never wait for each other; the write lock is
-//! taken only the first time a label set is seen). Histograms keep one
-//! atomic per bucket, so an observation is two atomic adds.
+//! status, bytes and origin figures are plain atomic adds. Other series
+//! are found under a shared read lock (readers never wait for each other;
+//! the write lock is taken only the first time a label set is seen).
+//! Histograms keep one atomic per bucket, so an observation is two atomic
+//! adds.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -386,6 +387,34 @@ impl Metrics {
             None => {
                 self.requests.inc(&[route, status]);
                 self.latency.observe(&[route], elapsed);
+            }
+        }
+    }
+
+    /// Records a response's end: its duration to the last byte and the
+    /// body bytes sent, by cache state; `handles` are the route's, when
+    /// one matched.
+    pub fn observe_response(
+        &self,
+        route: &str,
+        handles: Option<&RouteHandles>,
+        cache: &str,
+        bytes: u64,
+        total: Duration,
+    ) {
+        match handles {
+            Some(h) => {
+                h.response_duration.observe(total);
+                if bytes > 0 {
+                    h.response_bytes
+                        .add(&self.response_bytes, route, cache, bytes);
+                }
+            }
+            None => {
+                self.response_duration.observe(&[route], total);
+                if bytes > 0 {
+                    self.response_bytes.add(&[route, cache], bytes);
+                }
             }
         }
     }

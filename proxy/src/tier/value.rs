@@ -260,9 +260,8 @@ impl<'a> Reader<'a> {
     }
     /// Like [`Reader::bytes`], as a slice sharing the value's buffer.
     fn shared(&mut self) -> Option<Bytes> {
-        let start = self.at + 4;
-        let n = self.bytes()?.len();
-        Some(self.v.slice(start..start + n))
+        let s = self.bytes()?;
+        Some(self.v.slice_ref(s))
     }
     fn u64(&mut self) -> Option<u64> {
         Some(u64::from_be_bytes(self.take(8)?.try_into().ok()?))
