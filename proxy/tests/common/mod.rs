@@ -98,6 +98,35 @@ pub struct Seaweed {
     pub dir: tempfile::TempDir,
 }
 
+/// Whether process `pid` holds a listening IPv4 TCP socket on each of
+/// `ports`: its sockets are the `socket:[inode]` links in
+/// `/proc/<pid>/fd`, and `/proc/net/tcp` maps listening inodes to ports.
+fn listens_on_all(pid: u32, ports: &[u16]) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: std::collections::HashSet<String> = fds
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let owned: std::collections::HashSet<u16> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT; state 0A is LISTEN.
+            let (local, state, inode) = (f.get(1)?, f.get(3)?, f.get(9)?);
+            let port = u16::from_str_radix(local.rsplit(':').next()?, 16).ok()?;
+            (*state == "0A" && inodes.contains(*inode)).then_some(port)
+        })
+        .collect();
+    ports.iter().all(|p| owned.contains(p))
+}
+
 impl Seaweed {
     /// Starts SeaweedFS, retrying on fresh ports: ports come from binding
     /// port 0 and letting go, so another test process can take one of the
@@ -167,14 +196,14 @@ impl Seaweed {
                 reqwest::blocking::get(format!("http://127.0.0.1:{}/", w.s3_port)).is_ok();
             let log = std::fs::read_to_string(w.dir.path().join("weed.log")).unwrap_or_default();
             let exited = w.child.as_mut().unwrap().try_wait().unwrap().is_some();
-            // An answer on the S3 port counts only if this weed is alive and
-            // has not failed to bind a port: another test's server can hold
-            // a port taken from the free list, answer the probe, and go away
-            // later. (A clean-checkout run once saw `create_bucket` refused
-            // for 60 s after the probe had succeeded; this is one way, not
-            // a proven one.)
+            // An answer on the S3 port counts only once this weed itself
+            // listens on every port it was given: another test's server can
+            // hold a port taken from the free list, answer the probe, and go
+            // away later, or take a port weed binds after the S3 one, and
+            // weed then exits. (Clean-checkout runs twice saw `create_bucket`
+            // refused for 60 s after the probe had succeeded.)
             let lost_a_port = log.contains("address already in use");
-            if answered && !exited && !lost_a_port {
+            if answered && !exited && !lost_a_port && listens_on_all(w.pid(), &p) {
                 return Ok(w);
             }
             if exited || lost_a_port || Instant::now() > deadline {
