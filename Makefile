@@ -31,7 +31,8 @@ fmt:
 
 # Everything CI runs: lint, then every test (unit, integration against real
 # SeaweedFS and Redis, acceptance through real Terraform against moto, the
-# demo report in headless Chromium) from one shared debug build, in parallel.
+# demo report in headless Chromium) from one shared debug build, in parallel
+# (and the proxy's release build, for a test the debug build cannot show).
 test: bootstrap lint
 	@# Modules, examples and their .tftest.hcl files in canonical form.
 	TF_CLI_CONFIG_FILE=/dev/null $(TANDEM_TERRAFORM) fmt -check -recursive -diff modules examples

@@ -572,7 +572,12 @@ fn concurrent_memory_misses_make_one_redis_get() {
 
 #[test]
 fn a_full_cache_of_small_objects_holds_what_it_is_charged() {
-    const OBJECTS: usize = 1500;
+    // Over twice what fits, read once, through the release build: the
+    // RSS that went uncharged was the heap that evicting small entries
+    // leaves free, and it shows only at this scale and in the optimised
+    // build (1.25x the charge before the fix, against 0.87x for the debug
+    // build; 1,500 objects through 8 MiB showed nothing in either).
+    const OBJECTS: usize = 20000;
     let w = Seaweed::start();
     w.bucket("assets");
     let objects: Vec<Vec<u8>> = (0..OBJECTS).map(|i| bytes(4096, 1000 + i as u64)).collect();
@@ -586,8 +591,8 @@ fn a_full_cache_of_small_objects_holds_what_it_is_charged() {
             });
         }
     });
-    let p = Proxy::start(&format!(
-        "cache:\n  max_bytes: 8MiB\n  max_object_bytes: 1MiB\n{}",
+    let p = Proxy::start_release(&format!(
+        "cache:\n  max_bytes: 64MiB\n  max_object_bytes: 1MiB\n{}",
         route(&replica("a", &w, "assets", 1, "5s"))
     ));
     let read = |range: std::ops::Range<usize>| {
@@ -616,9 +621,12 @@ fn a_full_cache_of_small_objects_holds_what_it_is_charged() {
         entries < OBJECTS as f64,
         "{entries} entries: the cache is not full"
     );
+    // Within 15 %, not the 25 % the pod's memory formula allows: the
+    // charge is meant to be the real size (1.00x measured here), and the
+    // old charge, at 1.25x, sat right on the formula's edge.
     let (grown, added) = (rss().saturating_sub(rss0), charged() - charged0);
     assert!(
-        grown <= added * 5 / 4,
+        grown <= added * 23 / 20,
         "{} KiB of RSS for {} KiB charged ({entries} small objects)",
         grown / 1024,
         added / 1024

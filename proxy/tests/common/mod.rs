@@ -476,6 +476,14 @@ pub struct Proxy {
     pub dir: tempfile::TempDir,
 }
 
+/// The build under test: this workspace's, or `TANDEM_PROXY_BIN` to run the
+/// tests against another build (to see a new test fail on the code before
+/// its fix).
+fn default_bin() -> String {
+    std::env::var("TANDEM_PROXY_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tandem-proxy").to_string())
+}
+
 impl Proxy {
     /// Starts the proxy with `body` (the config after `listen:`) and waits
     /// for /health.
@@ -485,6 +493,21 @@ impl Proxy {
 
     /// Like [`Proxy::start`], with extra environment variables.
     pub fn start_env(body: &str, env: &[(&str, &str)]) -> Proxy {
+        Proxy::start_bin(default_bin(), body, env)
+    }
+
+    /// Like [`Proxy::start`], on the release build `scripts/run-tests`
+    /// makes (`TANDEM_PROXY_RELEASE_BIN`): for what only the optimised
+    /// build shows, such as how its allocations leave the heap.
+    pub fn start_release(body: &str) -> Proxy {
+        let bin = std::env::var("TANDEM_PROXY_RELEASE_BIN").expect(
+            "TANDEM_PROXY_RELEASE_BIN: the release build of tandem-proxy \
+             (scripts/run-tests builds it and sets this)",
+        );
+        Proxy::start_bin(bin, body, &[])
+    }
+
+    fn start_bin(bin: String, body: &str, env: &[(&str, &str)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
         let (dp, ap) = (free_port(), free_port());
         let config = dir.path().join("proxy.yaml");
@@ -494,12 +517,23 @@ impl Proxy {
         )
         .unwrap();
         let args = vec!["--config".to_string(), config.display().to_string()];
-        Proxy::spawn(dir, config, (dp, ap), &args, env)
+        Proxy::spawn_bin(bin, dir, config, (dp, ap), &args, env)
     }
 
     /// Starts the proxy with explicit arguments (e.g. an s3:// config);
     /// `ports` must match the listen block the config will have.
     pub fn spawn(
+        dir: tempfile::TempDir,
+        config: PathBuf,
+        ports: (u16, u16),
+        args: &[String],
+        env: &[(&str, &str)],
+    ) -> Proxy {
+        Proxy::spawn_bin(default_bin(), dir, config, ports, args, env)
+    }
+
+    fn spawn_bin(
+        bin: String,
         dir: tempfile::TempDir,
         config: PathBuf,
         (dp, ap): (u16, u16),
@@ -511,10 +545,6 @@ impl Proxy {
             .append(true)
             .open(dir.path().join("proxy.log"))
             .unwrap();
-        // TANDEM_PROXY_BIN runs the tests against another build (to see a
-        // new test fail on the code before its fix).
-        let bin = std::env::var("TANDEM_PROXY_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tandem-proxy").to_string());
         let child = Command::new(bin)
             .args(args)
             .envs(env.iter().copied())
