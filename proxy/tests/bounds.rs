@@ -575,7 +575,7 @@ fn a_full_cache_of_small_objects_holds_what_it_is_charged() {
     // Over twice what fits, read once, through the release build: the
     // RSS that went uncharged was the heap that evicting small entries
     // leaves free, and it shows only at this scale and in the optimised
-    // build (1.25x the charge before the fix, against 0.87x for the debug
+    // build (1.22x to 1.25x the charge before the fix, 0.87x for the debug
     // build; 1,500 objects through 8 MiB showed nothing in either).
     const OBJECTS: usize = 20000;
     let w = Seaweed::start();
