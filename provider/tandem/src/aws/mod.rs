@@ -124,6 +124,8 @@ pub struct Aws {
     bucket_regions: Mutex<HashMap<String, String>>,
     /// The run's Route 53 listings, shared by every read.
     route53_snapshots: crate::route53::snapshot::Snapshots,
+    /// How long this process has seen Route 53 changes take to be INSYNC.
+    route53_propagation: crate::route53::wait::Propagation,
 }
 
 impl std::fmt::Debug for Aws {
@@ -232,6 +234,7 @@ impl Aws {
             s3: Mutex::new(HashMap::new()),
             bucket_regions: Mutex::new(HashMap::new()),
             route53_snapshots: Default::default(),
+            route53_propagation: Default::default(),
         })
     }
 
@@ -243,6 +246,12 @@ impl Aws {
     /// The run's snapshots of Route 53 zones and health checks.
     pub fn route53_snapshots(&self) -> &crate::route53::snapshot::Snapshots {
         &self.route53_snapshots
+    }
+
+    /// When this process expects Route 53 changes to be INSYNC, learned
+    /// from its own waits and shared by all of them.
+    pub fn route53_propagation(&self) -> &crate::route53::wait::Propagation {
+        &self.route53_propagation
     }
 
     /// The provider's default region.

@@ -283,7 +283,9 @@ fn schema() -> Schema {
                 "Wait until Route 53 reports the change INSYNC (served by all its name servers) before a create, \
                  update or delete finishes. Default `true`. With `false` the apply finishes once Route 53 has \
                  accepted the change, and `change_status` says `PENDING` until a later refresh sees it INSYNC. \
-                 Either way the waits share the provider's Route 53 request rate.",
+                 A wait asks Route 53 (GetChange) every 5 s, or sooner, down to every second, once the \
+                 provider process has seen changes propagate faster than that; the waits share the \
+                 provider's Route 53 request rate.",
             )
             .default(true),
         )
@@ -989,7 +991,10 @@ async fn wait_insync(
     timeout: Duration,
     doing: &str,
 ) -> Result<ChangeSync, Route53Error> {
-    match wait::wait_change_insync(aws.route53(), ctx.cancel_token(), id, timeout).await {
+    let propagation = aws.route53_propagation();
+    match wait::wait_change_insync(aws.route53(), propagation, ctx.cancel_token(), id, timeout)
+        .await
+    {
         Ok(()) => Ok(ChangeSync::Insync),
         Err(e @ (RetryError::Timeout { .. } | RetryError::Cancelled)) => {
             ctx.warn(Diagnostic::warning(

@@ -157,8 +157,12 @@ impl Resource<Aws> for ZoneResource {
             .change_info()
             .filter(|c| *c.status() != aws_sdk_route53::types::ChangeStatus::Insync)
         {
+            // A new zone's change is one of a kind, and can take minutes: it
+            // neither uses nor teaches the estimate the record waits share.
+            let own = wait::Propagation::default();
             if let Err(e) =
-                wait::wait_change_insync(client, cancel, change.id(), ZONE_CHANGE_TIMEOUT).await
+                wait::wait_change_insync(client, &own, cancel, change.id(), ZONE_CHANGE_TIMEOUT)
+                    .await
             {
                 return Err(partial(
                     &state,
