@@ -504,8 +504,11 @@ const BENCH_OTHER_RECORDS: usize = 1_000;
 /// Route 53 calls by operation. `TANDEM_PROVIDER_DIR` picks the provider
 /// build, so the same test measures another build (e.g. main's);
 /// `TANDEM_BENCH_ROUTE53_RATE` sets the lane's rate (0: unlimited, to count
-/// the calls of a build that fails at 5 per second) and
-/// `TANDEM_BENCH_PARALLELISM` Terraform's `-parallelism` (default 10).
+/// the calls of a build that fails at 5 per second),
+/// `TANDEM_BENCH_PARALLELISM` Terraform's `-parallelism` (default 10) and
+/// `TANDEM_BENCH_PLANS` how many plans run between apply and destroy
+/// (default 1): which pages a plan lists depends on the order Terraform
+/// issues its reads in, so the count is a distribution.
 #[test]
 #[ignore = "benchmark: several minutes; run explicitly"]
 fn bench_route53_at_scale() {
@@ -574,11 +577,21 @@ fn bench_route53_at_scale() {
         &["apply", "-auto-approve", "-no-color", "-input=false"],
         0,
     );
-    step(
-        "plan (no changes)",
-        &["plan", "-no-color", "-input=false", "-detailed-exitcode"],
-        0,
-    );
+    let plans: usize = std::env::var("TANDEM_BENCH_PLANS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    for k in 1..=plans {
+        step(
+            &if plans == 1 {
+                "plan (no changes)".to_string()
+            } else {
+                format!("plan (no changes) {k}/{plans}")
+            },
+            &["plan", "-no-color", "-input=false", "-detailed-exitcode"],
+            0,
+        );
+    }
     step(
         "destroy",
         &["destroy", "-auto-approve", "-no-color", "-input=false"],

@@ -65,10 +65,15 @@ const THROTTLING_CODES: &[&str] = &[
 ];
 
 /// A token bucket of `rate` requests per second with a burst of `rate`
-/// less [`BURST_HEADROOM`] (at least one). Throttling by Route 53 halves
-/// the rate (down to 1/[`MAX_SLOWDOWN`]); each [`RECOVERY`] without one
-/// doubles it back: additive pauses, multiplicative decrease, as TCP does
-/// when a link is shared.
+/// less [`BURST_HEADROOM`] (at least one), empty when the process starts:
+/// a new process cannot know what the account spent in the last second,
+/// and its usual neighbour is the Terraform command that just ended (a
+/// plan right after an apply in CI). Starting full, back-to-back plans on
+/// the strict lane were throttled every other run, each throttle costing
+/// 3 s of backoff; starting empty costs at most 0.8 s. Throttling by
+/// Route 53 halves the rate (down to 1/[`MAX_SLOWDOWN`]); each
+/// [`RECOVERY`] without one doubles it back: additive pauses,
+/// multiplicative decrease, as TCP does when a link is shared.
 #[derive(Debug)]
 pub struct RateLimiter {
     interval: Duration,
@@ -95,12 +100,16 @@ impl RateLimiter {
         } else {
             DEFAULT_ROUTE53_REQUESTS_PER_SECOND
         };
+        let interval = Duration::from_secs_f64(1.0 / per_second);
+        // Truncation is intended: a burst is a whole number of requests.
+        let burst = (per_second as u32).saturating_sub(BURST_HEADROOM).max(1);
         RateLimiter {
-            interval: Duration::from_secs_f64(1.0 / per_second),
-            // Truncation is intended: a burst is a whole number of requests.
-            burst: (per_second as u32).saturating_sub(BURST_HEADROOM).max(1),
+            interval,
+            burst,
             pace: Mutex::new(Pace {
-                next: Instant::now(),
+                // The burst spent: the first request goes at once, the
+                // next ones a slot apart until the bucket has refilled.
+                next: Instant::now() + interval * (burst - 1),
                 slowdown: 1,
                 since: Instant::now(),
             }),
@@ -264,18 +273,33 @@ mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
-    async fn a_burst_goes_at_once_then_requests_are_spaced_by_the_rate() {
+    async fn a_new_bucket_starts_empty_and_a_quiet_second_refills_its_burst() {
         let l = RateLimiter::new(5.0);
         let t0 = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..5 {
+            l.acquire().await;
+            at.push(Instant::now() - t0);
+        }
+        assert_eq!(
+            at,
+            [0, 200, 400, 600, 800].map(Duration::from_millis),
+            "spaced from the first: another process may just have spent the account's burst"
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let t1 = Instant::now();
         for _ in 0..4 {
             l.acquire().await;
         }
-        assert_eq!(Instant::now(), t0, "the first four are the burst");
+        assert_eq!(Instant::now(), t1, "after a quiet second, four go at once");
         for _ in 0..10 {
             l.acquire().await;
         }
-        let took = Instant::now() - t0;
-        assert_eq!(took, Duration::from_secs(2), "ten more at 5/s");
+        assert_eq!(
+            Instant::now() - t1,
+            Duration::from_secs(2),
+            "ten more at 5/s"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -296,10 +320,10 @@ mod tests {
             ends.push(t.await.unwrap() - t0);
         }
         ends.sort();
-        // 4 at once, then one every 200 ms: 16 more take 3.2 s.
-        assert_eq!(ends[3], Duration::ZERO);
-        assert_eq!(ends[4], Duration::from_millis(200));
-        assert_eq!(*ends.last().unwrap(), Duration::from_millis(3200));
+        // One every 200 ms from the first (a new bucket is empty).
+        assert_eq!(ends[0], Duration::ZERO);
+        assert_eq!(ends[1], Duration::from_millis(200));
+        assert_eq!(*ends.last().unwrap(), Duration::from_millis(3800));
         // Route 53's bucket (5 tokens, 5 per second) never runs dry.
         let mut tokens = 5.0_f64;
         let mut last = Duration::ZERO;

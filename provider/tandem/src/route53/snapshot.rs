@@ -157,12 +157,38 @@ impl ZoneView {
         self.spans.push((from, to));
     }
 
-    /// The lowest name a read waits for that no listing covers yet.
-    fn first_unlisted(&self) -> Option<String> {
-        self.waiting
-            .iter()
-            .find(|(at, _)| !self.covers(at))
-            .map(|(_, (_, name))| name.clone())
+    /// Where the next partial listing starts, as an [`order_key`]: where
+    /// the names reads wait for begin to share a prefix, when that lies
+    /// below the lowest of them and in no listing yet, else that lowest
+    /// name. Terraform reads ten resources at a time, in no set order, so
+    /// the lowest name waiting now is seldom the lowest this run will read.
+    /// Names made by `count` or `for_each` (`r0` to `r99`, `api-a`,
+    /// `api-b`) share their start, and a page from there covers the names
+    /// not yet asked for too: one listing where each lower straggler would
+    /// cost another.
+    fn window_start(&self) -> Option<String> {
+        let unlisted: Vec<&String> = self.waiting.keys().filter(|at| !self.covers(at)).collect();
+        let lowest = order_key(&self.waiting.get(*unlisted.first()?)?.1);
+        let shared = unlisted.iter().fold(lowest.as_str(), |p, at| {
+            let n = p
+                .bytes()
+                .zip(at.bytes())
+                .take_while(|(a, b)| a == b)
+                .count();
+            &p[..n]
+        });
+        // Only a prefix within one label of plain characters: a cut escape
+        // (`\052`) is no name Route 53 takes.
+        let last_label = shared.rsplit('.').next().unwrap_or_default();
+        if last_label.contains('\\') {
+            return Some(lowest);
+        }
+        let start = order_key(&name_of(shared));
+        Some(if start <= lowest && !self.covers(&start) {
+            start
+        } else {
+            lowest
+        })
     }
 
     fn unwait(&mut self, at: &str) {
@@ -351,10 +377,8 @@ async fn list_zone(
 ) -> Result<(), AwsError> {
     let (from, window) = {
         let v = lock(&entry.view);
-        match v.first_unlisted() {
-            Some(from) if !v.spans.is_empty() && v.windows < WINDOW_LISTINGS => {
-                (order_key(&from), true)
-            }
+        match v.window_start() {
+            Some(from) if !v.spans.is_empty() && v.windows < WINDOW_LISTINGS => (from, true),
             _ => match v.first_gap() {
                 Some(gap) => (gap, false),
                 None => return Ok(()),
@@ -624,9 +648,17 @@ mod tests {
         assert_eq!(sets.len(), 1, "outside the new span, kept");
     }
 
+    /// A view whose first page listed the zone up to `to`, as every view
+    /// has before its first partial listing.
+    fn first_page_to(to: &str) -> ZoneEntry {
+        let entry = ZoneEntry::default();
+        lock(&entry.view).add(vec![], String::new(), Some(order_key(to)));
+        entry
+    }
+
     #[test]
     fn the_next_listing_starts_at_the_lowest_unlisted_waiting_name() {
-        let entry = ZoneEntry::default();
+        let entry = first_page_to("b.example.com");
         lock(&entry.view).add(
             vec![],
             order_key("m.example.com"),
@@ -636,24 +668,68 @@ mod tests {
         let b = Waiting::new(&entry, "n.example.com");
         let _c = Waiting::new(&entry, "c.example.com");
         let _c2 = Waiting::new(&entry, "C.example.com.");
-        assert_eq!(
-            lock(&entry.view).first_unlisted().as_deref(),
-            Some("c.example.com")
-        );
+        // c, n and z share only the zone, which the first page listed.
+        let start = || lock(&entry.view).window_start();
+        assert_eq!(start(), Some(order_key("c.example.com")));
         drop(_c);
         assert_eq!(
-            lock(&entry.view).first_unlisted().as_deref(),
-            Some("c.example.com"),
+            start(),
+            Some(order_key("c.example.com")),
             "one read still waits for it"
         );
         drop(_c2);
-        assert_eq!(
-            lock(&entry.view).first_unlisted().as_deref(),
-            Some("z.example.com"),
-            "n is covered"
-        );
+        assert_eq!(start(), Some(order_key("z.example.com")), "n is covered");
         drop(b);
         assert_eq!(lock(&entry.view).waiting.len(), 1);
+    }
+
+    /// Terraform reads r57, r23 and r81 of a hundred pairs first: the page
+    /// starts at `r`, below r0 to r22, which are still to be asked for,
+    /// instead of at r23.
+    #[test]
+    fn the_next_listing_starts_where_the_waiting_names_share_their_start() {
+        let entry = first_page_to("other5.example.com");
+        let _w: Vec<_> = ["r57", "r23", "r81"]
+            .iter()
+            .map(|n| Waiting::new(&entry, &format!("{n}.example.com")))
+            .collect();
+        assert_eq!(
+            lock(&entry.view).window_start(),
+            Some(order_key("r.example.com"))
+        );
+        assert!(order_key("r.example.com") < order_key("r0.example.com"));
+        // "r-a" sorts before "r.": a page from "r" would miss it.
+        let _low = Waiting::new(&entry, "r-a.example.com");
+        assert_eq!(
+            lock(&entry.view).window_start(),
+            Some(order_key("r-a.example.com"))
+        );
+    }
+
+    /// A shared start that cuts an escape, or that a listing covered
+    /// already, is no place to list from: the lowest name is.
+    #[test]
+    fn a_shared_start_that_cuts_an_escape_or_is_listed_is_not_used() {
+        let entry = first_page_to("b.example.com");
+        let _w: Vec<_> = ["x\\052a", "x\\053b"]
+            .iter()
+            .map(|n| Waiting::new(&entry, &format!("{n}.example.com")))
+            .collect();
+        assert_eq!(
+            lock(&entry.view).window_start(),
+            Some(order_key("x\\052a.example.com"))
+        );
+        // The first page went up to r3: listing from "r" again would
+        // repeat r0 to r2.
+        let entry = first_page_to("r3.example.com");
+        let _w: Vec<_> = ["r57", "r81"]
+            .iter()
+            .map(|n| Waiting::new(&entry, &format!("{n}.example.com")))
+            .collect();
+        assert_eq!(
+            lock(&entry.view).window_start(),
+            Some(order_key("r57.example.com"))
+        );
     }
 
     #[test]
