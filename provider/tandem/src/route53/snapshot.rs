@@ -689,10 +689,7 @@ mod tests {
     #[test]
     fn the_next_listing_starts_where_the_waiting_names_share_their_start() {
         let entry = first_page_to("other5.example.com");
-        let _w: Vec<_> = ["r57", "r23", "r81"]
-            .iter()
-            .map(|n| Waiting::new(&entry, &format!("{n}.example.com")))
-            .collect();
+        let _w = waiting_for(&entry, &["r57", "r23", "r81"]);
         assert_eq!(
             lock(&entry.view).window_start(),
             Some(order_key("r.example.com"))
@@ -706,30 +703,32 @@ mod tests {
         );
     }
 
+    /// Reads waiting for these labels of example.com.
+    fn waiting_for<'a>(entry: &'a ZoneEntry, labels: &[&str]) -> Vec<Waiting<'a>> {
+        labels
+            .iter()
+            .map(|l| Waiting::new(entry, &format!("{l}.example.com")))
+            .collect()
+    }
+
     /// A shared start that cuts an escape, or that a listing covered
     /// already, is no place to list from: the lowest name is.
     #[test]
     fn a_shared_start_that_cuts_an_escape_or_is_listed_is_not_used() {
-        let entry = first_page_to("b.example.com");
-        let _w: Vec<_> = ["x\\052a", "x\\053b"]
-            .iter()
-            .map(|n| Waiting::new(&entry, &format!("{n}.example.com")))
-            .collect();
-        assert_eq!(
-            lock(&entry.view).window_start(),
-            Some(order_key("x\\052a.example.com"))
-        );
-        // The first page went up to r3: listing from "r" again would
-        // repeat r0 to r2.
-        let entry = first_page_to("r3.example.com");
-        let _w: Vec<_> = ["r57", "r81"]
-            .iter()
-            .map(|n| Waiting::new(&entry, &format!("{n}.example.com")))
-            .collect();
-        assert_eq!(
-            lock(&entry.view).window_start(),
-            Some(order_key("r57.example.com"))
-        );
+        let cases = [
+            ("b.example.com", ["x\\052a", "x\\053b"]),
+            // The first page went up to r3: listing from "r" again would
+            // repeat r0 to r2.
+            ("r3.example.com", ["r57", "r81"]),
+        ];
+        for (first_page_end, labels) in cases {
+            let entry = first_page_to(first_page_end);
+            let _w = waiting_for(&entry, &labels);
+            assert_eq!(
+                lock(&entry.view).window_start(),
+                Some(order_key(&format!("{}.example.com", labels[0])))
+            );
+        }
     }
 
     #[test]

@@ -23,9 +23,9 @@ use super::find::NO_ZONE;
 /// were; only faster ones are learned (see [`Propagation`]).
 pub const CHANGE_POLL_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The shortest gap between polls. Below a second, Route 53 answers
-/// PENDING however fast it is on the day, and each GetChange spends one of
-/// the account's five requests a second.
+/// The shortest gap between polls: a wait never asks more than once a
+/// second, since each GetChange spends one of the account's five requests
+/// a second and a Terraform slot gains little from less than a second.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The share of changes that should be INSYNC at their first poll, the
@@ -58,7 +58,10 @@ const STEP_DOWN: f64 = 0.9;
 /// answer moves it down by [`STEP_DOWN`], a PENDING one up by as much as
 /// balances that share). Where changes take 5 s or more every first
 /// answer is PENDING, the interval stays at 5 s, and the waits send the
-/// very requests they did with a fixed interval.
+/// very requests they did with a fixed interval. When Route 53 slows down
+/// after fast changes, the gaps of each wait double up to 5 s, so the
+/// waits that began at a short interval cost a few GetChanges more, not
+/// one a second.
 #[derive(Debug)]
 pub struct Propagation {
     interval: Mutex<Duration>,
