@@ -1,8 +1,9 @@
 //! Route 53 at scale, on strict lanes of their own (Route 53's 5 requests
 //! per second per account, changes PENDING before INSYNC): refreshes that
-//! share one listing still see drift, two provider processes on one
-//! account both finish, and a wait for INSYNC that ran out resumes at the
-//! next apply instead of writing the records again. The benchmark of
+//! share one listing still see drift, a hundred pairs refresh from two
+//! pages of a big zone whatever Terraform's read order, two provider
+//! processes on one account both finish, and a wait for INSYNC that ran
+//! out resumes at the next apply instead of writing the records again. The benchmark of
 //! `docs/benchmarks.md` ("Route 53 at scale") is here too, ignored unless
 //! asked for.
 //!
@@ -51,6 +52,27 @@ fn a_record(name: &str, ip: &str) -> ResourceRecordSet {
         .resource_records(ResourceRecord::builder().value(ip).build().expect("rr"))
         .build()
         .expect("rrs")
+}
+
+/// `n` other A record sets `other0.ZONE` … in `zone`, which sort before
+/// the pairs' `r0.ZONE` …, in batches of 500 (Route 53 takes 1,000
+/// records per request).
+fn add_others(lane: &StrictLane, zone: &str, zone_name: &str, n: usize) {
+    let others: Vec<Change> = (0..n)
+        .map(|i| {
+            Change::builder()
+                .action(ChangeAction::Create)
+                .resource_record_set(a_record(
+                    &format!("other{i}.{zone_name}"),
+                    &format!("198.51.100.{}", i % 250 + 1),
+                ))
+                .build()
+                .expect("change")
+        })
+        .collect();
+    for chunk in others.chunks(500) {
+        change(lane, zone, chunk.to_vec());
+    }
 }
 
 /// `n` health checks and `n` failover pairs `r0.ZONE` … in `zone`, each
@@ -308,18 +330,7 @@ fn a_pair_in_a_big_zone_refreshes_from_two_pages() {
     let lane = own_lane(StrictConfig::default().change_pending(Duration::from_millis(200)));
     let zone_name = format!("big{}.tandem-test", unique_label("s"));
     let zone = create_zone(&lane, &zone_name);
-    let others: Vec<Change> = (0..1_000)
-        .map(|i| {
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(a_record(&format!("other{i}.{zone_name}"), "198.51.100.1"))
-                .build()
-                .expect("change")
-        })
-        .collect();
-    for chunk in others.chunks(500) {
-        change(&lane, &zone, chunk.to_vec());
-    }
+    add_others(&lane, &zone, &zone_name, 1_000);
     let tf = TfDir::new().with_provider(lane.provider_block());
     tf.config(&pairs_config(&zone, &zone_name, 1, ""));
     tf.apply();
@@ -345,6 +356,47 @@ fn a_pair_in_a_big_zone_refreshes_from_two_pages() {
     );
     tf.apply();
     tf.assert_empty_plan("after the pair was written again");
+    tf.destroy();
+}
+
+/// A hundred pairs whose names share their start (`r0` to `r99`) in a
+/// zone of 1,000 other record sets: every plan lists the zone in two
+/// pages, its first and one from `r`, in whatever order Terraform reads
+/// the pairs. Before, the page after the first started at the lowest name
+/// then waiting, each lower straggler cost a page more, and after two the
+/// zone was listed from the bottom: up to six listings. The lane runs at
+/// 50 requests a second (and the provider with it) to keep the test short;
+/// which pages a plan needs depends on the order of reads, not the rate.
+#[test]
+fn many_pairs_refresh_from_two_pages_in_any_read_order() {
+    skip_unless_acc!();
+    let lane = own_lane(
+        StrictConfig::default()
+            .route53_rate(50)
+            .change_pending(Duration::from_millis(200)),
+    );
+    let zone_name = format!("order{}.tandem-test", unique_label("s"));
+    let zone = create_zone(&lane, &zone_name);
+    add_others(&lane, &zone, &zone_name, 1_000);
+    let e = lane.endpoint();
+    let tf = TfDir::new().with_provider(tandem_acceptance::provider_block_for(
+        &e,
+        &e,
+        None,
+        "  route53_requests_per_second = 50\n",
+    ));
+    tf.config(&pairs_config(&zone, &zone_name, 100, ""));
+    tf.apply();
+    for run in 1..=3 {
+        let before = lane.route53_calls();
+        tf.assert_empty_plan("a hundred pairs in a big zone");
+        let plan = calls_since(&before, &lane);
+        assert_eq!(
+            plan.get("ListResourceRecordSets"),
+            Some(&2),
+            "plan {run}: {plan:?}"
+        );
+    }
     tf.destroy();
 }
 
@@ -520,23 +572,7 @@ fn bench_route53_at_scale() {
     let lane = own_lane(StrictConfig::default().route53_rate(rate));
     let zone_name = format!("bench{}.tandem-test", unique_label("s"));
     let zone = create_zone(&lane, &zone_name);
-    // The other records, in batches of 500 (Route 53 takes 1,000 records
-    // per request).
-    let others: Vec<Change> = (0..BENCH_OTHER_RECORDS)
-        .map(|i| {
-            Change::builder()
-                .action(ChangeAction::Create)
-                .resource_record_set(a_record(
-                    &format!("other{i}.{zone_name}"),
-                    &format!("198.51.100.{}", i % 250 + 1),
-                ))
-                .build()
-                .expect("change")
-        })
-        .collect();
-    for chunk in others.chunks(500) {
-        change(&lane, &zone, chunk.to_vec());
-    }
+    add_others(&lane, &zone, &zone_name, BENCH_OTHER_RECORDS);
     let tf = TfDir::new().with_provider(lane.provider_block());
     tf.config(&pairs_config(&zone, &zone_name, BENCH_PAIRS, ""));
     let throttled_before = lane.route53_throttled();
