@@ -790,7 +790,7 @@ pub fn hpa(i: &Inputs) -> Json {
 /// `alert_rules.rs` unit-tests this file with promtool.
 const ALERT_RULES: &str = include_str!("../../../../deploy/prometheus/tandem-proxy.rules.yml");
 
-/// The PrometheusRule object: the groups of [`ALERT_RULES`].
+/// The PrometheusRule object: the groups of `ALERT_RULES`.
 pub fn prometheus_rule(i: &Inputs) -> Json {
     // The file is the repository's own, parsed by a unit test: it cannot
     // fail here except in a build whose tests failed.

@@ -6,10 +6,12 @@
 //! name with its labels reversed, then by type), 300 sets a page, from any
 //! name. The first read lists the zone's first page, which is all of a
 //! zone of up to 300 sets. A read whose name no page has covered yet lists
-//! one page from the lowest name reads are waiting for; that page covers
-//! everything from there to the next page's first name. So a refresh of
-//! 100 pairs whose names sort together in a big zone costs two calls, and
-//! so does one pair in a 10,000-set zone (not its 34 pages). After
+//! one page from where the names reads are waiting for begin to share a
+//! prefix (or from the lowest of them; see `ZoneView::window_start`); that
+//! page covers everything from there to the next page's first name. So a
+//! refresh of 100 pairs whose names sort together in a big zone costs two
+//! calls, whatever order Terraform reads them in, and so does one pair in
+//! a 10,000-set zone (not its 34 pages). After
 //! [`WINDOW_LISTINGS`] such pages, the zone's remaining gaps are listed
 //! from the bottom up, a page at a time, skipping what is listed already:
 //! a refresh costs at most the zone's pages plus that many.
@@ -71,9 +73,8 @@ struct ZoneView {
     spans: Vec<(String, Option<String>)>,
     /// Partial listings made so far.
     windows: usize,
-    /// Names reads wait to see listed, by order key: how many reads, and
-    /// the name to list from.
-    waiting: BTreeMap<String, (usize, String)>,
+    /// Names reads wait to see listed, by order key: how many reads.
+    waiting: BTreeMap<String, usize>,
 }
 
 /// What a zone's listings say about one name and type.
@@ -168,7 +169,7 @@ impl ZoneView {
     /// cost another.
     fn window_start(&self) -> Option<String> {
         let unlisted: Vec<&String> = self.waiting.keys().filter(|at| !self.covers(at)).collect();
-        let lowest = order_key(&self.waiting.get(*unlisted.first()?)?.1);
+        let lowest = (*unlisted.first()?).clone();
         let shared = unlisted.iter().fold(lowest.as_str(), |p, at| {
             let n = p
                 .bytes()
@@ -192,7 +193,7 @@ impl ZoneView {
     }
 
     fn unwait(&mut self, at: &str) {
-        if let Some((n, _)) = self.waiting.get_mut(at) {
+        if let Some(n) = self.waiting.get_mut(at) {
             *n -= 1;
             if *n == 0 {
                 self.waiting.remove(at);
@@ -219,11 +220,7 @@ struct Waiting<'a> {
 impl<'a> Waiting<'a> {
     fn new(entry: &'a ZoneEntry, name: &str) -> Waiting<'a> {
         let at = order_key(name);
-        lock(&entry.view)
-            .waiting
-            .entry(at.clone())
-            .or_insert_with(|| (0, names::normalize(name)))
-            .0 += 1;
+        *lock(&entry.view).waiting.entry(at.clone()).or_insert(0) += 1;
         Waiting { entry, at }
     }
 }
@@ -366,8 +363,9 @@ impl Snapshots {
 
 /// Lists the next page of the zone a waiting read needs, with the zone's
 /// turn held: first the zone's first page (all of a zone of up to 300
-/// sets), then up to [`WINDOW_LISTINGS`] pages from the lowest name a read
-/// waits for, then the zone's gaps from the bottom up, a page at a time,
+/// sets), then up to [`WINDOW_LISTINGS`] pages from where the waiting
+/// names start (`ZoneView::window_start`), then the zone's gaps from the
+/// bottom up, a page at a time,
 /// skipping what the earlier pages covered.
 async fn list_zone(
     entry: &ZoneEntry,

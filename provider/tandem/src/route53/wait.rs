@@ -53,9 +53,9 @@ const STEP_DOWN: f64 = 0.9;
 /// ten concurrent operations, for 3 s of nothing: a 100-pair apply then
 /// runs at what ten slots allow rather than at what the rate allows.
 ///
-/// So the interval tracks the point by which [`FIRST_POLL_INSYNC_SHARE`]
+/// So the interval tracks the point by which `FIRST_POLL_INSYNC_SHARE`
 /// of changes are INSYNC (a stochastic quantile estimate: an INSYNC first
-/// answer moves it down by [`STEP_DOWN`], a PENDING one up by as much as
+/// answer moves it down by `STEP_DOWN`, a PENDING one up by as much as
 /// balances that share). Where changes take 5 s or more every first
 /// answer is PENDING, the interval stays at 5 s, and the waits send the
 /// very requests they did with a fixed interval. When Route 53 slows down
