@@ -3,9 +3,9 @@
 //! share one listing still see drift, a hundred pairs refresh from two
 //! pages of a big zone whatever Terraform's read order, two provider
 //! processes on one account both finish, and a wait for INSYNC that ran
-//! out resumes at the next apply instead of writing the records again. The benchmark of
-//! `docs/benchmarks.md` ("Route 53 at scale") is here too, ignored unless
-//! asked for.
+//! out resumes at the next apply instead of writing the records again.
+//! The benchmark of `docs/benchmarks.md` ("Route 53 at scale") is here
+//! too, ignored unless asked for.
 //!
 //! Gated on `TF_ACC=1` (`make test` sets it).
 #![forbid(unsafe_code)]
@@ -378,13 +378,8 @@ fn many_pairs_refresh_from_two_pages_in_any_read_order() {
     let zone_name = format!("order{}.tandem-test", unique_label("s"));
     let zone = create_zone(&lane, &zone_name);
     add_others(&lane, &zone, &zone_name, 1_000);
-    let e = lane.endpoint();
-    let tf = TfDir::new().with_provider(tandem_acceptance::provider_block_for(
-        &e,
-        &e,
-        None,
-        "  route53_requests_per_second = 50\n",
-    ));
+    let tf = TfDir::new()
+        .with_provider(lane.provider_block_with("  route53_requests_per_second = 50\n"));
     tf.config(&pairs_config(&zone, &zone_name, 100, ""));
     tf.apply();
     for run in 1..=3 {

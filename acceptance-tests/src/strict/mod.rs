@@ -190,8 +190,14 @@ impl StrictLane {
 
     /// A provider block sending every service through this lane.
     pub fn provider_block(&self) -> String {
+        self.provider_block_with("")
+    }
+
+    /// [`StrictLane::provider_block`] with `extra` (more arguments of the
+    /// provider block, e.g. `route53_requests_per_second`) appended.
+    pub fn provider_block_with(&self, extra: &str) -> String {
         let e = self.endpoint();
-        crate::provider_block_for(&e, &e, None, "")
+        crate::provider_block_for(&e, &e, None, extra)
     }
 
     /// Makes deleting `key` (one version, or all with `None`) in `bucket`

@@ -11,10 +11,10 @@
 //! page covers everything from there to the next page's first name. So a
 //! refresh of 100 pairs whose names sort together in a big zone costs two
 //! calls, whatever order Terraform reads them in, and so does one pair in
-//! a 10,000-set zone (not its 34 pages). After
-//! [`WINDOW_LISTINGS`] such pages, the zone's remaining gaps are listed
-//! from the bottom up, a page at a time, skipping what is listed already:
-//! a refresh costs at most the zone's pages plus that many.
+//! a 10,000-set zone (not its 34 pages). After [`WINDOW_LISTINGS`] such
+//! pages, the zone's remaining gaps are listed from the bottom up, a page
+//! at a time, skipping what is listed already: a refresh costs at most
+//! the zone's pages plus that many.
 //!
 //! A name a partial listing says is absent is confirmed with a listing of
 //! its own before it is reported gone, so a mistake in our idea of Route
@@ -365,8 +365,7 @@ impl Snapshots {
 /// turn held: first the zone's first page (all of a zone of up to 300
 /// sets), then up to [`WINDOW_LISTINGS`] pages from where the waiting
 /// names start (`ZoneView::window_start`), then the zone's gaps from the
-/// bottom up, a page at a time,
-/// skipping what the earlier pages covered.
+/// bottom up, a page at a time, skipping what the earlier pages covered.
 async fn list_zone(
     entry: &ZoneEntry,
     client: &Client,

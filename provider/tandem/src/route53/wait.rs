@@ -103,16 +103,16 @@ impl Propagation {
 }
 
 /// Counts a wait in flight for as long as it lives, however it ends.
-struct Waiting<'a>(&'a AtomicUsize);
+struct InFlight<'a>(&'a AtomicUsize);
 
-impl<'a> Waiting<'a> {
-    fn new(count: &'a AtomicUsize) -> Waiting<'a> {
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicUsize) -> InFlight<'a> {
         count.fetch_add(1, Ordering::Relaxed);
-        Waiting(count)
+        InFlight(count)
     }
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
@@ -174,7 +174,7 @@ where
 {
     // tokio's clock, so tests can run waits on paused time.
     let start = tokio::time::Instant::now();
-    let _waiting = Waiting::new(&propagation.waiting);
+    let _in_flight = InFlight::new(&propagation.waiting);
     let interval = propagation.interval();
     let mut at = interval.min(timeout);
     let mut gap = interval;
